@@ -1,0 +1,48 @@
+"""Shared output helpers for subcommands: JSON printing, humanized sizes, tables, cost."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Iterable, Sequence
+
+import humanize
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return humanize.naturalsize(n, binary=False, format="%.1f")
+
+
+def cost(nbytes: int, per_gb: float, currency: str = "$") -> str:
+    value = nbytes / 1e9 * per_gb
+    if value >= 100:
+        return f"{currency}{value:,.0f}"
+    return f"{currency}{value:,.2f}"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence[int] = ()) -> None:
+    rows = [[str(c) for c in r] for r in rows]
+    widths = [len(h) for h in headers]
+    for r in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, r)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        out = []
+        for i, (c, w) in enumerate(zip(cells, widths)):
+            out.append(c.rjust(w) if i in right else c.ljust(w))
+        return "  ".join(out).rstrip()
+
+    print(fmt(headers))
+    for r in rows:
+        print(fmt(r))
+
+
+def add_json_flag(parser: Any) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output (keys as in CLI.md)")

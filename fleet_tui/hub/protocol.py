@@ -59,6 +59,19 @@ class DeviceTwin:
     def group(self, group_tag: str) -> str:
         return str(self.tags.get(group_tag, ""))
 
+    def state(self, module: str) -> str:
+        """The CLI.md device state for `module`: offline when not connected, else the
+        module's reported state (pending when it reports nothing yet)."""
+        if not self.connected:
+            return "offline"
+        report = self.reported.get(module)
+        return report.state if report and report.state else "pending"
+
+    def digest(self, module: str) -> str:
+        """The manifest digest `module` reportedly runs ("" when unknown)."""
+        report = self.reported.get(module)
+        return report.digest if report else ""
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -147,3 +160,11 @@ class DeviceSide(Protocol):
         self, device_id: str, modules: dict[str, ModuleReport], connected: bool = True
     ) -> None:
         """Replace the device's reported module state and bump last seen."""
+
+    def desired_for_many(self, device_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, ModuleSpec]]]:
+        """`desired_for` for many devices in one round trip (one process simulates
+        thousands of devices); unknown ids are absent from the result."""
+
+    def report_many(self, reports: Iterable[tuple[str, dict[str, ModuleReport], bool]]) -> int:
+        """`report` for many (device id, modules, connected) at once, in one transaction;
+        returns how many known devices were updated (unknown ids are skipped)."""

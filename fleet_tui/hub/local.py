@@ -1,0 +1,310 @@
+"""`LocalHub`: the embedded fleet hub — device twins and deployments in one SQLite file.
+
+Implements `FleetHub` (operator side) here and `DeviceSide` (device agents) in
+`local_devices.py`. Many processes may open the same file at once (see local_store).
+
+Invariants:
+- tags are merge-patched like IoT Hub twins (a None value removes a key); each tag
+  change bumps the twin's version, whose text is the ETag; a write with a stale ETag
+  raises Conflict and changes nothing. Reported state does not move the ETag (a device
+  reporting progress must not make an operator's tag write fail);
+- a device's effective desired modules are materialised (local_desired) in the same
+  transaction as the tag or deployment change that moves them;
+- a device is online while it says it is connected and was seen within `stale_after`
+  seconds; otherwise its twin reads `connected=False` and its state is "offline";
+- query pages are ordered by device id; the continuation token is the last id returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from fleet_tui.errors import Conflict, NotFound, UsageError
+from fleet_tui.hub.local_desired import DesiredState
+from fleet_tui.hub.local_devices import DeviceSideMixin
+from fleet_tui.hub.local_store import (
+    Store, check_tags, dumps, group_of, modules_from_json, modules_to_json, reports_from_json,
+)
+from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page
+from fleet_tui.hub.query import compile_sql, parse
+
+DEPLOYMENT_ID = re.compile(r"^[a-z0-9\-:+%_#*?!(),=@;$']{1,128}$")
+PINNED_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
+TWIN_COLUMNS = (
+    "d.device_id, d.tags, d.version, d.deployment_id, d.reported, d.connected, d.last_seen, p.seq, p.modules"
+)
+TWIN_FROM = "devices d LEFT JOIN deployments p ON p.id = d.deployment_id"
+
+
+class LocalHub(DeviceSideMixin):
+    """The embedded hub. `stale_after`: seconds without a report before a device counts
+    as offline."""
+
+    def __init__(
+        self, path: str | Path, group_tag: str = "fleetGroup", module: str = "scoring", stale_after: float = 300.0
+    ) -> None:
+        self.path = Path(path)
+        self.group_tag = group_tag
+        self.module = module
+        self.stale_after = stale_after
+        self.store = Store(self.path)
+        self.desired = DesiredState(self.store, group_tag)
+        self._modules_cache: dict[int, dict[str, Any]] = {}
+        with self.store.write() as conn:
+            self._adopt_settings(conn)
+
+    @classmethod
+    def from_config(cls, config: Any) -> "LocalHub":
+        return cls(config.hub.local_path(), group_tag=config.hub.group_tag, module=config.hub.module)
+
+    def _adopt_settings(self, conn: sqlite3.Connection) -> None:
+        """Recompute the mirror columns if this file was last used with another group tag
+        or managed module (all processes sharing a file should share the config)."""
+        if self.store.meta(conn, "group_tag", self.group_tag) != self.group_tag:
+            path = f'$."{self.group_tag}"'
+            conn.execute(
+                "UPDATE devices SET grp = CASE WHEN json_type(tags, ?) = 'text' THEN json_extract(tags, ?) END",
+                (path, path),
+            )
+            self.desired.bump(conn)  # compiled conditions use grp
+            self.desired.refresh_all(conn)
+        if self.store.meta(conn, "module", self.module) != self.module:
+            path = f'$."{self.module}"'
+            conn.execute(
+                "UPDATE devices SET cur_digest = IFNULL(json_extract(reported, ? || '.digest'), ''),"
+                " cur_state = IFNULL(json_extract(reported, ? || '.state'), '')",
+                (path, path),
+            )
+        self.store.set_meta(conn, "group_tag", self.group_tag)
+        self.store.set_meta(conn, "module", self.module)
+
+    # --- reading twins -------------------------------------------------------------
+
+    def _modules(self, seq: int | None, text: str | None) -> dict[str, Any]:
+        if seq is None or text is None:
+            return {}
+        cached = self._modules_cache.get(seq)  # content is immutable per deployment seq
+        if cached is None:
+            cached = self._modules_cache[seq] = modules_from_json(text)
+        return cached
+
+    def _twin(self, row: tuple[Any, ...], now: float) -> DeviceTwin:
+        device_id, tags, version, dep_id, reported, connected, last_seen, seq, modules = row
+        return DeviceTwin(
+            device_id=device_id,
+            tags=json.loads(tags),
+            desired=dict(self._modules(seq, modules)),
+            deployment_id=dep_id,
+            reported=reports_from_json(reported),
+            connected=bool(connected) and last_seen >= now - self.stale_after,
+            last_seen=last_seen,
+            etag=str(version),
+        )
+
+    def get_device(self, device_id: str) -> DeviceTwin:
+        with self.store.lock:
+            row = self.store.conn.execute(
+                f"SELECT {TWIN_COLUMNS} FROM {TWIN_FROM} WHERE d.device_id = ?", (device_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"device {device_id!r} is not in the hub at {self.path}")
+        return self._twin(row, time.time())
+
+    def query_devices(
+        self, condition: str | None = None, page_size: int = 1000, continuation: str | None = None
+    ) -> Page:
+        if page_size < 1:
+            raise UsageError(f"page size must be at least 1, not {page_size}")
+        # unqualified columns (device_id, tags, grp) exist only in `devices` of the join
+        where, params = compile_sql(parse(condition or "*"), self.group_tag)
+        after = _decode_token(continuation) if continuation else ""
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                f"SELECT {TWIN_COLUMNS} FROM {TWIN_FROM} WHERE d.device_id > ? AND ({where}) "
+                "ORDER BY d.device_id LIMIT ?",
+                [after, *params, page_size + 1],
+            ).fetchall()
+        now = time.time()
+        items = [self._twin(r, now) for r in rows[:page_size]]
+        token = _encode_token(items[-1].device_id) if len(rows) > page_size else None
+        return Page(items, token)
+
+    def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
+        token: str | None = None
+        while True:
+            page = self.query_devices(condition, 1000, token)
+            yield from page.items
+            token = page.continuation
+            if token is None:
+                return
+
+    def group_summaries(self, module: str) -> list[GroupSummary]:
+        if module == self.module:
+            digest, table = "cur_digest", "devices INDEXED BY devices_summary"
+        else:
+            digest, table = f"IFNULL(json_extract(reported, '$.\"{_json_key(module)}\".digest'), '')", "devices"
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                f"SELECT IFNULL(grp, ''), {digest}, COUNT(*), TOTAL(connected = 1 AND last_seen >= ?) "
+                f"FROM {table} GROUP BY 1, 2",
+                (time.time() - self.stale_after,),
+            ).fetchall()
+        groups: dict[str, dict[str, Any]] = {}
+        for name, dig, count, online in rows:
+            g = groups.setdefault(name, {"devices": 0, "online": 0, "images": {}})
+            g["devices"] += count
+            g["online"] += int(online)
+            if dig:
+                g["images"][dig] = g["images"].get(dig, 0) + count
+        return [
+            GroupSummary(name, g["devices"], g["images"], g["online"], g["devices"] - g["online"])
+            for name, g in sorted(groups.items())
+        ]
+
+    # --- tags ----------------------------------------------------------------------
+
+    def _patch_sql(self, tags: dict[str, Any]) -> tuple[str, list[Any]]:
+        check_tags(tags)
+        sets, params = "tags = json_patch(tags, ?), version = version + 1", [dumps(tags)]
+        if self.group_tag in tags:
+            sets += ", grp = ?"
+            params.append(group_of(tags, self.group_tag))
+        return sets, params
+
+    def update_tags(self, device_id: str, tags: dict[str, Any], etag: str | None = None) -> DeviceTwin:
+        sets, params = self._patch_sql(tags)
+        with self.store.write() as conn:
+            row = conn.execute("SELECT version FROM devices WHERE device_id = ?", (device_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"device {device_id!r} is not in the hub at {self.path}")
+            if etag not in (None, "*") and etag != str(row[0]):
+                raise Conflict(
+                    f"device {device_id!r} changed since it was read (etag {etag} is stale, now {row[0]}); re-read and retry"
+                )
+            conn.execute(f"UPDATE devices SET {sets} WHERE device_id = ?", [*params, device_id])
+            self.desired.refresh_ids(conn, [device_id])
+        return self.get_device(device_id)
+
+    def bulk_update_tags(self, device_ids: Sequence[str], tags: dict[str, Any]) -> int:
+        sets, params = self._patch_sql(tags)
+        ids = list(dict.fromkeys(device_ids))
+        with self.store.write() as conn:
+            count = conn.execute(
+                f"UPDATE devices SET {sets} WHERE device_id IN (SELECT value FROM json_each(?))",
+                [*params, json.dumps(ids)],
+            ).rowcount
+            self.desired.refresh_ids(conn, ids)
+        return count
+
+    # --- deployments ---------------------------------------------------------------
+
+    def _deployment(self, row: tuple[Any, ...]) -> Deployment:
+        dep_id, condition, priority, modules, labels, created, version = row
+        return Deployment(dep_id, condition, priority, modules_from_json(modules), json.loads(labels), created, str(version))
+
+    _DEP_COLUMNS = "id, target_condition, priority, modules, labels, created, version"
+
+    def create_deployment(self, deployment: Deployment) -> Deployment:
+        d = deployment
+        if not DEPLOYMENT_ID.match(d.id):
+            raise UsageError(f"deployment id {d.id!r} is invalid: use up to 128 lowercase letters, digits and -:+%_#*?!(),=@;$'")
+        _check_priority(d.priority)
+        parse(d.target_condition)
+        if not d.modules:
+            raise UsageError(f"deployment {d.id!r} has no modules: give at least one module image")
+        for spec in d.modules.values():
+            if not PINNED_IMAGE.search(spec.image):
+                raise UsageError(
+                    f"module {spec.name!r} image {spec.image!r} is not digest-pinned: deploy repo@sha256:… "
+                    "(re-pushing a tag does not update IoT Edge devices)"
+                )
+        with self.store.write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO deployments (id, target_condition, priority, modules, labels, created) VALUES (?,?,?,?,?,?)",
+                    (d.id, d.target_condition, d.priority, modules_to_json(d.modules), dumps(d.labels), d.created or time.time()),
+                )
+            except sqlite3.IntegrityError:
+                raise Conflict(f"deployment {d.id!r} already exists; its content is immutable, create a new id") from None
+            self.desired.bump(conn)
+            self.desired.refresh_all(conn)
+        return self.get_deployment(d.id)
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        with self.store.lock:
+            row = self.store.conn.execute(
+                f"SELECT {self._DEP_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"deployment {deployment_id!r} does not exist; see list_deployments")
+        return self._deployment(row)
+
+    def list_deployments(self) -> list[Deployment]:
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                f"SELECT {self._DEP_COLUMNS} FROM deployments ORDER BY priority DESC, created DESC, seq DESC"
+            ).fetchall()
+        return [self._deployment(r) for r in rows]
+
+    def update_deployment(
+        self,
+        deployment_id: str,
+        *,
+        target_condition: str | None = None,
+        priority: int | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> Deployment:
+        if target_condition is not None:
+            parse(target_condition)
+        if priority is not None:
+            _check_priority(priority)
+        with self.store.write() as conn:
+            cur = conn.execute(
+                "UPDATE deployments SET target_condition = IFNULL(?, target_condition),"
+                " priority = IFNULL(?, priority), labels = IFNULL(?, labels), version = version + 1 WHERE id = ?",
+                (target_condition, priority, dumps(labels) if labels is not None else None, deployment_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound(f"deployment {deployment_id!r} does not exist; see list_deployments")
+            self.desired.bump(conn)
+            self.desired.refresh_all(conn)
+        return self.get_deployment(deployment_id)
+
+    def delete_deployment(self, deployment_id: str) -> None:
+        with self.store.write() as conn:
+            if conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,)).rowcount == 0:
+                raise NotFound(f"deployment {deployment_id!r} does not exist; see list_deployments")
+            self.desired.bump(conn)
+            self.desired.refresh_all(conn)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _check_priority(priority: Any) -> None:
+    if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
+        raise UsageError(f"deployment priority must be a whole number ≥ 0, not {priority!r}")
+
+
+def _json_key(name: str) -> str:
+    return name.replace('"', "")
+
+
+def _encode_token(last_id: str) -> str:
+    return base64.urlsafe_b64encode(f"after:{last_id}".encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    if not text.startswith("after:"):
+        raise UsageError(f"continuation token {token[:40]!r} is not one this hub issued; start the query again")
+    return text[len("after:"):]

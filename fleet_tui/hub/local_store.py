@@ -1,0 +1,173 @@
+"""SQLite plumbing of the local hub: connection, schema, transactions, row codecs.
+
+Invariants:
+- one SQLite file in WAL mode shared by many processes (device agents, rollout engine,
+  UI): readers never block writers; every write is one short `BEGIN IMMEDIATE`
+  transaction (so a read-modify-write never fails half-way on a lock upgrade), and a
+  busy database is waited for (busy_timeout) instead of failing;
+- a connection belongs to the process that opened it (open a new LocalHub after fork);
+  within a process a lock serialises its use, so worker threads may share the hub;
+- `grp` mirrors `tags.<group_tag>` when that tag is text (else NULL), and
+  `cur_digest`/`cur_state` mirror the managed module's reported digest and state; both
+  are recomputed when a process opens the file with another group tag or module.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from fleet_tui.errors import RemoteError, UsageError
+from fleet_tui.hub.protocol import ModuleReport, ModuleSpec
+
+BUSY_TIMEOUT_S = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id     TEXT PRIMARY KEY,
+    tags          TEXT NOT NULL DEFAULT '{}',
+    grp           TEXT,
+    version       INTEGER NOT NULL DEFAULT 1,
+    deployment_id TEXT NOT NULL DEFAULT '',
+    reported      TEXT NOT NULL DEFAULT '{}',
+    cur_digest    TEXT NOT NULL DEFAULT '',
+    cur_state     TEXT NOT NULL DEFAULT '',
+    connected     INTEGER NOT NULL DEFAULT 0,
+    last_seen     REAL NOT NULL DEFAULT 0
+);
+-- covers group_summaries: one index scan, no table access
+CREATE INDEX IF NOT EXISTS devices_summary ON devices (grp, cur_digest, connected, last_seen);
+CREATE INDEX IF NOT EXISTS devices_deployment ON devices (deployment_id);
+CREATE TABLE IF NOT EXISTS deployments (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               TEXT NOT NULL UNIQUE,
+    target_condition TEXT NOT NULL,
+    priority         INTEGER NOT NULL,
+    modules          TEXT NOT NULL,
+    labels           TEXT NOT NULL DEFAULT '{}',
+    created          REAL NOT NULL,
+    version          INTEGER NOT NULL DEFAULT 1
+);
+"""
+
+
+class Store:
+    """A connection to the hub file with the pragmas and transaction helpers set up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._set_wal()
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            with self.write() as conn:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise RemoteError(f"local hub {path} cannot be opened ({exc}); check hub.path in the config") from None
+
+    def _set_wal(self) -> None:
+        # Switching to WAL needs a moment of exclusive access; other processes opening
+        # the same new file at the same time may hold it, so retry briefly.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction, taken with the write lock up front."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads (WAL: never blocks writers)."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                self.conn.execute("COMMIT")
+
+    def meta(self, conn: sqlite3.Connection, key: str, default: str = "") -> str:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+# --- codecs ----------------------------------------------------------------------------
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def modules_to_json(modules: dict[str, ModuleSpec]) -> str:
+    return dumps({m.name: {"image": m.image, "create_options": m.create_options} for m in modules.values()})
+
+
+def modules_from_json(text: str) -> dict[str, ModuleSpec]:
+    return {name: ModuleSpec(name, m["image"], m.get("create_options", "")) for name, m in json.loads(text).items()}
+
+
+def reports_to_json(reports: dict[str, ModuleReport], now: float) -> str:
+    return dumps(
+        {
+            r.name: {
+                "image": r.image, "digest": r.digest, "state": r.state,
+                "bytes_downloaded": r.bytes_downloaded, "error": r.error, "updated": r.updated or now,
+            }
+            for r in reports.values()
+        }
+    )
+
+
+def reports_from_json(text: str) -> dict[str, ModuleReport]:
+    return {name: ModuleReport(name=name, **r) for name, r in json.loads(text).items()}
+
+
+def group_of(tags: dict[str, Any], group_tag: str) -> str | None:
+    value = tags.get(group_tag)
+    return value if isinstance(value, str) else None
+
+
+def check_tags(tags: dict[str, Any], where: str = "tags") -> None:
+    if not isinstance(tags, dict):
+        raise UsageError(f"{where} must be an object of name → value, not {type(tags).__name__}")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key or any(c in key for c in ". $\"") or len(key) > 128:
+            raise UsageError(f"tag name {key!r} in {where} is invalid: no dots, spaces, quotes or $")
+        if isinstance(value, dict):
+            check_tags(value, f"{where}.{key}")
+        elif value is not None and not isinstance(value, (str, int, float, bool)):
+            raise UsageError(f"tag {where}.{key} must be text, a number, true/false or an object")

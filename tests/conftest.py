@@ -1,0 +1,36 @@
+"""Session fixtures: one real registry per test session (and helpers to start more)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet_tui.config import Config
+from fleet_tui.oci.registry import RegistryClient
+from tests.support.registry import RegistryServer
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory):
+    """A real docker-registry on loopback, shared by the session. Fails if it cannot start."""
+    server = RegistryServer(tmp_path_factory.mktemp("registry")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config()
+
+
+@pytest.fixture
+def client(registry: RegistryServer, config: Config) -> RegistryClient:
+    c = RegistryClient(registry.host, config)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def repo_name(request: pytest.FixtureRequest) -> str:
+    """A repository name unique to the test."""
+    name = request.node.name.lower()
+    return "test/" + "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")[:60]

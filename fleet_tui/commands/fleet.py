@@ -1,0 +1,172 @@
+"""Fleet subcommands: `groups`, `devices` (CLI.md) and `hub seed` (fill a local hub).
+
+They work on whichever hub the config names (`open_hub`): the embedded local hub by
+default, Azure IoT Hub when `hub.kind = "azure"`. JSON keys follow CLI.md; extra keys
+(`online`, `offline`, `last_seen`, `digest`) are additive. An unknown group is one
+error line listing the groups that do exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import humanize
+
+from fleet_tui.commands.output import add_json_flag, print_json, table
+from fleet_tui.errors import NotFound, UsageError
+from fleet_tui.hub import open_hub
+from fleet_tui.hub.protocol import DEVICE_STATES, ModuleReport
+
+KNOWN_SHOWN = 8  # groups named in an "unknown group" error
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("groups", help="device groups with counts and the images they run")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_groups)
+
+    p = subparsers.add_parser("devices", help="devices with current image, state and last seen")
+    p.add_argument("--group", metavar="G", help="only devices of this group")
+    p.add_argument("--state", metavar="S", help=f"only devices in this state: {', '.join(DEVICE_STATES)}")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_devices)
+
+    hub = subparsers.add_parser("hub", help="local hub maintenance (seed a demo fleet)")
+    hub_sub = hub.add_subparsers(dest="hub_command", metavar="ACTION", required=True)
+    p = hub_sub.add_parser("seed", help="register N devices in groups, reporting IMAGE as running")
+    p.add_argument("--devices", type=int, required=True, metavar="N")
+    p.add_argument("--groups", required=True, metavar="A,B,…", help="devices are spread round-robin")
+    p.add_argument("--image", required=True, metavar="REF", help="what they run: repo@sha256:…")
+    p.add_argument("--prefix", default="dev-", help="device id prefix (default dev-)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_seed)
+
+
+def short_digest(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12] if digest else "-"
+
+
+def last_seen_text(ts: float, now: float) -> str:
+    return humanize.naturaltime(now - ts) if ts else "never"
+
+
+def iso(ts: float) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z") if ts else None
+
+
+def _check_group(names: list[str], group: str) -> None:
+    if group in names:
+        return
+    known = [n for n in names if n]
+    shown = ", ".join(known[:KNOWN_SHOWN]) + (f" (and {len(known) - KNOWN_SHOWN} more)" if len(known) > KNOWN_SHOWN else "")
+    raise NotFound(f"unknown group {group!r}; known groups: {shown or 'none (the hub has no devices)'}")
+
+
+def cmd_groups(args: argparse.Namespace, ctx: Any) -> int:
+    module = ctx.config.hub.module
+    hub = open_hub(ctx.config)
+    try:
+        groups = hub.group_summaries(module)
+    finally:
+        hub.close()
+    if args.json:
+        print_json(
+            {
+                "groups": [
+                    {"name": g.name, "devices": g.devices, "images": g.images, "online": g.online, "offline": g.offline}
+                    for g in groups
+                ]
+            }
+        )
+        return 0
+    if not groups:
+        print("no devices in the hub yet (fleet-tui hub seed, or start a simulated fleet with fleet-tui sim up)")
+        return 0
+
+    def images(g: Any) -> str:
+        top = sorted(g.images.items(), key=lambda kv: (-kv[1], kv[0]))
+        text = ", ".join(f"{short_digest(d)} ×{n}" for d, n in top[:3])
+        unknown = g.devices - sum(g.images.values())
+        extra = [f"+{len(top) - 3} more"] if len(top) > 3 else []
+        extra += [f"{unknown} not reporting"] if unknown else []
+        return ", ".join([text] + extra if text else extra)
+
+    rows = [[g.name or "(no group)", g.devices, g.online, g.offline, images(g)] for g in groups]
+    table(["GROUP", "DEVICES", "ONLINE", "OFFLINE", f"IMAGES ({module})"], rows, right=(1, 2, 3))
+    return 0
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def cmd_devices(args: argparse.Namespace, ctx: Any) -> int:
+    module, group_tag = ctx.config.hub.module, ctx.config.hub.group_tag
+    if args.state is not None and args.state not in DEVICE_STATES:
+        raise UsageError(f"unknown device state {args.state!r}; use one of {', '.join(DEVICE_STATES)}")
+    hub = open_hub(ctx.config)
+    try:
+        condition = None
+        if args.group is not None:
+            _check_group([g.name for g in hub.group_summaries(module)], args.group)
+            condition = f"tags.{group_tag} = {_quote(args.group)}"
+        twins = [t for t in hub.iter_devices(condition) if args.state is None or t.state(module) == args.state]
+    finally:
+        hub.close()
+    if args.json:
+        print_json(
+            {
+                "devices": [
+                    {
+                        "id": t.device_id, "group": t.group(group_tag),
+                        "image": t.reported[module].image if module in t.reported else "",
+                        "state": t.state(module), "last_seen": iso(t.last_seen), "digest": t.digest(module),
+                    }
+                    for t in twins
+                ]
+            }
+        )
+        return 0
+    now = time.time()
+    rows = [
+        [t.device_id, t.group(group_tag) or "-", short_digest(t.digest(module)), t.state(module),
+         last_seen_text(t.last_seen, now)]
+        for t in twins
+    ]
+    table(["DEVICE", "GROUP", f"IMAGE ({module})", "STATE", "LAST SEEN"], rows)
+    print(f"{len(rows)} device{'s' if len(rows) != 1 else ''}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, ctx: Any) -> int:
+    if ctx.read_only:
+        raise UsageError("hub seed changes the hub; drop --read-only to run it")
+    if ctx.config.hub.kind != "local":
+        raise UsageError("hub seed fills the embedded local hub only; set hub.kind = \"local\" in the config")
+    if args.devices < 1:
+        raise UsageError(f"--devices must be at least 1, not {args.devices}")
+    groups = [g.strip() for g in args.groups.split(",") if g.strip()]
+    if not groups:
+        raise UsageError("--groups needs at least one group name, e.g. --groups vans,trucks")
+    digest = args.image.rsplit("@", 1)[1] if "@sha256:" in args.image else ""
+    if not digest:
+        raise UsageError(f"--image {args.image!r} is not digest-pinned: give repo@sha256:…")
+    from fleet_tui.hub.local import LocalHub
+
+    hub = LocalHub.from_config(ctx.config)
+    try:
+        module, tag = ctx.config.hub.module, ctx.config.hub.group_tag
+        ids = [f"{args.prefix}{i:06d}" for i in range(args.devices)]
+        new = hub.register_devices((d, {tag: groups[i % len(groups)]}) for i, d in enumerate(ids))
+        report = {module: ModuleReport(module, args.image, digest, "running")}
+        hub.report_many((d, report, True) for d in ids)
+    finally:
+        hub.close()
+    if args.json:
+        print_json({"devices": len(ids), "new": new, "hub": str(hub.path)})
+    else:
+        print(f"seeded {len(ids)} devices ({new} new) in {len(groups)} groups into {hub.path}")
+    return 0

@@ -1,0 +1,184 @@
+"""Call budget, retry with backoff and error mapping for IoT Hub REST calls.
+
+Why our own: the SDK (msrest on urllib3 2.x) never retries 429, and never retries POST
+(queries) or PATCH (twin updates) at all. `HubCaller.call` therefore turns the SDK's own
+retry off (see `disable_sdk_retries`) and does it here, for every verb alike:
+
+- before each attempt it takes a token from the budget of the call's kind (token buckets:
+  an S1 unit allows about 20 queries/min, 20 configuration writes/min, 50 twin updates/s);
+- 429 and 500/502/503/504 and connection failures are retried with exponential backoff,
+  honouring `Retry-After` (seconds) when the hub sends it, up to `max_attempts`;
+- every other failure becomes a one-line `FleetError` (404 → NotFound, 401/403 →
+  AuthError, 409/412 → Conflict, 400 → UsageError, rest → RemoteError).
+
+Invariant: messages pass `redact()`; the SDK's exception text is never used whole (its
+request dumps may carry a SAS token), only status, the hub's error code and a short,
+redacted excerpt of its message. Calls block (sleep included): run them in workers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from msrest.exceptions import ClientRequestError, HttpOperationError
+from urllib3.util.retry import Retry
+
+from fleet_tui.errors import AuthError, Conflict, FleetError, NotFound, RemoteError, UsageError
+from fleet_tui.secrets import redact
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRYABLE = {429, 500, 502, 503, 504}
+
+
+class TokenBucket:
+    """`rate` tokens per second, up to `burst` saved; `take()` sleeps until one is free."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, max(1.0, burst), clock
+        self._tokens, self._stamp = self.burst, clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """Take one token; returns the seconds slept waiting for it."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._tokens -= 1.0
+            wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+        if wait:
+            time.sleep(wait)
+        return wait
+
+
+@dataclass(frozen=True)
+class HubLimits:
+    """Per-kind call rates (per second) and retry settings; defaults fit one S1 unit."""
+
+    queries_per_s: float = 20 / 60
+    config_writes_per_s: float = 20 / 60
+    twin_updates_per_s: float = 50.0
+    other_per_s: float = 10.0  # reads of single twins/configurations, job calls
+    burst: float = 5.0
+    max_attempts: int = 6
+    backoff_base: float = 1.0  # seconds; doubled per attempt when no Retry-After
+    backoff_max: float = 60.0
+    timeout: float = 30.0  # per HTTP request
+    job_poll_interval: float = 2.0
+    job_timeout: float = 600.0
+
+
+class HubCaller:
+    """Runs SDK calls under the budget of their kind, retrying throttling and outages."""
+
+    KINDS = ("query", "config_write", "twin_update", "other")
+
+    def __init__(self, host: str, limits: HubLimits) -> None:
+        self.host, self.limits = host, limits
+        rates = {
+            "query": limits.queries_per_s,
+            "config_write": limits.config_writes_per_s,
+            "twin_update": limits.twin_updates_per_s,
+            "other": limits.other_per_s,
+        }
+        self.buckets = {kind: TokenBucket(rate, limits.burst) for kind, rate in rates.items()}
+        self.attempts = 0  # total HTTP attempts made, for tests and the status bar
+
+    def call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
+        """Run `fn` (one SDK call) with budget and retries; `what` names it in errors."""
+        limits = self.limits
+        for attempt in range(1, limits.max_attempts + 1):
+            self.buckets[kind].take()
+            self.attempts += 1
+            try:
+                return fn()
+            except HttpOperationError as exc:
+                status = exc.response.status_code if exc.response is not None else 0
+                if status not in RETRYABLE or attempt == limits.max_attempts:
+                    raise map_http_error(what, exc, self.host) from None
+                delay = _retry_after(exc) or _backoff(limits, attempt)
+                log.info("IoT Hub answered %s to %s; retrying in %.1fs", status, what, delay)
+            except ClientRequestError as exc:
+                if attempt == limits.max_attempts:
+                    raise RemoteError(
+                        f"cannot reach IoT Hub {self.host} ({what}): {_reason(exc)}; "
+                        "check the network and the HostName in the connection string"
+                    ) from None
+                delay = _backoff(limits, attempt)
+                log.info("IoT Hub %s unreachable (%s); retrying in %.1fs", self.host, what, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def disable_sdk_retries(protocol_client: object, timeout: float) -> None:
+    """Make msrest send each request once, so `HubCaller` alone decides about retries."""
+    config = protocol_client.config  # type: ignore[attr-defined]
+    config.retry_policy.policy = Retry(
+        total=0, connect=0, read=0, status=0, redirect=0, raise_on_status=False, status_forcelist=()
+    )
+    config.connection.timeout = timeout
+
+
+def _backoff(limits: HubLimits, attempt: int) -> float:
+    return min(limits.backoff_max, limits.backoff_base * 2 ** (attempt - 1))
+
+
+def _retry_after(exc: HttpOperationError) -> float:
+    value = exc.response.headers.get("Retry-After", "") if exc.response is not None else ""
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 0.0  # an HTTP date: rare from IoT Hub; fall back to our own backoff
+
+
+def _reason(exc: ClientRequestError) -> str:
+    inner = getattr(exc, "inner_exception", None) or exc
+    text = type(inner).__name__
+    if "ConnectionError" in text or "NewConnection" in str(inner):
+        return "connection refused or no route"
+    if "SSLError" in text:
+        return "TLS verification failed"
+    if "Timeout" in text:
+        return "timed out"
+    return redact(text)
+
+
+def _hub_message(exc: HttpOperationError) -> tuple[str, str]:
+    """(error code, short message) from the hub's JSON error body, redacted."""
+    try:
+        body = json.loads(exc.response.text or "{}")
+    except (ValueError, AttributeError):
+        return "", ""
+    if not isinstance(body, dict):
+        return "", ""
+    message = str(body.get("Message") or body.get("message") or "")
+    code = str(body.get("ErrorCode") or body.get("errorCode") or "")
+    if message.startswith("ErrorCode:") and ";" in message:  # "ErrorCode:X;detail"
+        code, message = message[len("ErrorCode:") :].split(";", 1)
+    message = " ".join(message.split())[:160]
+    return redact(code), redact(message)
+
+
+def map_http_error(what: str, exc: HttpOperationError, host: str) -> FleetError:
+    """One operator line for a failed hub call (never the SDK's own exception text)."""
+    status = exc.response.status_code if exc.response is not None else 0
+    code, message = _hub_message(exc)
+    detail = f" ({code}{': ' if code and message else ''}{message})" if code or message else ""
+    if status == 404:
+        return NotFound(f"{what}: not found on IoT Hub {host}{detail}")
+    if status in (401, 403):
+        return AuthError(
+            f"{what}: IoT Hub {host} refused the credentials (HTTP {status}); "
+            "check the connection string's policy name, key and permissions"
+        )
+    if status in (409, 412):
+        return Conflict(f"{what}: changed by someone else (HTTP {status}){detail}; reload and retry")
+    if status == 400:
+        return UsageError(f"{what}: IoT Hub rejected the request{detail}; check the condition or content")
+    return RemoteError(f"{what}: IoT Hub {host} answered HTTP {status}{detail}; try again later")

@@ -119,9 +119,13 @@ class HubCaller:
 def disable_sdk_retries(protocol_client: object, timeout: float) -> None:
     """Make msrest send each request once, so `HubCaller` alone decides about retries."""
     config = protocol_client.config  # type: ignore[attr-defined]
-    config.retry_policy.policy = Retry(
-        total=0, connect=0, read=0, status=0, redirect=0, raise_on_status=False, status_forcelist=()
-    )
+    # Mutate in place: msrest has already handed this very object to the session's adapters
+    # (replacing it would leave urllib3 retrying GET/PUT/DELETE on 429/503 behind our back).
+    policy: Retry = config.retry_policy.policy
+    policy.total = policy.connect = policy.read = policy.status = 0
+    policy.status_forcelist = set()
+    policy.respect_retry_after_header = False
+    policy.raise_on_status = False
     config.connection.timeout = timeout
 
 

@@ -31,7 +31,7 @@ def _merge(target: dict, patch: dict) -> None:
 
 
 def _etag_ok(current: str, if_match: str | None) -> bool:
-    return if_match is None or if_match == "*" or if_match == f'"{current}"'
+    return if_match is None or if_match in ("*", "\"*\"") or if_match == f'"{current}"'
 
 
 def _query(hub: Any, headers: dict[str, str], body: Any) -> Result:

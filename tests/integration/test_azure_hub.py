@@ -1,0 +1,251 @@
+"""AzureHub through the real azure-iot-hub SDK against a loopback HTTPS IoT Hub that records
+requests: the assertions are on the REST calls the SDK makes (paths, api-version, headers,
+bodies), not only on the results."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+
+import pytest
+
+from fleet_tui.config import RegistryAuth
+from fleet_tui.errors import Conflict, FleetError, NotFound, RemoteError, UsageError
+from fleet_tui.hub.azure import AzureHub
+from fleet_tui.hub.azure_retry import HubLimits
+from fleet_tui.hub.protocol import Deployment, ModuleSpec
+from fleet_tui.secrets import Secret
+from tests.support.fake_iothub import API_VERSION, FakeIotHub
+
+OLD = "myacr.azurecr.io/scoring@sha256:" + "a" * 64
+NEW = "myacr.azurecr.io/scoring@sha256:" + "b" * 64
+REGISTRY_PASSWORD = "regpass-Zq81-never-shown"
+FAST = HubLimits(
+    queries_per_s=1000, config_writes_per_s=1000, twin_updates_per_s=1000, other_per_s=1000,
+    backoff_base=0.01, job_poll_interval=0.01, max_attempts=4,
+)
+
+
+def agent(desired_image: str, reported_image: str, version: int = 3, seen: int = 3, code: int = 200, runtime: str = "running") -> dict:
+    return {
+        "properties": {
+            "desired": {"$version": version, "modules": {"scoring": {"status": "running", "settings": {"image": desired_image}}}},
+            "reported": {
+                "lastDesiredVersion": seen,
+                "lastDesiredStatus": {"code": code},
+                "modules": {"scoring": {"runtimeStatus": runtime, "exitCode": 0, "lastStartTimeUtc": "2024-05-01T10:00:00Z", "settings": {"image": reported_image}}},
+            },
+        },
+        "configurations": {"release-41": {"status": "Applied"}},
+    }
+
+
+@pytest.fixture
+def fake(tmp_path):
+    hub = FakeIotHub(tmp_path).start()
+    for i in range(5):
+        group = "vans-west" if i < 3 else "trucks"
+        hub.add_device(f"van-{i}", {"fleetGroup": group}, connected=i != 4, agent=agent(OLD, OLD))
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def azure(fake, monkeypatch):
+    monkeypatch.setenv("ACR_PASSWORD", REGISTRY_PASSWORD)
+    auth = {"myacr.azurecr.io": RegistryAuth(username="puller", password_env="ACR_PASSWORD")}
+    hub = AzureHub(Secret(fake.connection_string), registry_auth=auth, limits=FAST, ca_bundle=str(fake.cert))
+    yield hub
+    hub.close()
+
+
+def test_every_call_uses_the_sdk_api_version_and_a_valid_sas_token(fake, azure):
+    azure.get_device("van-0")
+    assert fake.requests and all(r.params["api-version"] == API_VERSION for r in fake.requests)
+    assert all(r.headers["authorization"].startswith("SharedAccessSignature sr=") for r in fake.requests)
+
+
+def test_groups_are_listed_by_paged_projection_queries_with_continuation_round_trip(fake, azure):
+    for i in range(5, 2500):  # > 2 pages of 1000
+        fake.add_device(f"van-{i}", {"fleetGroup": "trucks"}, agent=agent(NEW, NEW))
+    groups = {g.name: g for g in azure.group_summaries("scoring")}
+    assert groups["vans-west"].devices == 3 and groups["vans-west"].images == {"sha256:" + "a" * 64: 3}
+    assert groups["trucks"].devices == 2497 and groups["trucks"].online == 2496 and groups["trucks"].offline == 1
+    queries = fake.of("POST", "/devices/query")
+    device_q = [q for q in queries if "FROM devices " in q.body["query"] + " " and "modules" not in q.body["query"]]
+    assert device_q[0].body == {"query": "SELECT deviceId, tags.fleetGroup AS grp, connectionState FROM devices"}
+    assert [q.headers.get("x-ms-max-item-count") for q in device_q] == ["1000"] * 3
+    assert "x-ms-continuation" not in device_q[0].headers
+    assert device_q[1].headers["x-ms-continuation"] and device_q[1].headers["x-ms-continuation"] != device_q[2].headers["x-ms-continuation"]
+    module_q = [q for q in queries if "devices.modules" in q.body["query"]]
+    assert module_q[0].body["query"] == (
+        "SELECT deviceId, properties.reported.modules.scoring.settings.image AS image "
+        "FROM devices.modules WHERE moduleId = '$edgeAgent'"
+    )
+    assert len(module_q) == 3 and all(q.headers["content-type"].startswith("application/json") for q in queries)
+
+
+def test_a_page_of_devices_joins_edge_agent_twins_and_maps_state(fake, azure):
+    fake.modules[("van-1", "$edgeAgent")].update(agent(NEW, OLD, version=4, seen=4, code=500))  # slow pull
+    fake.modules[("van-2", "$edgeAgent")].update(agent(NEW, OLD, version=5, seen=4))  # not caught up
+    page = azure.query_devices("tags.fleetGroup = 'vans-west'", page_size=2)
+    assert [d.device_id for d in page.items] == ["van-0", "van-1"] and page.continuation
+    rest = azure.query_devices("tags.fleetGroup = 'vans-west'", page_size=2, continuation=page.continuation)
+    assert [d.device_id for d in rest.items] == ["van-2"] and rest.continuation is None
+    states = {d.device_id: d.reported["scoring"].state for d in page.items + rest.items}
+    assert states == {"van-0": "running", "van-1": "downloading", "van-2": "pending"}
+    assert page.items[0].deployment_id == "release-41" and page.items[0].digest("scoring") == "sha256:" + "a" * 64
+    queries = [q.body["query"] for q in fake.of("POST", "/devices/query")]
+    assert queries[0] == "SELECT * FROM devices WHERE tags.fleetGroup = 'vans-west'"
+    assert queries[1] == "SELECT * FROM devices.modules WHERE moduleId = '$edgeAgent' AND deviceId IN ['van-0', 'van-1']"
+    assert fake.of("POST")[2].headers["x-ms-continuation"] == page.continuation
+
+
+def test_reading_a_twin_gets_device_and_edge_agent_twins(fake, azure):
+    twin = azure.get_device("van-4")
+    assert [(r.method, r.path) for r in fake.requests] == [("GET", "/twins/van-4"), ("GET", "/twins/van-4/modules/$edgeAgent")]
+    assert twin.tags == {"fleetGroup": "trucks"} and not twin.connected and twin.state("scoring") == "offline"
+    assert twin.desired["scoring"].image == OLD and twin.etag == fake.devices["van-4"]["etag"]
+    with pytest.raises(NotFound, match="device nobody"):
+        azure.get_device("nobody")
+
+
+def test_layered_deployment_for_a_wave(fake, azure):
+    release = Deployment(
+        id="release-42", target_condition="tags.rollout.r42 = 'on'", priority=42,
+        modules={"scoring": ModuleSpec("scoring", NEW, '{"HostConfig":{}}')}, labels={"release": "r42"},
+    )
+    created = azure.create_deployment(release)
+    (put,) = fake.of("PUT", "/configurations/")
+    assert put.path == "/configurations/release-42" and "if-match" not in put.headers
+    assert put.body["targetCondition"] == "tags.rollout.r42 = 'on'" and put.body["priority"] == 42
+    assert put.body["labels"] == {"release": "r42"}
+    assert put.body["content"] == {
+        "modulesContent": {
+            "$edgeAgent": {
+                "properties.desired.modules.scoring": {
+                    "version": "1.0", "type": "docker", "status": "running", "restartPolicy": "always",
+                    "settings": {"image": NEW, "createOptions": '{"HostConfig":{}}'},
+                }
+            }
+        }
+    }
+    assert created.modules["scoring"].image == NEW and created.priority == 42 and created.etag
+    # widening the wave: condition/priority change with the etag quoted (bare → 409, issue #2)
+    azure.update_deployment("release-42", target_condition="tags.rollout.r42 = 'on' OR tags.wave = 2")
+    update = fake.of("PUT", "/configurations/")[-1]
+    assert update.headers["if-match"] == f'"{created.etag}"' and update.body["content"] == put.body["content"]
+    assert fake.configurations["release-42"]["targetCondition"].endswith("tags.wave = 2")
+    assert [d.id for d in azure.list_deployments()] == ["release-42"]
+    with pytest.raises(UsageError, match="not digest-pinned"):
+        azure.create_deployment(Deployment("bad", "tags.x = 1", 1, {"scoring": ModuleSpec("scoring", "myacr.azurecr.io/scoring:latest")}))
+    azure.delete_deployment("release-42")
+    assert fake.of("DELETE")[-1].path == "/configurations/release-42" and fake.of("DELETE")[-1].headers["if-match"] == "*"
+
+
+def test_base_deployment_writes_registry_credentials_by_reference_only(fake, azure, caplog):
+    caplog.set_level(logging.DEBUG)
+    base = Deployment("base-1", "tags.fleetGroup = 'vans-west'", 1, {"scoring": ModuleSpec("scoring", OLD)}, {"fleet-tui.kind": "base"})
+    got = azure.create_deployment(base)
+    body = fake.of("PUT", "/configurations/")[0].body
+    desired = body["content"]["modulesContent"]["$edgeAgent"]["properties.desired"]
+    assert desired["schemaVersion"] == "1.1" and desired["modules"]["scoring"]["settings"]["image"] == OLD
+    assert desired["runtime"]["settings"]["registryCredentials"] == {
+        "myacrazurecrio": {"username": "puller", "password": "${ACR_PASSWORD}", "address": "myacr.azurecr.io"}
+    }
+    assert "$edgeHub" in body["content"]["modulesContent"]
+    raw = repr(fake.requests) + repr(got) + repr(azure.get_deployment("base-1")) + caplog.text
+    assert REGISTRY_PASSWORD not in raw
+
+
+def test_bulk_tagging_runs_a_scheduled_twin_update_job(fake, azure):
+    count = azure.bulk_update_tags(["van-0", "van-3"], {"rollout": {"r42": "on"}})
+    assert count == 2
+    (put,) = fake.of("PUT", "/jobs/v2/")
+    job_id = put.path.rsplit("/", 1)[1]
+    assert put.body["jobId"] == job_id and put.body["type"] == "scheduleUpdateTwin"
+    assert put.body["queryCondition"] == "deviceId IN ['van-0', 'van-3']"
+    assert put.body["updateTwin"] == {"tags": {"rollout": {"r42": "on"}}, "etag": "*"}
+    assert put.body["maxExecutionTimeInSeconds"] > 0 and put.body["startTime"].endswith("Z")
+    assert fake.of("GET", "/jobs/v2/")[0].path == f"/jobs/v2/{job_id}"
+    assert fake.devices["van-3"]["tags"]["rollout"] == {"r42": "on"} and "rollout" not in fake.devices["van-1"]["tags"]
+    assert not fake.of("PATCH")  # no per-device calls
+
+
+def test_throttling_is_retried_honouring_retry_after_for_post_patch_and_put(fake, azure):
+    fake.fail_next("POST", "/devices/query", 429, {"Retry-After": "0.2"})
+    fake.fail_next("PATCH", "/twins/van-0", 429, {"Retry-After": "0"})
+    fake.fail_next("PUT", "/configurations/", 503)
+    start = time.monotonic()
+    assert len(azure.query_devices(page_size=10).items) == 5
+    assert time.monotonic() - start >= 0.2
+    posts = fake.of("POST", "/devices/query")
+    assert posts[0].body == posts[1].body  # the same query sent again after the 429
+    azure.update_tags("van-0", {"wave": 1})
+    assert len(fake.of("PATCH")) == 2 and fake.devices["van-0"]["tags"]["wave"] == 1
+    azure.create_deployment(Deployment("r1", "tags.wave = 1", 10, {"scoring": ModuleSpec("scoring", NEW)}))
+    assert len(fake.of("PUT", "/configurations/")) == 2
+    fake.fail_next("GET", "/twins/van-1", 429, {"Retry-After": "0"}, times=10)
+    with pytest.raises(RemoteError, match="HTTP 429"):
+        azure.get_device("van-1")
+    assert len(fake.of("GET", "/twins/van-1")) == FAST.max_attempts
+
+
+def test_stale_etag_is_a_conflict(fake, azure):
+    twin = azure.get_device("van-2")
+    azure.update_tags("van-2", {"wave": 1}, etag=twin.etag)
+    with pytest.raises(Conflict, match="HTTP 412"):
+        azure.update_tags("van-2", {"wave": 2}, etag=twin.etag)
+    patches = fake.of("PATCH", "/twins/van-2")
+    assert patches[0].headers["if-match"] == f'"{twin.etag}"' and patches[0].body == {"tags": {"wave": 1}}
+    assert fake.devices["van-2"]["tags"]["wave"] == 1
+
+
+def test_secrets_never_leak_into_errors_or_logs(fake, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    bad_key = base64.b64encode(b"another-key-that-the-hub-refuses").decode()
+    wrong = fake.connection_string.replace(fake.key_b64, bad_key)
+    hub = AzureHub(Secret(wrong), limits=FAST, ca_bundle=str(fake.cert))
+    messages = []
+    for call in (lambda: hub.get_device("van-0"), lambda: hub.query_devices()):
+        with pytest.raises(FleetError) as err:
+            call()
+        messages.append(str(err.value))
+    assert "refused the credentials" in messages[0]
+    for text in ("HostName=x;SharedAccessKeyName=iothubowner", f"HostName=x;SharedAccessKeyName=o;SharedAccessKey=%%%{bad_key}"):
+        with pytest.raises(UsageError) as err:
+            AzureHub(Secret(text))
+        messages.append(str(err.value))
+    monkeypatch.delenv("IOTHUB_CONNECTION_STRING", raising=False)
+    from fleet_tui.config import Config
+
+    with pytest.raises(UsageError, match="IOTHUB_CONNECTION_STRING is not set"):
+        AzureHub.from_config(Config())
+    unreachable = AzureHub(Secret(wrong.replace(str(fake.port), "1")), limits=FAST)
+    with pytest.raises(RemoteError, match="cannot reach IoT Hub 127.0.0.1:1") as err:
+        unreachable.get_device("van-0")
+    messages.append(str(err.value))
+    everything = "\n".join(messages) + caplog.text + repr(hub)
+    assert all("\n" not in m for m in messages)
+    assert bad_key not in everything and fake.key_b64 not in everything
+
+
+def test_per_device_content_goes_to_apply_configuration_content(fake, azure):
+    azure.apply_on_device("van-0", Deployment("lab", "", 0, {"scoring": ModuleSpec("scoring", NEW)}))
+    (post,) = fake.of("POST", "/devices/")
+    assert post.path == "/devices/van-0/applyConfigurationContent"
+    desired = post.body["modulesContent"]["$edgeAgent"]["properties.desired"]
+    assert desired["modules"]["scoring"]["settings"]["image"] == NEW
+    assert desired["runtime"]["settings"]["registryCredentials"]["myacrazurecrio"]["password"] == "${ACR_PASSWORD}"
+
+
+def test_update_deployment_rereads_and_retries_once_on_a_conflict(fake, azure):
+    azure.create_deployment(Deployment("r7", "tags.wave = 1", 7, {"scoring": ModuleSpec("scoring", NEW)}))
+    fake.fail_next("PUT", "/configurations/r7", 412)
+    updated = azure.update_deployment("r7", priority=8, labels={"wave": "2"})
+    assert updated.priority == 8 and updated.labels == {"wave": "2"}
+    assert len(fake.of("GET", "/configurations/r7")) == 2 and len(fake.of("PUT", "/configurations/r7")) == 3
+    fake.fail_next("PUT", "/configurations/r7", 412, times=2)
+    with pytest.raises(Conflict, match="deployment r7"):
+        azure.update_deployment("r7", priority=9)

@@ -151,13 +151,13 @@ class LocalHub(DeviceSideMixin):
             digest, table = f"IFNULL(json_extract(reported, '$.\"{_json_key(module)}\".digest'), '')", "devices"
         with self.store.lock:
             rows = self.store.conn.execute(
-                f"SELECT IFNULL(grp, ''), {digest}, COUNT(*), TOTAL(connected = 1 AND last_seen >= ?) "
-                f"FROM {table} GROUP BY 1, 2",
+                f"SELECT grp, {digest}, COUNT(*), TOTAL(connected = 1 AND last_seen >= ?) "
+                f"FROM {table} GROUP BY grp, 2",
                 (time.time() - self.stale_after,),
             ).fetchall()
         groups: dict[str, dict[str, Any]] = {}
         for name, dig, count, online in rows:
-            g = groups.setdefault(name, {"devices": 0, "online": 0, "images": {}})
+            g = groups.setdefault(name or "", {"devices": 0, "online": 0, "images": {}})
             g["devices"] += count
             g["online"] += int(online)
             if dig:

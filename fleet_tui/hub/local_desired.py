@@ -63,14 +63,14 @@ class DesiredState:
         )
         return cur.rowcount
 
-    def refresh_ids(self, conn: sqlite3.Connection, device_ids: Sequence[str]) -> int:
-        """Recompute the deployment of the given devices only."""
+    def refresh_ids(self, conn: sqlite3.Connection, device_ids: Sequence[str]) -> None:
+        """Recompute the deployment of the given devices only. Callers have just written
+        these rows, so rewriting them unconditionally is cheaper than evaluating the
+        CASE twice to skip unchanged ones."""
         if not device_ids:
-            return 0
+            return
         case, params = self.winner_sql(conn)
-        cur = conn.execute(
-            f"UPDATE devices SET deployment_id = {case} "
-            f"WHERE device_id IN (SELECT value FROM json_each(?)) AND deployment_id IS NOT {case}",
-            params + [json.dumps(list(device_ids))] + params,
+        conn.execute(
+            f"UPDATE devices SET deployment_id = {case} WHERE device_id IN (SELECT value FROM json_each(?))",
+            params + [json.dumps(list(device_ids))],
         )
-        return cur.rowcount

@@ -1,0 +1,201 @@
+"""`EngineAgent`: one device's agent driving its own Docker engine, as the IoT Edge agent
+drives moby.
+
+Each `step()` reads the device's desired modules from the hub and, when the desired
+digest-pinned image of the managed module differs from what the module container runs:
+pulls it with the streaming pull API (per-layer `Downloading` progress → bytes), starts a
+new container next to the old one (`network_mode="none"`), waits a settle time, and only
+if the new one is still running removes the old one and takes over the module's name.
+
+Invariants:
+- reported state moves downloading → applying → running | failed; `bytes_downloaded` is
+  the sum over layers of the bytes each layer has downloaded in this update (layers the
+  engine already had count 0); progress reaches the hub at most `report_hz` times a second;
+- on any failure the old container keeps running untouched, and the report names the
+  error; an image that failed is not retried until the desired image changes again;
+- the engine's progress stream covers layer blobs only: manifest and config (a few KB)
+  are fetched by dockerd without progress events and are not in `bytes_downloaded`;
+- dockerd's progress stream is lossy (it forwards only the latest event per layer, so a
+  small layer's `Downloading` events can vanish behind `Download complete`): the agent
+  reads the target manifest (one extra manifest GET) to know each layer's size, and a
+  completed layer counts its full size.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+import docker.errors
+
+from fleet_tui.config import Config
+from fleet_tui.errors import FleetError
+from fleet_tui.hub.protocol import DeviceSide, ModuleReport, ModuleSpec
+from fleet_tui.oci import mediatypes as mt
+from fleet_tui.oci.manifest import Manifest, parse_index, pick_platform
+from fleet_tui.oci.reference import parse_reference
+from fleet_tui.oci.store import open_store, repo_of
+
+LABEL_MODULE = "fleet.module"
+LABEL_IMAGE = "fleet.image"
+
+
+@dataclass
+class PullProgress:
+    """Turns dockerd's pull events into downloaded bytes (download phase only)."""
+
+    sizes: dict[str, int] = field(default_factory=dict)  # layer short id → compressed size
+    layers: dict[str, int] = field(default_factory=dict)  # layer short id → bytes so far
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def feed(self, event: dict[str, Any]) -> None:
+        if "error" in event:
+            raise PullFailed(str(event.get("error") or event.get("errorDetail")))
+        layer, status = event.get("id", ""), event.get("status", "")
+        detail = event.get("progressDetail") or {}
+        if status == "Downloading" and layer:
+            self.layers[layer] = max(self.layers.get(layer, 0), int(detail.get("current", 0)))
+            if detail.get("total"):
+                self.totals[layer] = int(detail["total"])
+        elif status in ("Download complete", "Verifying Checksum", "Extracting", "Pull complete") and layer:
+            full = self.sizes.get(layer) or self.totals.get(layer)
+            if full:
+                self.layers[layer] = full
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.layers.values())
+
+
+class PullFailed(Exception):
+    pass
+
+
+def split_pinned(image: str) -> tuple[str, str]:
+    """`host/repo@sha256:…` → (`host/repo`, `sha256:…`)."""
+    repo, _, digest = image.rpartition("@")
+    if not repo or not digest.startswith("sha256:"):
+        raise ValueError(f"image {image!r} is not digest-pinned")
+    return repo, digest
+
+
+class EngineAgent:
+    def __init__(
+        self, device_id: str, hub: DeviceSide, client: docker.DockerClient, module: str = "scoring",
+        settle: float = 1.5, report_hz: float = 4.0, config: Config | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self.device_id = device_id
+        self.hub = hub
+        self.client = client
+        self.module = module
+        self.settle = settle
+        self.min_interval = 1.0 / report_hz
+        self.failed_image = ""  # the desired image that failed last (not retried)
+        self.report_state: ModuleReport = ModuleReport(module)
+        self._last_report = 0.0
+
+    # --- what runs now -----------------------------------------------------------------
+    def current(self) -> Any | None:
+        """The module's container, or None."""
+        try:
+            return self.client.containers.get(self.module)
+        except docker.errors.NotFound:
+            return None
+
+    def running_image(self) -> str:
+        c = self.current()
+        return c.labels.get(LABEL_IMAGE, "") if c is not None and c.status == "running" else ""
+
+    # --- reporting ---------------------------------------------------------------------
+    def _report(self, force: bool = False, **changes: Any) -> None:
+        fields = {**self.report_state.__dict__, **changes, "updated": time.time()}
+        self.report_state = ModuleReport(**fields)
+        now = time.monotonic()
+        if force or now - self._last_report >= self.min_interval:
+            self._last_report = now
+            self.hub.report(self.device_id, {self.module: self.report_state})
+
+    # --- the loop ----------------------------------------------------------------------
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            self.step()
+            stop.wait(interval)
+
+    def step(self) -> str:
+        """Reconcile once; returns the module's reported state."""
+        _, modules = self.hub.desired_for(self.device_id)
+        spec: ModuleSpec | None = modules.get(self.module)
+        running = self.running_image()
+        if spec is None or spec.image == running or spec.image == self.failed_image:
+            if spec is None or spec.image == running:
+                self._report(force=True, **self._running_fields(running))
+            else:
+                self._report(force=True)  # keep saying failed, and stay seen
+            return self.report_state.state
+        self.update(spec)
+        return self.report_state.state
+
+    def _running_fields(self, image: str) -> dict[str, Any]:
+        if not image:
+            return {"state": "pending", "image": "", "digest": "", "error": ""}
+        return {"state": "running", "image": image, "digest": split_pinned(image)[1], "error": ""}
+
+    def update(self, spec: ModuleSpec) -> None:
+        old = self.current()
+        old_image = self.running_image()
+        keep = {"image": old_image, "digest": split_pinned(old_image)[1] if old_image else ""}
+        self._report(force=True, state="downloading", bytes_downloaded=0, error="", **keep)
+        try:
+            repo, digest = split_pinned(spec.image)
+            progress = PullProgress(sizes=self.layer_sizes(spec.image))
+            for event in self.client.api.pull(repo, tag=digest, stream=True, decode=True):
+                progress.feed(event)
+                self._report(bytes_downloaded=progress.bytes)
+            self._report(force=True, state="applying", bytes_downloaded=progress.bytes)
+            self._start(spec, old)
+        except (PullFailed, FleetError, docker.errors.DockerException, ValueError) as exc:
+            self.failed_image = spec.image
+            message = _one_line(getattr(exc, "explanation", None) or str(exc))
+            self._report(force=True, state="failed", error=f"{spec.image}: {message}", **keep)
+            return
+        self.failed_image = ""
+        self._report(force=True, **self._running_fields(spec.image))
+
+    def layer_sizes(self, image: str) -> dict[str, int]:
+        """Layer short id (12 hex, as dockerd names them) → compressed size."""
+        ref = parse_reference(image)
+        store = open_store(ref, self.config)
+        raw = store.get_manifest(repo_of(ref), ref.reference)
+        if mt.is_index(raw.media_type or raw.json().get("mediaType", "")) or "manifests" in raw.json():
+            raw = store.get_manifest(repo_of(ref), pick_platform(parse_index(raw), "linux/amd64").digest)
+        return {d.digest.split(":", 1)[1][:12]: d.size for d in Manifest.parse(raw).layers}
+
+    def _start(self, spec: ModuleSpec, old: Any | None) -> None:
+        """Start the new container beside the old; swap names only once it stays up."""
+        staging = f"{self.module}-next"
+        try:
+            self.client.containers.get(staging).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        new = self.client.containers.run(
+            spec.image, name=staging, detach=True, network_mode="none",
+            labels={LABEL_MODULE: self.module, LABEL_IMAGE: spec.image},
+        )
+        time.sleep(self.settle)
+        new.reload()
+        if new.status != "running":
+            code = new.attrs.get("State", {}).get("ExitCode")
+            logs = new.logs(tail=3).decode(errors="replace").strip()
+            new.remove(force=True)
+            raise PullFailed(f"module exited on start (status {new.status}, exit code {code})" + (f": {logs}" if logs else ""))
+        if old is not None:
+            old.remove(force=True)
+        new.rename(self.module)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:300]

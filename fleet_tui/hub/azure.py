@@ -130,7 +130,7 @@ class AzureHub:
             deployment_id=edge.applied_configuration(agent),
             reported=edge.module_reports(agent),
             connected=device.get("connectionState", "Connected") == "Connected",
-            last_seen=edge._timestamp(device.get("lastActivityTime")),
+            last_seen=edge.timestamp(device.get("lastActivityTime")),
             etag=str(device.get("etag") or ""),
         )
 

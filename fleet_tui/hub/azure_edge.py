@@ -149,7 +149,7 @@ def applied_configuration(twin: Mapping[str, Any]) -> str:
     return applied[-1] if applied else ""
 
 
-def _timestamp(value: Any) -> float:
+def timestamp(value: Any) -> float:
     if not value or not isinstance(value, str):
         return 0.0
     try:
@@ -202,7 +202,7 @@ def module_reports(agent_twin: Mapping[str, Any]) -> dict[str, ModuleReport]:
             digest=image_digest(image),
             state=state,
             error=error[:200],
-            updated=_timestamp(got.get("lastStartTimeUtc")),
+            updated=timestamp(got.get("lastStartTimeUtc")),
         )
     return reports
 
@@ -215,6 +215,6 @@ def deployment_from_configuration(raw: Mapping[str, Any]) -> Deployment:
         priority=int(raw.get("priority") or 0),
         modules=modules_from_content((raw.get("content") or {}).get("modulesContent")),
         labels=dict(raw.get("labels") or {}),
-        created=_timestamp(raw.get("createdTimeUtc")),
+        created=timestamp(raw.get("createdTimeUtc")),
         etag=str(raw.get("etag") or ""),
     )

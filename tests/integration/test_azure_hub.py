@@ -5,7 +5,11 @@ bodies), not only on the results."""
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -249,3 +253,21 @@ def test_update_deployment_rereads_and_retries_once_on_a_conflict(fake, azure):
     fake.fail_next("PUT", "/configurations/r7", 412, times=2)
     with pytest.raises(Conflict, match="deployment r7"):
         azure.update_deployment("r7", priority=9)
+
+
+def test_cli_groups_on_azure_reads_the_connection_string_from_the_env_var(fake, tmp_path):
+    config = tmp_path / "fleet.toml"
+    config.write_text('[hub]\nkind = "azure"\nconnection_string_env = "MY_HUB"\ngroup_tag = "fleetGroup"\n')
+    env = {**os.environ, "MY_HUB": fake.connection_string, "REQUESTS_CA_BUNDLE": str(fake.cert)}
+    done = subprocess.run(
+        [sys.executable, "-m", "fleet_tui.cli", "-c", str(config), "groups", "--json"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    groups = {g["name"]: g for g in json.loads(done.stdout)["groups"]}
+    assert groups["vans-west"]["devices"] == 3 and groups["vans-west"]["images"] == {"sha256:" + "a" * 64: 3}
+    del env["MY_HUB"]
+    failed = subprocess.run(
+        [sys.executable, "-m", "fleet_tui.cli", "-c", str(config), "groups"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert failed.returncode != 0 and failed.stderr.count("\n") == 1 and "MY_HUB is not set" in failed.stderr

@@ -1,7 +1,7 @@
 """`LocalHub`: the embedded fleet hub — device twins and deployments in one SQLite file.
 
-Implements `FleetHub` (operator side) here and `DeviceSide` (device agents) in
-`local_devices.py`. Many processes may open the same file at once (see local_store).
+Implements `FleetHub`: devices and tags here, deployments in `local_deployments.py`;
+and `DeviceSide` (device agents) in `local_devices.py`. Many processes may open the same file at once (see local_store).
 
 Invariants:
 - tags are merge-patched like IoT Hub twins (a None value removes a key); each tag
@@ -19,30 +19,29 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, UsageError
+from fleet_tui.hub.local_deployments import DeploymentsMixin
 from fleet_tui.hub.local_desired import DesiredState
 from fleet_tui.hub.local_devices import DeviceSideMixin
 from fleet_tui.hub.local_store import (
-    Store, check_tags, dumps, group_of, modules_from_json, modules_to_json, reports_from_json,
+    Store, check_tags, dumps, group_of, modules_from_json, reports_from_json,
 )
-from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page
-from fleet_tui.hub.query import compile_sql, parse
+from fleet_tui.hub.protocol import DeviceTwin, GroupSummary, Page
+from fleet_tui.hub.query import parse
+from fleet_tui.hub.query_sql import compile_sql
 
-DEPLOYMENT_ID = re.compile(r"^[a-z0-9\-:+%_#*?!(),=@;$']{1,128}$")
-PINNED_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
 TWIN_COLUMNS = (
     "d.device_id, d.tags, d.version, d.deployment_id, d.reported, d.connected, d.last_seen, p.seq, p.modules"
 )
 TWIN_FROM = "devices d LEFT JOIN deployments p ON p.id = d.deployment_id"
 
 
-class LocalHub(DeviceSideMixin):
+class LocalHub(DeploymentsMixin, DeviceSideMixin):
     """The embedded hub. `stale_after`: seconds without a report before a device counts
     as offline."""
 
@@ -202,94 +201,8 @@ class LocalHub(DeviceSideMixin):
             self.desired.refresh_ids(conn, ids)
         return count
 
-    # --- deployments ---------------------------------------------------------------
-
-    def _deployment(self, row: tuple[Any, ...]) -> Deployment:
-        dep_id, condition, priority, modules, labels, created, version = row
-        return Deployment(dep_id, condition, priority, modules_from_json(modules), json.loads(labels), created, str(version))
-
-    _DEP_COLUMNS = "id, target_condition, priority, modules, labels, created, version"
-
-    def create_deployment(self, deployment: Deployment) -> Deployment:
-        d = deployment
-        if not DEPLOYMENT_ID.match(d.id):
-            raise UsageError(f"deployment id {d.id!r} is invalid: use up to 128 lowercase letters, digits and -:+%_#*?!(),=@;$'")
-        _check_priority(d.priority)
-        parse(d.target_condition)
-        if not d.modules:
-            raise UsageError(f"deployment {d.id!r} has no modules: give at least one module image")
-        for spec in d.modules.values():
-            if not PINNED_IMAGE.search(spec.image):
-                raise UsageError(
-                    f"module {spec.name!r} image {spec.image!r} is not digest-pinned: deploy repo@sha256:… "
-                    "(re-pushing a tag does not update IoT Edge devices)"
-                )
-        with self.store.write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO deployments (id, target_condition, priority, modules, labels, created) VALUES (?,?,?,?,?,?)",
-                    (d.id, d.target_condition, d.priority, modules_to_json(d.modules), dumps(d.labels), d.created or time.time()),
-                )
-            except sqlite3.IntegrityError:
-                raise Conflict(f"deployment {d.id!r} already exists; its content is immutable, create a new id") from None
-            self.desired.bump(conn)
-            self.desired.refresh_all(conn)
-        return self.get_deployment(d.id)
-
-    def get_deployment(self, deployment_id: str) -> Deployment:
-        with self.store.lock:
-            row = self.store.conn.execute(
-                f"SELECT {self._DEP_COLUMNS} FROM deployments WHERE id = ?", (deployment_id,)
-            ).fetchone()
-        if row is None:
-            raise NotFound(f"deployment {deployment_id!r} does not exist; see list_deployments")
-        return self._deployment(row)
-
-    def list_deployments(self) -> list[Deployment]:
-        with self.store.lock:
-            rows = self.store.conn.execute(
-                f"SELECT {self._DEP_COLUMNS} FROM deployments ORDER BY priority DESC, created DESC, seq DESC"
-            ).fetchall()
-        return [self._deployment(r) for r in rows]
-
-    def update_deployment(
-        self,
-        deployment_id: str,
-        *,
-        target_condition: str | None = None,
-        priority: int | None = None,
-        labels: dict[str, str] | None = None,
-    ) -> Deployment:
-        if target_condition is not None:
-            parse(target_condition)
-        if priority is not None:
-            _check_priority(priority)
-        with self.store.write() as conn:
-            cur = conn.execute(
-                "UPDATE deployments SET target_condition = IFNULL(?, target_condition),"
-                " priority = IFNULL(?, priority), labels = IFNULL(?, labels), version = version + 1 WHERE id = ?",
-                (target_condition, priority, dumps(labels) if labels is not None else None, deployment_id),
-            )
-            if cur.rowcount == 0:
-                raise NotFound(f"deployment {deployment_id!r} does not exist; see list_deployments")
-            self.desired.bump(conn)
-            self.desired.refresh_all(conn)
-        return self.get_deployment(deployment_id)
-
-    def delete_deployment(self, deployment_id: str) -> None:
-        with self.store.write() as conn:
-            if conn.execute("DELETE FROM deployments WHERE id = ?", (deployment_id,)).rowcount == 0:
-                raise NotFound(f"deployment {deployment_id!r} does not exist; see list_deployments")
-            self.desired.bump(conn)
-            self.desired.refresh_all(conn)
-
     def close(self) -> None:
         self.store.close()
-
-
-def _check_priority(priority: Any) -> None:
-    if not isinstance(priority, int) or isinstance(priority, bool) or priority < 0:
-        raise UsageError(f"deployment priority must be a whole number ≥ 0, not {priority!r}")
 
 
 def _json_key(name: str) -> str:

@@ -22,7 +22,8 @@ import sqlite3
 from typing import Any, Sequence
 
 from fleet_tui.hub.local_store import Store
-from fleet_tui.hub.query import compile_sql, parse
+from fleet_tui.hub.query import parse
+from fleet_tui.hub.query_sql import compile_sql
 
 REV_KEY = "deployments_rev"
 

@@ -14,7 +14,7 @@ Grammar (keywords case-insensitive, as in IoT Hub):
 
 Invariants: evaluation is three-valued like IoT Hub and SQL — comparing a missing value,
 or a string with a number, is *unknown* (None), which never matches, and NOT unknown is
-still unknown. `compile_sql` yields SQL with the same three-valued result (CASE … ELSE NULL
+still unknown. `query_sql.compile_sql` yields SQL with the same three-valued result (CASE … ELSE NULL
 guards the types), so Python evaluation and the SQLite hub always agree. A malformed
 condition raises `UsageError` with one line naming the position and the offending token.
 """
@@ -223,7 +223,7 @@ def _lookup(doc: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def _kind(value: Any) -> str:
+def value_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, (int, float)):
@@ -242,8 +242,8 @@ _CMP: dict[str, Callable[[Any, Any], bool]] = {
 def _compare(actual: Any, op: str, expected: Literal) -> bool | None:
     if actual is _MISSING or actual is None or expected is None:
         return None
-    kind = _kind(actual)
-    if kind != _kind(expected) or kind == "other" or (kind == "bool" and op not in ("=", "!=", "<>")):
+    kind = value_kind(actual)
+    if kind != value_kind(expected) or kind == "other" or (kind == "bool" and op not in ("=", "!=", "<>")):
         return None
     return _CMP[op](actual, expected)
 
@@ -269,53 +269,3 @@ def evaluate(node: Node, doc: dict[str, Any]) -> bool | None:
 def matches(condition: str | Node, doc: dict[str, Any]) -> bool:
     node = parse(condition) if isinstance(condition, str) else condition
     return evaluate(node, doc) is True
-
-
-# --- compilation to SQLite -----------------------------------------------------------
-
-
-def _json_path(parts: tuple[str, ...]) -> str:
-    return "$" + "".join(f'."{p}"' for p in parts)
-
-
-_SQL_TYPES = {"str": "('text')", "num": "('integer','real')", "bool": "('true','false')"}
-
-
-def compile_sql(node: Node, group_tag: str = "", group_column: str = "grp") -> tuple[str, list[Any]]:
-    """SQL (over columns device_id, tags JSON and `group_column`) with the same
-    three-valued result as `evaluate`, and its parameters."""
-    params: list[Any] = []
-
-    def cmp_sql(path: tuple[str, ...], op: str, value: Literal) -> str:
-        op = "!=" if op == "<>" else op
-        if value is None:
-            return "NULL"
-        if path == ("deviceId",):
-            if not isinstance(value, str) or isinstance(value, bool):
-                return "NULL"
-            params.append(value)
-            return f"(device_id {op} ?)"
-        if len(path) < 2 or path[0] != "tags":
-            raise UsageError(f"condition path {'.'.join(path)!r} is not supported: use deviceId or tags.<name>")
-        if path == ("tags", group_tag) and isinstance(value, str) and group_column:
-            params.append(value)  # the group column holds the tag when it is text, else NULL
-            return f"({group_column} {op} ?)"
-        jpath = _json_path(path[1:])
-        kind = _kind(value)
-        if kind == "bool" and op not in ("=", "!="):
-            return "NULL"
-        params.extend([jpath, jpath, int(value) if kind == "bool" else value])
-        return f"(CASE WHEN json_type(tags, ?) IN {_SQL_TYPES[kind]} THEN json_extract(tags, ?) {op} ? ELSE NULL END)"
-
-    def walk(n: Node) -> str:
-        if isinstance(n, Everything):
-            return "1"
-        if isinstance(n, Compare):
-            return cmp_sql(n.path, n.op, n.value)
-        if isinstance(n, In):
-            return "(" + " OR ".join(cmp_sql(n.path, "=", v) for v in n.values) + ")"
-        if isinstance(n, Not):
-            return f"(NOT {walk(n.operand)})"
-        return f"({walk(n.left)} {n.op} {walk(n.right)})"
-
-    return walk(node), params

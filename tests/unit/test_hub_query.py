@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 
 from fleet_tui.errors import UsageError
-from fleet_tui.hub.query import compile_sql, matches, parse
+from fleet_tui.hub.query import matches, parse
+from fleet_tui.hub.query_sql import compile_sql
 
 TWINS = [
     {"deviceId": "van-1", "tags": {"fleetGroup": "vans-west", "wave": 1, "rollout": {"r42": "on"}, "gpu": True}},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
+from typing import Any
 
 from fleet_tui.errors import Conflict
 from fleet_tui.hub.local import LocalHub
@@ -14,9 +15,10 @@ INCREMENTS = 200
 DIGEST = "sha256:" + "d" * 64
 
 
-def increment_counter(path: str, n: int) -> int:
-    """Read-modify-write a tag counter n times with etag retry; returns conflicts seen."""
+def increment_counter(path: str, n: int, start: Any, results: Any) -> None:
+    """Read-modify-write a tag counter n times with etag retry; puts the conflicts seen."""
     hub = LocalHub(path)
+    start.wait()  # all workers begin together, so their read-modify-writes interleave
     conflicts = 0
     for _ in range(n):
         while True:
@@ -27,7 +29,7 @@ def increment_counter(path: str, n: int) -> int:
             except Conflict:
                 conflicts += 1
     hub.close()
-    return conflicts
+    results.put(conflicts)
 
 
 def test_concurrent_writers_lose_no_updates(tmp_path: Path) -> None:
@@ -35,8 +37,14 @@ def test_concurrent_writers_lose_no_updates(tmp_path: Path) -> None:
     hub = LocalHub(path)
     hub.register_devices([("shared", {"counter": 0})])
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(WORKERS) as pool:
-        conflicts = pool.starmap(increment_counter, [(path, INCREMENTS)] * WORKERS)
+    start, results = ctx.Barrier(WORKERS), ctx.Queue()
+    procs = [ctx.Process(target=increment_counter, args=(path, INCREMENTS, start, results)) for _ in range(WORKERS)]
+    for p in procs:
+        p.start()
+    conflicts = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
     assert hub.get_device("shared").tags["counter"] == WORKERS * INCREMENTS
     assert int(hub.get_device("shared").etag) == 1 + WORKERS * INCREMENTS
     # the etag check really was exercised: processes did collide (and retried)

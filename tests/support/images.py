@@ -77,3 +77,21 @@ def ml_pair(store: Store, repo: str, deps_size: int = 300_000, family: str = mt.
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
+
+
+def dirs_for(paths: list[str]) -> list[Entry]:
+    """0755 directory entries for every parent of the given paths."""
+    out: dict[str, Entry] = {}
+    for path in paths:
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            out.setdefault(d, Entry(d, kind="dir", mode=0o755))
+    return list(out.values())
+
+
+def push_layers(store: Store, repo: str, tag: str, layers: list[list[Entry]], family: str = mt.DOCKER,
+                cmd: list[str] | None = None, mtime: int = 1_700_000_000) -> str:
+    """Push an image made of the given entry lists (one per layer); returns its manifest digest."""
+    built = [(write_layer(entries, mtime=mtime), f"layer {i}") for i, entries in enumerate(layers)]
+    return build(built, family, cmd).push(store, repo, tag)

@@ -1,0 +1,121 @@
+"""`fleet-tui rebase` and `fleet-tui verify` (keys and flags as in shared/CLI.md).
+
+Exit status of `rebase`: 0 when the rebased image was pushed, and also on fallback (the
+printed ref is then NEW's, the image to deploy instead); 1 when refused because
+dependencies changed outside the paths. `verify`: 0 when equal, 1 listing differences.
+Progress for long work goes to stderr, data to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from fleet_tui.cli import Context
+from fleet_tui.commands.output import add_json_flag, print_json, size
+from fleet_tui.errors import UsageError
+from fleet_tui.oci.digest import short
+from fleet_tui.rebase.engine import RebaseResult, prepare_rebase
+from fleet_tui.rebase.verify import verify_images
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "rebase", help="push NEW's changed files as one layer on top of OLD (ship KB, not the dependency layer)",
+        description="Push TAG = OLD's layers (the very same blobs) + one layer holding NEW's files at --paths, "
+                    "or every file that differs (--auto). Pure registry operations; no build.")
+    p.add_argument("new", metavar="NEW", help="the freshly built image")
+    p.add_argument("--onto", required=True, metavar="OLD", help="the image the devices already run")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--paths", metavar="P[,P…]", action="append",
+                      help="absolute paths whose contents to take from NEW (comma-separated or repeated)")
+    mode.add_argument("--auto", action="store_true", help="ship every file that differs (file-level delta)")
+    p.add_argument("--tag", required=True, metavar="TAG", help="tag in NEW's repository, or a full reference")
+    p.add_argument("--force", action="store_true",
+                   help="push even if dependencies changed outside the paths or the saving is under 20%%")
+    p.add_argument("--dry-run", action="store_true", help="compute and report, push nothing")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_rebase)
+
+    p = sub.add_parser("verify", help="do A and B have the same merged filesystem?",
+                       description="Compare A's and B's merged filesystems (content, mode, owner, link targets; "
+                                   "timestamps ignored). Exit 0 when equal, else list the differences and exit 1.")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_verify)
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return None
+    last, start = [""], time.monotonic()
+
+    def report(what: str, n: int, of: int) -> None:
+        line = f"{what} {n}/{of}"
+        if line != last[0] and time.monotonic() - start > 0.5:  # quiet for quick runs
+            last[0] = line
+            print(f"fleet-tui: {line}", file=sys.stderr, flush=True)
+    return report
+
+
+def cmd_rebase(args: argparse.Namespace, ctx: Context) -> int:
+    if ctx.read_only and not args.dry_run:
+        raise UsageError("rebase pushes an image, which --read-only forbids; add --dry-run to only compute it")
+    progress = _progress(sys.stderr.isatty() or not args.json)
+    with prepare_rebase(args.new, args.onto, args.tag, ctx.config, paths=args.paths, auto=args.auto,
+                        force=args.force, progress=progress) as plan:
+        result = plan.result(pushed=False) if args.dry_run else plan.push(progress)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        _human(result, args.dry_run)
+    if result.refused and not result.fallback:
+        if args.json:
+            print(f"fleet-tui: error: {result.refused}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _human(r: RebaseResult, dry_run: bool) -> None:
+    if r.refused and not r.fallback:
+        print(f"fleet-tui: error: {r.refused}", file=sys.stderr)
+        _outside(r)
+        return
+    if r.fallback:
+        print(f"not rebased: {r.refused}")
+        print(f"deploy: {r.ref}")
+        return
+    verb = "would push" if dry_run else "pushed"
+    print(f"{verb} {r.ref}")
+    print(f"  reused {r.reused_layers} layers of OLD unchanged; new layer {short(r.new_layer['digest'])} "
+          f"{size(r.new_layer['size'])} ({r.changes.get('written', 0)} entries, {r.changes.get('whiteouts', 0)} whiteouts)")
+    print(f"  a device running OLD pulls {size(r.bytes_for_old_holders)} instead of {size(r.bytes_naive)}"
+          f" (saves {r.saving:.1%}, {r.bytes_naive / max(r.bytes_for_old_holders, 1):.0f}x less)")
+    _outside(r)
+    print(f"  took {r.seconds:.1f} s")
+
+
+def _outside(r: RebaseResult) -> None:
+    for w in r.warnings:
+        print(f"  warning: {w}")
+    if r.outside_paths_changed:
+        print(f"  {len(r.outside_paths_changed)} paths differ outside --paths:")
+        for c in r.outside_paths_changed[:15]:
+            print(f"    {c['change']:<10} {c['path']}")
+        if len(r.outside_paths_changed) > 15:
+            print(f"    … {len(r.outside_paths_changed) - 15} more (--json lists them all)")
+
+
+def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
+    result = verify_images(args.a, args.b, ctx.config, progress=_progress(not args.json))
+    if args.json:
+        print_json(result.to_json())
+    elif result.equal:
+        print(f"equal: {result.a} and {result.b} have the same merged filesystem")
+    else:
+        print(f"{len(result.differences)} differences between {result.a} and {result.b}:")
+        for c in result.differences:
+            print(f"  {c.what:<14} /{c.path}")
+    return 0 if result.equal else 1

@@ -1,0 +1,226 @@
+"""Rebase NEW onto OLD: the Python API the CLI, the UI and the rollout engine call.
+
+`prepare_rebase()` does all the reading and computing — diff of merged filesystems,
+safety report, the new layer (in a temp dir), config and manifest, byte counts — and
+pushes nothing; the UI shows that preview before the operator confirms. `RebasePlan.push()`
+then publishes (blobs first, manifest last). `rebase()` is both in one call.
+
+Modes: *paths* ships NEW's entries under the given paths that differ from OLD (and
+whiteouts for what NEW lacks there; parents NEW adds come along); it refuses when
+dependencies changed outside the paths (see `safety.py`). *auto* ships every difference,
+so the result's merged filesystem equals NEW's.
+Refusal rules (both overridden by `force`): a dependency change in paths mode; a saving
+under `MIN_SAVING` against the naive pull of NEW by an OLD holder (then NEW is the answer).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet_tui.config import Config
+from fleet_tui.errors import FleetError, UsageError
+from fleet_tui.oci.image import Image, load_image
+from fleet_tui.oci.layer import LayerResult
+from fleet_tui.oci.reference import Reference, parse_reference
+from fleet_tui.oci.store import open_store
+from fleet_tui.planning.pullplan import plan_pull
+from fleet_tui.rebase.delta import build_delta
+from fleet_tui.rebase.diff import Change, Diff, diff_images, layer_changes
+from fleet_tui.rebase.publish import Assembled, assemble, push_rebased
+from fleet_tui.rebase.safety import SafetyReport, safety_report
+from fleet_tui.rebase.tree import Progress, ancestors, is_under
+
+MIN_SAVING = 0.20
+
+
+@dataclass
+class RebaseResult:
+    ref: str | None  # digest-pinned ref to deploy: the rebased image, or NEW on fallback
+    digest: str | None
+    pushed: bool
+    mode: str
+    reused_layers: int
+    new_layer: dict[str, Any]
+    bytes_for_old_holders: int
+    bytes_naive: int
+    outside_paths_changed: list[dict]
+    warnings: list[str] = field(default_factory=list)
+    refused: str | None = None
+    fallback: bool = False
+    changes: dict[str, int] = field(default_factory=dict)
+    blobs: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def saving(self) -> float:
+        return 1 - self.bytes_for_old_holders / self.bytes_naive if self.bytes_naive else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref, "digest": self.digest, "pushed": self.pushed, "mode": self.mode,
+            "reused_layers": self.reused_layers, "new_layer": self.new_layer,
+            "bytes_for_old_holders": self.bytes_for_old_holders, "bytes_naive": self.bytes_naive,
+            "saving": round(self.saving, 4), "outside_paths_changed": self.outside_paths_changed,
+            "warnings": self.warnings, "refused": self.refused, "fallback": self.fallback,
+            "changes": self.changes, "blobs": self.blobs, "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class RebasePlan:
+    new: Image
+    old: Image
+    target: Reference
+    mode: str
+    paths: list[str]
+    diff: Diff
+    writes: list[Change]
+    whiteouts: list[Change]
+    report: SafetyReport
+    layer: LayerResult
+    layer_path: str
+    assembled: Assembled
+    bytes_naive: int
+    workdir: str
+    config: Config
+    force: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def bytes_for_old_holders(self) -> int:
+        return self.layer.size + len(self.assembled.config_bytes) + len(self.assembled.manifest_bytes)
+
+    @property
+    def saving(self) -> float:
+        return 1 - self.bytes_for_old_holders / self.bytes_naive if self.bytes_naive else 0.0
+
+    @property
+    def refused(self) -> str | None:
+        if self.force:
+            return None
+        if self.mode == "paths" and self.report.refuses:
+            return self.report.refusal()
+        if self.saving < MIN_SAVING:
+            return (f"the rebased image would save only {self.saving:.0%} of the {self.bytes_naive} bytes an OLD "
+                    f"holder pulls for NEW (< {MIN_SAVING:.0%}); deploy {self.new.pinned} instead (or --force)")
+        return None
+
+    @property
+    def fallback(self) -> bool:
+        return self.refused is not None and not (self.mode == "paths" and self.report.refuses)
+
+    def result(self, pushed: bool, blobs: dict[str, int] | None = None) -> RebaseResult:
+        refused = self.refused
+        if refused is None:  # pushed, or a preview: the ref it has (would have)
+            ref, digest = self.target.pinned(self.assembled.digest), self.assembled.digest
+        elif self.fallback:
+            ref, digest = self.new.pinned, self.new.digest
+        else:
+            ref = digest = None
+        counts = {"written": len(self.writes), "whiteouts": len(self.whiteouts), "differences": len(self.diff.changes)}
+        return RebaseResult(
+            ref, digest, pushed,
+            self.mode, len(self.old.layers), {"digest": self.layer.digest, "size": self.layer.size},
+            self.bytes_for_old_holders, self.bytes_naive, [c.to_json() for c in self.report.outside],
+            list(self.report.warnings), refused, self.fallback, counts, blobs or {}, time.monotonic() - self.started,
+        )
+
+    def push(self, progress: Progress | None = None) -> RebaseResult:
+        """Publish unless refused; the manifest goes last, so an error leaves nothing tagged."""
+        if self.refused:
+            return self.result(pushed=False)
+        store = open_store(self.target, self.config, create=True)
+        blobs = push_rebased(self.old, self.target, store, self.assembled, self.layer_path, progress)
+        return self.result(pushed=True, blobs=blobs)
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> "RebasePlan":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def target_reference(tag: str, new: Image) -> Reference:
+    """A bare tag names NEW's repository; anything with a `/`, `@` or `oci:` is a full ref."""
+    if "/" in tag or "@" in tag or tag.startswith("oci:"):
+        return parse_reference(tag)
+    try:
+        return parse_reference(f"{new.ref.name}:{tag}")
+    except UsageError:
+        raise UsageError(f"--tag {tag!r} is not a valid tag; use letters, digits, '_', '.', '-' or a full reference") from None
+
+
+def normalise_paths(paths: list[str]) -> list[str]:
+    out = []
+    for p in paths:
+        for part in p.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if not part.startswith("/"):
+                raise UsageError(f"--paths {part!r} must be an absolute path inside the image, e.g. /var/azureml-app")
+            out.append(part.strip("/"))
+    if not out:
+        raise UsageError("--paths names no path; give absolute paths like /var/azureml-app/azureml-models, or use --auto")
+    return sorted(set(out))
+
+
+def _inside(change: Change, paths: list[str]) -> bool:
+    if any(is_under(change.path, p) for p in paths):
+        return True
+    # a parent directory NEW adds for the paths comes along (else the engine would invent one)
+    return (change.old is None and change.new is not None and change.new.kind == "dir"
+            and any(change.path in set(ancestors(p)) for p in paths))
+
+
+def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
+                   auto: bool = False, force: bool = False, progress: Progress | None = None) -> RebasePlan:
+    if bool(paths) == bool(auto):
+        raise UsageError("choose one of --paths P[,P…] or --auto")
+    started = time.monotonic()
+    new_img = new if isinstance(new, Image) else load_image(new, config)
+    old_img = onto if isinstance(onto, Image) else load_image(onto, config)
+    target = target_reference(tag, new_img)
+    wanted = [] if auto else normalise_paths(paths or [])
+    diff = diff_images(old_img, new_img, progress)
+    if auto:
+        inside, outside = diff.changes, []
+    else:
+        inside = [c for c in diff.changes if _inside(c, wanted)]
+        outside = [c for c in diff.changes if not _inside(c, wanted)]
+        if not inside:
+            raise FleetError(f"nothing under {', '.join('/' + p for p in wanted)} differs between NEW and OLD; "
+                             f"check --paths (`fleet-tui verify OLD NEW` lists the differences)")
+    report = safety_report(outside)
+    writes, whiteouts = layer_changes(inside)
+    workdir = tempfile.mkdtemp(prefix="fleet-rebase-")
+    try:
+        layer, layer_path = build_delta(new_img, writes, whiteouts, workdir, progress)
+        how = "--auto" if auto else "--paths " + ",".join("/" + p for p in wanted)
+        assembled = assemble(old_img, new_img, layer, f"fleet-tui rebase {how}")
+        naive = plan_pull(new_img, [old_img]).total_bytes
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return RebasePlan(new_img, old_img, target, "auto" if auto else "paths", wanted, diff, writes, whiteouts,
+                      report, layer, layer_path, assembled, naive, workdir, config, force, started)
+
+
+def preview_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
+                   auto: bool = False, force: bool = False, progress: Progress | None = None) -> RebaseResult:
+    """Everything `rebase` would report, without pushing anything."""
+    with prepare_rebase(new, onto, tag, config, paths, auto, force, progress) as plan:
+        return plan.result(pushed=False)
+
+
+def rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
+           auto: bool = False, force: bool = False, progress: Progress | None = None) -> RebaseResult:
+    with prepare_rebase(new, onto, tag, config, paths, auto, force, progress) as plan:
+        return plan.push(progress)

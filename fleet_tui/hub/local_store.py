@@ -41,8 +41,8 @@ CREATE TABLE IF NOT EXISTS devices (
     connected     INTEGER NOT NULL DEFAULT 0,
     last_seen     REAL NOT NULL DEFAULT 0
 );
--- covers group_summaries: one index scan, no table access
-CREATE INDEX IF NOT EXISTS devices_summary ON devices (grp, cur_digest, connected, last_seen);
+-- covers group_summaries (and counts by state per group): one index scan, no table access
+CREATE INDEX IF NOT EXISTS devices_summary ON devices (grp, cur_digest, cur_state, connected, last_seen);
 CREATE INDEX IF NOT EXISTS devices_deployment ON devices (deployment_id);
 CREATE TABLE IF NOT EXISTS deployments (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -193,3 +193,35 @@ def test_unopenable_file_is_one_line_remote_error(tmp_path: Path) -> None:
     with pytest.raises(RemoteError, match="cannot be opened") as err:
         LocalHub(bad)
     assert "\n" not in str(err.value)
+
+
+def test_worker_threads_may_share_one_hub(hub: LocalHub) -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for _ in range(50):
+                hub.report_many([(f"dev-{n:03d}", {"scoring": ModuleReport("scoring", "i", A, "running")}, True)])
+                hub.group_summaries("scoring")
+                hub.bulk_update_tags([f"dev-{n:03d}"], {"touched": n})
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [hub.get_device(f"dev-{n:03d}").tags["touched"] for n in range(6)] == list(range(6))
+    assert hub.desired_for("dev-000") == ("", {})  # no deployments: nothing desired
+
+
+def test_unreachable_hub_location_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(RemoteError, match="check hub.path") as err:
+        LocalHub(blocker / "sub" / "hub.sqlite")  # parent is a file: cannot be created
+    assert "\n" not in str(err.value)

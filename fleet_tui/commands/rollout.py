@@ -1,0 +1,192 @@
+"""`fleet-tui rollout …`: start, status, list, pause/resume/abort/rollback/approve, run.
+
+`start` journals the whole plan (waves, devices, variants, bytes) and then runs the engine
+in this terminal, or with `--detach` in a background process of its own session that
+survives the terminal. `run ID` is what a detached engine executes (also usable by hand
+to drive a rollout in the foreground). Every other subcommand only reads the journal and
+the hub, or writes a command row (see fleet_tui.rollout.control). JSON keys follow CLI.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fleet_tui.commands.output import add_json_flag, cost, print_json, size, table
+from fleet_tui.errors import UsageError
+from fleet_tui.hub import open_hub
+from fleet_tui.rollout.control import engine_pid, log_path, send_command, spawn_engine, stop_signal_safe
+from fleet_tui.rollout.create import create_rollout
+from fleet_tui.rollout.engine import Engine
+from fleet_tui.rollout.journal import COMMANDS, Journal
+from fleet_tui.rollout.policy import ON_FAILURE, Policy
+from fleet_tui.rollout.snapshot import SnapshotReader
+
+
+def register(subparsers: Any) -> None:
+    root = subparsers.add_parser("rollout", help="staged rollouts that keep running when the terminal goes away")
+    sub = root.add_subparsers(dest="rollout_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("start", help="start a staged rollout of TARGET to a group; prints its id")
+    p.add_argument("target", metavar="TARGET", help="image reference (tag or digest)")
+    p.add_argument("--group", required=True, metavar="G")
+    p.add_argument("--waves", metavar="LIST", help="cumulative wave sizes, counts or %% (default 1,10%%,50%%,100%%)")
+    p.add_argument("--detach", action="store_true", help="run the engine in the background and return")
+    rebase = p.add_mutually_exclusive_group()
+    rebase.add_argument("--rebase-onto", metavar="REF", help="ship TARGET's changes as one layer on top of REF")
+    rebase.add_argument("--auto-rebase", action="store_true", help="rebase onto each image the group runs")
+    p.add_argument("--gate-timeout", type=float, metavar="S", help="seconds a wave has to pass its gate")
+    p.add_argument("--success", metavar="P%", help="share of a wave that must run the new image (default 95%%)")
+    p.add_argument("--max-failed", metavar="N|P%", help="failures tolerated among finished devices")
+    p.add_argument("--min-finished", type=int, metavar="N", help="finished devices before --max-failed applies")
+    p.add_argument("--bake", type=float, metavar="S", help="seconds to wait after a passed gate")
+    p.add_argument("--on-failure", choices=ON_FAILURE, help="what a failed gate does (default halt)")
+    p.add_argument("--approve-each", action="store_true", default=None, help="wait for `rollout approve` between waves")
+    p.add_argument("--seed", type=int, help="device selection seed")
+    p.add_argument("--poll", type=float, metavar="S", help="engine poll interval")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_start)
+
+    p = sub.add_parser("status", help="state of a rollout: waves, devices, bytes, cost")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--devices", action="store_true", help="list every device")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("list", help="rollouts in the journal, newest first")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_list)
+
+    for kind in COMMANDS:
+        p = sub.add_parser(kind, help=f"{kind} a rollout (works from any terminal)")
+        p.add_argument("id", metavar="ID")
+        add_json_flag(p)
+        p.set_defaults(handler=cmd_command, command_kind=kind)
+
+    p = sub.add_parser("run", help="run a rollout's engine in this terminal (what --detach starts)")
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(handler=cmd_run)
+
+
+def _policy(args: argparse.Namespace, config: Any) -> Policy:
+    return Policy.from_config(config.rollout).with_overrides(
+        waves=args.waves, gate_timeout=args.gate_timeout, success=args.success, max_failed=args.max_failed,
+        min_finished=args.min_finished, bake=args.bake, on_failure=args.on_failure,
+        approve_each=args.approve_each, seed=args.seed, poll=args.poll,
+    )
+
+
+def _writable(ctx: Any, what: str) -> None:
+    if ctx.read_only:
+        raise UsageError(f"rollout {what} changes the fleet; drop --read-only to run it")
+
+
+def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
+    _writable(ctx, "start")
+    policy = _policy(args, ctx.config)
+    journal = Journal.for_config(ctx.config)
+    hub = open_hub(ctx.config)
+    try:
+        rid = create_rollout(ctx.config, hub, journal, args.target, args.group, policy,
+                             rebase=args.rebase_onto, auto_rebase=args.auto_rebase)
+        if args.detach:
+            pid = spawn_engine(ctx.config, journal, rid)
+            if args.json:
+                print_json({"id": rid, "pid": pid, "log": str(log_path(journal, rid))})
+            else:
+                print(rid)
+            return 0
+        if not args.json:
+            print(rid, flush=True)
+        state = Engine(journal, hub, rid, log=(lambda line: None) if args.json else _echo).run()
+    finally:
+        hub.close()
+        journal.close()
+    if args.json:
+        print_json({"id": rid, "state": state})
+    return 0 if state == "succeeded" else 1
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_run(args: argparse.Namespace, ctx: Any) -> int:
+    stop_signal_safe()
+    journal = Journal.for_config(ctx.config)
+    hub = open_hub(ctx.config)
+    try:
+        state = Engine(journal, hub, args.id).run()
+    finally:
+        hub.close()
+        journal.close()
+    return 0 if state in ("succeeded", "paused") else 1
+
+
+def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
+    journal = Journal.for_config(ctx.config)
+    hub = open_hub(ctx.config)
+    try:
+        snap = SnapshotReader(journal, hub, args.id, ctx.config.cost.per_gb).take()
+        pid = engine_pid(journal, args.id)
+    finally:
+        hub.close()
+        journal.close()
+    if args.json:
+        print_json({**snap.to_json(), "engine_pid": pid})
+        return 0
+    print(f"rollout {snap.id}: {snap.state}{' — ' + snap.reason if snap.reason else ''}")
+    print(f"  {snap.target} → group {snap.group}; engine {'pid ' + str(pid) if pid else 'not running'}")
+    table(["WAVE", "SIZE", "STATE", "RUNNING", "FAILED", "GATE"],
+          [[w.index, w.size, w.state, w.done, w.failed, w.result or w.gate] for w in snap.waves], right=(0, 1, 3, 4))
+    counts: dict[str, int] = {}
+    for d in snap.devices:
+        counts[d.state] = counts.get(d.state, 0) + 1
+    print("devices: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    per_gb, cur = ctx.config.cost.per_gb, ctx.config.cost.currency
+    print(f"bytes: {size(snap.bytes_total)} of {size(snap.bytes_planned)} planned; cost so far {cost(snap.bytes_total, per_gb, cur)}")
+    if args.devices:
+        table(["DEVICE", "WAVE", "STATE", "BYTES", "PLANNED", "IMAGE"],
+              [[d.id, d.wave, d.state, d.bytes, d.total, "rebased" if d.variant != "full" else "full"] for d in snap.devices],
+              right=(1, 3, 4))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+    journal = Journal.for_config(ctx.config)
+    try:
+        rows = journal.list_rollouts()
+        waves = {r.id: journal.waves(r.id) for r in rows}
+    finally:
+        journal.close()
+    if args.json:
+        print_json({"rollouts": [
+            {"id": r.id, "state": r.state, "group": r.spec["group"], "target": r.spec["target"], "created": r.created,
+             "waves": [{"size": w.size, "state": w.state} for w in waves[r.id]]}
+            for r in rows
+        ]})
+        return 0
+    if not rows:
+        print("no rollouts yet (fleet-tui rollout start TARGET --group G)")
+        return 0
+    table(["ID", "STATE", "GROUP", "WAVES PASSED", "TARGET"],
+          [[r.id, r.state, r.spec["group"], f"{sum(w.state == 'passed' for w in waves[r.id])}/{len(waves[r.id])}",
+            r.spec["target"]] for r in rows])
+    return 0
+
+
+def cmd_command(args: argparse.Namespace, ctx: Any) -> int:
+    _writable(ctx, args.command_kind)
+    journal = Journal.for_config(ctx.config)
+    hub = open_hub(ctx.config)
+    try:
+        message = send_command(ctx.config, journal, hub, args.id, args.command_kind)
+        state = journal.rollout(args.id).state
+    finally:
+        hub.close()
+        journal.close()
+    if args.json:
+        print_json({"id": args.id, "command": args.command_kind, "state": state, "message": message})
+    else:
+        print(message)
+    return 0

@@ -1,0 +1,147 @@
+"""Creating a rollout: resolve the target, rebase when asked, pick waves, plan bytes, journal it.
+
+Everything a rollout will ever do to devices is fixed here, before any hub write: which
+device is in which wave, which image variant it gets (the rebased image that fits what it
+runs, or the full target image), what it ran before (for rollback) and the bytes its pull
+plan predicts. The engine only executes this plan, so a resumed engine cannot drift.
+
+Variants: without rebase there is one, `full` (the digest-pinned target). With
+`--rebase-onto REF` devices running REF get the rebased image (`d0`); with `--auto-rebase`
+each distinct image the group runs gets its own rebased variant (`d0`, `d1`, …, at most
+MAX_VARIANTS). Devices on any other image get `full` and are shown as such. Each variant
+is one hub deployment whose target condition selects the group and the variant's value
+of the rollout tag `rollout_<id>`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from typing import Any
+
+from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
+from fleet_tui.hub.protocol import DeviceTwin
+from fleet_tui.oci.image import Image, load_image
+from fleet_tui.oci.reference import parse_reference
+from fleet_tui.planning.pullplan import plan_for_blobs
+from fleet_tui.rollout.gate import tag_name
+from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
+from fleet_tui.rollout.policy import Policy, order_devices, split_waves
+
+MAX_VARIANTS = 8
+
+
+def new_id() -> str:
+    return "r" + secrets.token_hex(4)
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def previous_image(twin: DeviceTwin, module: str) -> tuple[str, str]:
+    """(pinned image, digest) the device runs now; the deployed spec wins over the report."""
+    rep = twin.reported.get(module)
+    digest = rep.digest if rep else ""
+    spec = twin.desired.get(module)
+    if spec and "@sha256:" in spec.image and (not digest or spec.image.endswith(digest)):
+        return spec.image, spec.image.rsplit("@", 1)[1]
+    if rep and rep.image and digest:
+        return parse_reference(rep.image).pinned(digest), digest
+    return "", digest
+
+
+def rebase_onto(config: Any, target: str, onto: str) -> str:
+    """The rebase area's Python API; a pinned ref of NEW's files on top of OLD's blobs."""
+    try:
+        from fleet_tui.rebase import api  # type: ignore[attr-defined]
+    except ImportError:
+        raise UsageError("rebase module not available: roll out without --rebase-onto/--auto-rebase") from None
+    result = api.rebase(config, target, onto, auto=True)
+    return str(result.ref)
+
+
+def create_rollout(
+    config: Any, hub: Any, journal: Journal, target_ref: str, group: str, policy: Policy,
+    rebase: str | None = None, auto_rebase: bool = False, rollout_id: str | None = None,
+) -> str:
+    module, group_tag = config.hub.module, hub.group_tag
+    target = load_image(target_ref, config)
+    twins = list(hub.iter_devices(f"tags.{group_tag} = {quote(group)}"))
+    if not twins:
+        raise NotFound(f"group {group!r} has no devices in the hub; see fleet-tui groups")
+    for other in journal.list_rollouts():
+        if other.spec.get("group") == group and other.state not in TERMINAL:
+            raise Conflict(f"rollout {other.id} is still {other.state} in group {group!r}; finish, abort or roll it back first")
+
+    rid = rollout_id or new_id()
+    prev = {t.device_id: previous_image(t, module) for t in twins}
+    images: dict[str, Image | None] = {}
+
+    def have(pinned: str) -> Image | None:
+        if pinned not in images:
+            try:
+                images[pinned] = load_image(pinned, config) if pinned else None
+            except FleetError:
+                images[pinned] = None  # not in the registry: the device pulls everything
+        return images[pinned]
+
+    variants: dict[str, dict[str, Any]] = {
+        "full": {"image": target.pinned, "digest": target.digest, "base": "", "rebased": False}
+    }
+    bases: dict[str, str] = {}  # base digest → variant key
+    if rebase or auto_rebase:
+        counts = Counter(p for p, _ in prev.values() if p)
+        onto_refs = [rebase] if rebase else [p for p, _ in counts.most_common(MAX_VARIANTS)]
+        for i, onto in enumerate(onto_refs):
+            onto_image = load_image(onto, config)
+            if onto_image.digest == target.digest:
+                continue
+            rebased = load_image(rebase_onto(config, target_ref, onto_image.pinned), config)
+            key = f"d{i}"
+            variants[key] = {"image": rebased.pinned, "digest": rebased.digest, "base": onto_image.digest, "rebased": True}
+            bases[onto_image.digest] = key
+    variant_images = {k: load_image(v["image"], config) if v["rebased"] else target for k, v in variants.items()}
+
+    def plan_bytes(variant: str, pinned: str) -> int:
+        held = have(pinned)
+        blobs = {layer.digest for layer in held.layers} if held else set()
+        configs = {held.config_digest} if held else set()
+        return plan_for_blobs(variant_images[variant], blobs, configs, by_tag=False).total_bytes
+
+    offline = {t.device_id for t in twins if not t.connected}
+    order = order_devices(prev, offline, policy.seed)
+    sizes = policy.wave_sizes(len(order))
+    assignments = []
+    for wave, ids in enumerate(split_waves(order, sizes)):
+        for device_id in ids:
+            pinned, digest = prev[device_id]
+            variant = bases.get(digest, "full")
+            assignments.append(Assignment(device_id, wave, variant, pinned, digest, plan_bytes(variant, pinned)))
+
+    current = Counter(t.deployment_id for t in twins if t.deployment_id)
+    deployments = {d.id: d for d in hub.list_deployments()}
+    priority = max((deployments[d].priority for d in current if d in deployments), default=0) + 1
+    base_dep = deployments.get(current.most_common(1)[0][0]) if current else None
+    base_modules = {
+        name: {"image": m.image, "create_options": m.create_options}
+        for name, m in (base_dep.modules.items() if base_dep else [])
+    }
+    rollbacks = {p: f"back{i}" for i, p in enumerate(sorted({p for p, _ in prev.values() if p}))}
+    spec = {
+        "target": target_ref, "target_digest": target.digest, "group": group, "group_tag": group_tag,
+        "module": module, "tag": tag_name(rid), "policy": policy.to_dict(), "priority": priority,
+        "variants": variants, "base_modules": base_modules, "rollbacks": rollbacks,
+        "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
+        "planned_total": sum(a.planned_bytes for a in assignments),
+    }
+    journal.create(rid, spec, sizes, assignments)
+    return rid
+
+
+def deployment_id(rollout_id: str, key: str) -> str:
+    return f"rollout-{rollout_id}-{key}"
+
+
+def target_condition(spec: dict[str, Any], value: str) -> str:
+    return f"tags.{spec['group_tag']} = {quote(spec['group'])} AND tags.{spec['tag']} = {quote(value)}"

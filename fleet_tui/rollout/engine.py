@@ -1,0 +1,224 @@
+"""The rollout engine: executes a journaled rollout against the hub, one step at a time.
+
+Each `step()` derives what to do from the journal alone (never from memory of a previous
+step), so a fresh engine after a SIGKILL continues exactly where the dead one stopped:
+1. finish every *intent* event that has no *done* event (the same action, same devices);
+2. apply operator commands (pause, resume, abort, rollback, approve) in arrival order;
+3. advance the first wave that has not passed: start it (intent → tag its devices →
+   done), judge its gate (once: the judgement and the wave's new state are one
+   transaction), bake, or act on a failed gate (halt, or roll back).
+
+Hub actions are idempotent (deployments are created once by id; tags are merge-patched
+with the values fixed at creation), and a redo skips devices that already carry the tag,
+so no device is ever targeted twice. Rollback tags every targeted device with the key of
+the deployment pinning the image it ran before (priority above the release's).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import defaultdict
+from typing import Any, Callable
+
+from fleet_tui.errors import Conflict
+from fleet_tui.hub.protocol import Deployment, ModuleSpec
+from fleet_tui.rollout.create import deployment_id, target_condition
+from fleet_tui.rollout.gate import judge, read_devices
+from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
+from fleet_tui.rollout.policy import Policy
+
+
+def _stdout_log(line: str) -> None:
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", file=sys.stdout, flush=True)
+
+
+class Engine:
+    def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log) -> None:
+        self.journal = journal
+        self.hub = hub
+        self.id = rollout_id
+        self.log = log
+        row = journal.rollout(rollout_id)
+        self.spec = row.spec
+        self.policy = Policy.from_dict(self.spec["policy"])
+        self.tag = self.spec["tag"]
+        self.assignments = journal.assignments(rollout_id)
+        self.by_wave: dict[int, list[Any]] = defaultdict(list)
+        for a in self.assignments:
+            self.by_wave[a.wave].append(a)
+        variants = self.spec["variants"]
+        self.expected = {a.device_id: variants[a.variant]["digest"] for a in self.assignments}
+
+    # --- running -------------------------------------------------------------------------
+    def run(self) -> str:
+        """Hold the rollout's lock and step until there is nothing left to do."""
+        lock = EngineLock(self.journal.path, self.id).acquire()
+        try:
+            self.journal.set_pid(self.id, os.getpid())
+            self.record("engine", "done", data={"pid": os.getpid()})
+            self.log(f"engine {os.getpid()} runs rollout {self.id}")
+            while not self.step():
+                time.sleep(self.policy.poll)
+            state = self.journal.rollout(self.id).state
+            self.log(f"rollout {self.id} {state}; engine exits")
+            return state
+        finally:
+            lock.release()
+
+    def record(self, kind: str, phase: str, wave: int | None = None, data: dict[str, Any] | None = None, **kw: Any) -> int:
+        return self.journal.record(self.id, kind, phase, wave, data, **kw)
+
+    def step(self) -> bool:
+        """One pass; True when the engine has nothing more to do (terminal or halted)."""
+        self.finish_intents()
+        self.apply_commands()
+        state = self.journal.rollout(self.id).state
+        if state in TERMINAL or state == "halted":
+            return True
+        if state == "pending":
+            self.begin()
+            return False
+        wave = next((w for w in self.journal.waves(self.id) if w.state != "passed"), None)
+        if wave is None:
+            self.record("finish", "done", state="succeeded", reason="every wave passed its gate")
+            self.log("all waves passed")
+            return True
+        if wave.state == "pending":
+            if state != "paused" and (wave.idx == 0 or not self.policy.approve_each or wave.approved):
+                self.start_wave(wave)
+        elif wave.state == "running":
+            self.judge(wave)
+        elif wave.state == "baking" and time.time() >= (wave.bake_until or 0):
+            self.record("baked", "done", wave.idx, wave_set={"state": "passed"})
+        elif wave.state == "failed":
+            self.on_failed_gate(wave)
+        return False
+
+    # --- intents -------------------------------------------------------------------------
+    def open_intents(self) -> list[Any]:
+        events = self.journal.events(self.id)
+        done = {e.data.get("intent") for e in events if e.phase == "done"}
+        return [e for e in events if e.phase == "intent" and e.seq not in done]
+
+    def finish_intents(self) -> None:
+        for intent in self.open_intents():
+            self.log(f"finishing {intent.kind} of wave {intent.wave} after a restart")
+            self.carry_out(intent.kind, intent.wave, intent.data, intent.seq)
+
+    def carry_out(self, kind: str, wave: int | None, data: dict[str, Any], seq: int) -> None:
+        if kind == "deploy":
+            self._create_deployments()
+            self.record("deploy", "done", data={"intent": seq})
+        elif kind == "target":
+            self._tag_wave(int(wave or 0))
+            self.record("target", "done", wave, {"intent": seq}, wave_set={"state": "running"})
+        elif kind == "rollback":
+            self._roll_back(data["waves"])
+            self.record("rollback", "done", wave, {"intent": seq}, state="rolled_back", reason=data["reason"])
+
+    def intend(self, kind: str, wave: int | None = None, data: dict[str, Any] | None = None, **kw: Any) -> None:
+        """Write the intent, then act, then write done (the write-ahead pattern)."""
+        seq = self.record(kind, "intent", wave, data, **kw)
+        self.carry_out(kind, wave, data or {}, seq)
+
+    # --- actions -------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.log(f"rollout {self.id}: {self.spec['target']} to group {self.spec['group']}")
+        self.intend("deploy", data={"variants": sorted(self.spec["variants"])}, state="running")
+
+    def start_wave(self, wave: WaveRow) -> None:
+        started = time.time()  # reports older than this never count for this wave's gate
+        self.log(f"wave {wave.idx}: targeting {wave.size} devices")
+        self.intend("target", wave.idx, {"devices": wave.size, "started": started},
+                    wave_set={"state": "targeting", "started": started})
+
+    def judge(self, wave: WaveRow) -> None:
+        devices = [a.device_id for a in self.by_wave[wave.idx]]
+        views = read_devices(self.hub, self.id, self.spec["module"])
+        result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time())
+        if result is None:
+            return
+        now = time.time()
+        if result.passed:
+            new = {"state": "baking", "bake_until": now + self.policy.bake} if self.policy.bake else {"state": "passed"}
+        else:
+            new = {"state": "failed"}
+        self.log(f"wave {wave.idx} gate {'passed' if result.passed else 'FAILED'}: {result.reason}")
+        self.record("judge", "done", wave.idx, result.to_dict(), wave_set={**new, "judged": now, "result": result.to_dict()})
+
+    def on_failed_gate(self, wave: WaveRow) -> None:
+        reason = f"wave {wave.idx} gate failed: {(wave.result or {}).get('reason', '')}"
+        if self.policy.on_failure == "rollback":
+            self.intend("rollback", wave.idx, {"waves": self._started_waves(), "reason": reason})
+        else:
+            self.record("halt", "done", wave.idx, state="halted", reason=reason)
+            self.log(f"halted: {reason}")
+
+    def _started_waves(self) -> list[int]:
+        return [w.idx for w in self.journal.waves(self.id) if w.started is not None]
+
+    def _modules(self, image: str) -> dict[str, ModuleSpec]:
+        module = self.spec["module"]
+        base = {n: ModuleSpec(n, m["image"], m["create_options"]) for n, m in self.spec["base_modules"].items()}
+        options = base[module].create_options if module in base else ""
+        return {**base, module: ModuleSpec(module, image, options)}
+
+    def _create(self, key: str, image: str, priority: int) -> None:
+        dep = Deployment(
+            deployment_id(self.id, key), target_condition(self.spec, key), priority, self._modules(image),
+            labels={"rollout": self.id, "key": key},
+        )
+        try:
+            self.hub.create_deployment(dep)
+        except Conflict:
+            pass  # created before a restart: content is immutable, so it is the same one
+
+    def _create_deployments(self) -> None:
+        for key, variant in sorted(self.spec["variants"].items()):
+            self._create(key, variant["image"], self.spec["priority"])
+
+    def _tag_wave(self, wave: int) -> None:
+        already = read_devices(self.hub, self.id, self.spec["module"])
+        by_variant: dict[str, list[str]] = defaultdict(list)
+        for a in self.by_wave[wave]:
+            if a.device_id not in already:
+                by_variant[a.variant].append(a.device_id)
+        for variant, ids in sorted(by_variant.items()):
+            self.hub.bulk_update_tags(ids, {self.tag: variant})
+
+    def _roll_back(self, waves: list[int]) -> None:
+        keys = self.spec["rollbacks"]
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for wave in waves:
+            for a in self.by_wave[wave]:
+                by_key[keys.get(a.prev_image, "")].append(a.device_id)
+        for image, key in sorted(keys.items()):
+            if key in by_key:
+                self._create(key, image, self.spec["priority"] + 1)
+        for key, ids in sorted(by_key.items()):
+            # no known previous image: drop the tag, the group's own deployment applies again
+            self.hub.bulk_update_tags(ids, {self.tag: key or None})
+        self.log(f"rolled back {sum(len(v) for v in by_key.values())} devices")
+
+    # --- commands ------------------------------------------------------------------------
+    def apply_commands(self) -> None:
+        for seq, kind in self.journal.pending_commands(self.id):
+            state = self.journal.rollout(self.id).state
+            self.log(f"command {kind} (rollout {state})")
+            if kind == "pause" and state in ("pending", "running"):
+                self.record("pause", "done", state="paused", reason="paused by the operator", consume=seq)
+            elif kind == "resume" and state == "paused":
+                self.record("resume", "done", state="running", reason="", consume=seq)
+            elif kind == "abort" and state not in TERMINAL:
+                self.record("abort", "done", state="aborted", reason="aborted by the operator", consume=seq)
+            elif kind == "rollback" and state != "rolled_back":
+                reason = "rolled back by the operator"
+                self.intend("rollback", None, {"waves": self._started_waves(), "reason": reason}, consume=seq)
+            elif kind == "approve" and state not in TERMINAL:
+                wave = next((w for w in self.journal.waves(self.id) if w.state == "pending"), None)
+                wave_set = {"approved": 1} if wave else None
+                self.record("approve", "done", wave.idx if wave else None, wave_set=wave_set, consume=seq)
+            else:
+                self.record("command_ignored", "done", data={"command": kind, "state": state}, consume=seq)

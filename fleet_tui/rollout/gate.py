@@ -1,0 +1,97 @@
+"""Reading a rollout's devices from the hub, and judging a wave's gate on what they report.
+
+`read_devices` fetches only the devices that carry the rollout's tag (one hub query), as a
+compact `DeviceView` per device — the engine and the snapshot both use it.
+
+Gate invariant (no judgement on stale data): a report counts for a wave only if its
+`updated` time is at or after the wave's start recorded in the journal (taken before
+the tag was written). A device "succeeds" when it freshly reports `running` on the digest
+its variant pins; it "fails" when it freshly reports `failed`. Devices that say nothing
+new count as neither. The verdict is `None` (undecided) until the failure criterion
+trips, the success count is reached, or the gate timeout passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from fleet_tui.rollout.policy import Policy
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    device_id: str
+    tag: str  # value of the rollout tag: a variant key, or a rollback key
+    state: str  # reported state of the managed module (offline when not connected)
+    digest: str
+    bytes: int
+    updated: float
+    connected: bool
+
+
+@dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    running: int
+    failed: int
+    finished: int
+    size: int
+    needed: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def tag_name(rollout_id: str) -> str:
+    return f"rollout_{rollout_id}"
+
+
+def read_devices(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]:
+    """Every device carrying the rollout tag, by id."""
+    tag = tag_name(rollout_id)
+    out: dict[str, DeviceView] = {}
+    for twin in hub.iter_devices(f"tags.{tag} != ''"):
+        rep = twin.reported.get(module)
+        out[twin.device_id] = DeviceView(
+            twin.device_id,
+            str(twin.tags.get(tag, "")),
+            twin.state(module),
+            rep.digest if rep else "",
+            rep.bytes_downloaded if rep else 0,
+            rep.updated if rep else 0.0,
+            twin.connected,
+        )
+    return out
+
+
+def judge(
+    policy: Policy, device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView],
+    started: float, now: float,
+) -> GateResult | None:
+    """`expected`: device id → the digest its variant pins. None while undecided."""
+    ids = list(device_ids)
+    size = len(ids)
+    running = failed = 0
+    for device_id in ids:
+        view = views.get(device_id)
+        if view is None or view.updated < started:
+            continue
+        if view.state == "running" and view.digest == expected[device_id]:
+            running += 1
+        elif view.state == "failed":
+            failed += 1
+    finished = running + failed
+    needed = policy.needed_running(size)
+
+    def result(passed: bool, reason: str) -> GateResult:
+        return GateResult(passed, running, failed, finished, size, needed, reason)
+
+    if policy.failure_exceeded(failed, finished, size):
+        return result(False, f"{failed} of {finished} finished devices failed (limit {policy.max_failed})")
+    if running >= needed:
+        return result(True, f"{running} of {size} running the new image (needed {needed})")
+    if now - started >= policy.gate_timeout:
+        return result(False, f"gate timeout after {policy.gate_timeout:g}s: {running} of {size} running, needed {needed}")
+    return None

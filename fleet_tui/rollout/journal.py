@@ -1,0 +1,307 @@
+"""The rollout journal: one SQLite file (WAL) in the state dir holding every rollout.
+
+Tables: `rollouts` (state + immutable spec), `waves` (size, state, start time, the one gate
+judgement), `assignments` (which wave each device belongs to and what it ran before — fixed
+when the rollout is created), `events` (every decision and transition, timestamped) and
+`commands` (pause/resume/abort/rollback/approve rows written by any process; the engine
+consumes them).
+
+Write-ahead rule: the engine records an *intent* event (with the state change it implies)
+in one transaction BEFORE it touches the hub, and a *done* event after. After a SIGKILL an
+intent without its done names exactly the action to finish — with the same devices, the
+same wave start time — so resuming never picks new devices, never targets one twice and
+never judges a gate on reports older than the wave's recorded start.
+
+One engine per rollout: `EngineLock` is an flock on a file next to the journal; the kernel
+drops it when its process dies, so a crashed engine never blocks a resume.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from fleet_tui.errors import Conflict, NotFound, RemoteError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rollouts (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
+    state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL, pid INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS waves (
+    rollout_id TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL,
+    started REAL, judged REAL, result TEXT, approved INTEGER NOT NULL DEFAULT 0, bake_until REAL,
+    PRIMARY KEY (rollout_id, idx)
+);
+CREATE TABLE IF NOT EXISTS assignments (
+    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, wave INTEGER NOT NULL, variant TEXT NOT NULL,
+    prev_image TEXT NOT NULL, prev_digest TEXT NOT NULL, planned_bytes INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, device_id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
+    wave INTEGER, kind TEXT NOT NULL, phase TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_rollout ON events (rollout_id, kind);
+CREATE TABLE IF NOT EXISTS commands (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
+    kind TEXT NOT NULL, consumed REAL
+);
+"""
+
+ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
+TERMINAL = ("succeeded", "aborted", "rolled_back")
+COMMANDS = ("pause", "resume", "abort", "rollback", "approve")
+
+
+@dataclass(frozen=True)
+class RolloutRow:
+    id: str
+    created: float
+    updated: float
+    state: str
+    reason: str
+    spec: dict[str, Any]
+    pid: int
+
+
+@dataclass(frozen=True)
+class WaveRow:
+    idx: int
+    size: int
+    state: str  # pending, targeting, running, baking, passed, failed
+    started: float | None
+    judged: float | None
+    result: dict[str, Any] | None
+    approved: bool
+    bake_until: float | None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    device_id: str
+    wave: int
+    variant: str
+    prev_image: str
+    prev_digest: str
+    planned_bytes: int
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    ts: float
+    wave: int | None
+    kind: str
+    phase: str
+    data: dict[str, Any]
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
+            self.conn.execute("PRAGMA synchronous = FULL")  # an intent must survive power loss too
+            with self.tx() as conn:
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            raise RemoteError(f"rollout journal {self.path} cannot be opened ({exc}); check state_dir in the config") from None
+
+    @classmethod
+    def for_config(cls, config: Any) -> "Journal":
+        return cls(config.state_path() / "rollouts.sqlite")
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    # --- creation ----------------------------------------------------------------------
+    def create(self, rollout_id: str, spec: dict[str, Any], sizes: Sequence[int],
+               assignments: Sequence[Assignment]) -> None:
+        now = time.time()
+        with self.tx() as conn:
+            conn.execute(
+                "INSERT INTO rollouts (id, created, updated, state, spec) VALUES (?,?,?,?,?)",
+                (rollout_id, now, now, "pending", json.dumps(spec, sort_keys=True)),
+            )
+            conn.executemany(
+                "INSERT INTO waves (rollout_id, idx, size, state) VALUES (?,?,?,'pending')",
+                [(rollout_id, i, s) for i, s in enumerate(sizes)],
+            )
+            conn.executemany(
+                "INSERT INTO assignments VALUES (?,?,?,?,?,?,?)",
+                [(rollout_id, a.device_id, a.wave, a.variant, a.prev_image, a.prev_digest, a.planned_bytes)
+                 for a in assignments],
+            )
+            self._event(conn, rollout_id, "created", "done", None, {"waves": list(sizes), "devices": len(assignments)})
+
+    # --- reads -------------------------------------------------------------------------
+    def rollout(self, rollout_id: str) -> RolloutRow:
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT id, created, updated, state, reason, spec, pid FROM rollouts WHERE id = ?", (rollout_id,)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"rollout {rollout_id!r} is not in the journal {self.path}; see fleet-tui rollout list")
+        return RolloutRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
+
+    def list_rollouts(self) -> list[RolloutRow]:
+        with self.lock:
+            ids = [r[0] for r in self.conn.execute("SELECT id FROM rollouts ORDER BY created DESC").fetchall()]
+        return [self.rollout(i) for i in ids]
+
+    def waves(self, rollout_id: str) -> list[WaveRow]:
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT idx, size, state, started, judged, result, approved, bake_until FROM waves "
+                "WHERE rollout_id = ? ORDER BY idx", (rollout_id,),
+            ).fetchall()
+        return [WaveRow(i, s, st, a, j, json.loads(r) if r else None, bool(ap), b) for i, s, st, a, j, r, ap, b in rows]
+
+    def assignments(self, rollout_id: str, wave: int | None = None) -> list[Assignment]:
+        sql = "SELECT device_id, wave, variant, prev_image, prev_digest, planned_bytes FROM assignments WHERE rollout_id = ?"
+        params: list[Any] = [rollout_id]
+        if wave is not None:
+            sql += " AND wave = ?"
+            params.append(wave)
+        with self.lock:
+            rows = self.conn.execute(sql + " ORDER BY wave, device_id", params).fetchall()
+        return [Assignment(*r) for r in rows]
+
+    def events(self, rollout_id: str, kind: str | None = None, after: int = 0) -> list[Event]:
+        sql = "SELECT seq, ts, wave, kind, phase, data FROM events WHERE rollout_id = ? AND seq > ?"
+        params: list[Any] = [rollout_id, after]
+        if kind:
+            sql += " AND kind = ?"
+            params.append(kind)
+        with self.lock:
+            rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
+        return [Event(s, t, w, k, p, json.loads(d)) for s, t, w, k, p, d in rows]
+
+    def pending_commands(self, rollout_id: str) -> list[tuple[int, str]]:
+        with self.lock:
+            return self.conn.execute(
+                "SELECT seq, kind FROM commands WHERE rollout_id = ? AND consumed IS NULL ORDER BY seq", (rollout_id,)
+            ).fetchall()
+
+    # --- writes ------------------------------------------------------------------------
+    def add_command(self, rollout_id: str, kind: str) -> int:
+        self.rollout(rollout_id)
+        with self.tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO commands (rollout_id, ts, kind) VALUES (?,?,?)", (rollout_id, time.time(), kind)
+            )
+            return int(cur.lastrowid or 0)
+
+    def record(
+        self, rollout_id: str, kind: str, phase: str, wave: int | None = None, data: dict[str, Any] | None = None,
+        *, state: str | None = None, reason: str | None = None, wave_set: dict[str, Any] | None = None,
+        consume: int | None = None,
+    ) -> int:
+        """One transaction: an event, and the state changes it stands for. Returns its seq."""
+        now = time.time()
+        with self.tx() as conn:
+            seq = self._event(conn, rollout_id, kind, phase, wave, data or {}, now)
+            if state is not None or reason is not None:
+                conn.execute(
+                    "UPDATE rollouts SET state = IFNULL(?, state), reason = IFNULL(?, reason), updated = ? WHERE id = ?",
+                    (state, reason, now, rollout_id),
+                )
+            if wave_set:
+                values = {k: json.dumps(v) if k == "result" else v for k, v in wave_set.items()}
+                sets = ", ".join(f"{k} = ?" for k in values)
+                conn.execute(f"UPDATE waves SET {sets} WHERE rollout_id = ? AND idx = ?",
+                             [*values.values(), rollout_id, wave])
+            if consume is not None:
+                conn.execute("UPDATE commands SET consumed = ? WHERE seq = ?", (now, consume))
+        return seq
+
+    def set_pid(self, rollout_id: str, pid: int) -> None:
+        with self.tx() as conn:
+            conn.execute("UPDATE rollouts SET pid = ? WHERE id = ?", (pid, rollout_id))
+
+    def _event(self, conn: sqlite3.Connection, rollout_id: str, kind: str, phase: str, wave: int | None,
+               data: dict[str, Any], now: float | None = None) -> int:
+        cur = conn.execute(
+            "INSERT INTO events (rollout_id, ts, wave, kind, phase, data) VALUES (?,?,?,?,?,?)",
+            (rollout_id, now or time.time(), wave, kind, phase, json.dumps(data, sort_keys=True)),
+        )
+        return int(cur.lastrowid or 0)
+
+
+class EngineLock:
+    """flock on `<state>/rollouts/<id>.lock`: held while an engine runs that rollout."""
+
+    def __init__(self, journal_path: Path, rollout_id: str) -> None:
+        self.path = journal_path.parent / "rollouts" / f"{rollout_id}.lock"
+        self.fd: int | None = None
+
+    def acquire(self, wait: float = 2.0) -> "EngineLock":
+        """Take the lock, retrying for `wait` seconds (a liveness probe holds it only for
+        an instant, and must not make a starting engine give up)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise Conflict(f"another engine is running rollout {self.path.stem} (lock {self.path})") from None
+                time.sleep(0.05)
+        self.fd = fd
+        return self
+
+    def held_elsewhere(self) -> bool:
+        """True while some live process holds the lock (a dead one never does)."""
+        try:
+            self.acquire(wait=0)
+        except Conflict:
+            return True
+        self.release()
+        return False
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def _retry_locked(fn: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -1,0 +1,184 @@
+"""Rollout policy: waves, device selection, per-wave gate, bake time, approval, failure action.
+
+A policy comes from the `[rollout]` section of the config, overridden by flags of
+`rollout start`. It is immutable and serialisable (`to_dict`/`from_dict`), so the journal
+stores exactly the policy a rollout started with; a resumed engine never re-reads config.
+
+Invariants:
+- waves are *cumulative*: `1,10%,50%,100%` means 1 device, then up to 10 % of the group,
+  then 50 %, then all; a count is an absolute cumulative number. Waves that would add no
+  device (tiny groups) are dropped; waves are never larger than what is left;
+- selection is stable: devices are ordered by sha256(seed:device_id), with devices that
+  are offline at planning time moved to the end, so the canary is never an offline device
+  while one online device exists;
+- the gate follows AWS IoT jobs' abort criteria: failures are judged only once at least
+  `min_finished` devices of the wave finished (running or failed), capped at the wave size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Iterable, Sequence
+
+from fleet_tui.errors import UsageError
+
+DEFAULT_WAVES = "1,10%,50%,100%"
+ON_FAILURE = ("halt", "rollback")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A count (`3`) or a percentage of a base (`10%`)."""
+
+    value: float
+    percent: bool
+
+    @classmethod
+    def parse(cls, text: Any, what: str) -> "Threshold":
+        raw = str(text).strip()
+        try:
+            if raw.endswith("%"):
+                value = float(raw[:-1])
+                if not 0 <= value <= 100:
+                    raise ValueError
+                return cls(value, True)
+            value = int(raw)
+            if value < 0:
+                raise ValueError
+            return cls(float(value), False)
+        except ValueError:
+            raise UsageError(f"{what} {raw!r} is invalid: give a whole number like 3 or a percentage like 10%") from None
+
+    def of(self, base: int) -> int:
+        """The number this threshold means for `base` items (percentages round up)."""
+        if self.percent:
+            return min(base, math.ceil(self.value / 100 * base - 1e-9))
+        return int(self.value)
+
+    def __str__(self) -> str:
+        return f"{self.value:g}%" if self.percent else str(int(self.value))
+
+
+@dataclass(frozen=True)
+class Policy:
+    waves: tuple[str, ...] = tuple(DEFAULT_WAVES.split(","))
+    success: str = "95%"  # of the wave running the new digest to pass the gate
+    gate_timeout: float = 600.0  # seconds from the wave's start
+    max_failed: str = "10%"  # of finished devices (or a count) before the gate fails
+    min_finished: int = 10  # finished devices before max_failed applies (capped at wave size)
+    bake: float = 0.0  # seconds to wait after a passed gate before the next wave
+    approve_each: bool = False  # wait for `rollout approve` before every wave after the first
+    on_failure: str = "halt"
+    seed: int = 0
+    poll: float = 1.0  # engine poll interval, seconds
+
+    def __post_init__(self) -> None:
+        if not self.waves:
+            raise UsageError("rollout waves are empty: give e.g. --waves 1,10%,50%,100%")
+        for w in self.waves:
+            t = Threshold.parse(w, "wave")
+            if not t.percent and t.value < 1:
+                raise UsageError(f"wave {w!r} is invalid: a wave count must be at least 1")
+        Threshold.parse(self.success, "gate success")
+        Threshold.parse(self.max_failed, "max failed")
+        if self.on_failure not in ON_FAILURE:
+            raise UsageError(f"on_failure {self.on_failure!r} is invalid: use halt or rollback")
+        for name in ("gate_timeout", "bake", "poll"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise UsageError(f"rollout {name} must be a number of seconds ≥ 0, not {value!r}")
+        if self.poll <= 0:
+            raise UsageError("rollout poll must be more than 0 seconds")
+        if not isinstance(self.min_finished, int) or self.min_finished < 1:
+            raise UsageError(f"rollout min_finished must be a whole number ≥ 1, not {self.min_finished!r}")
+
+    # --- construction ----------------------------------------------------------------
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> "Policy":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - names)
+        if unknown:
+            raise UsageError(f"config: unknown key rollout.{unknown[0]}; known keys: {', '.join(sorted(names))}")
+        data = dict(section)
+        if "waves" in data:
+            data["waves"] = parse_waves(data["waves"])
+        for key in ("success", "max_failed"):
+            if key in data:
+                data[key] = str(data[key])
+        for key in ("gate_timeout", "bake", "poll"):
+            if key in data and isinstance(data[key], int) and not isinstance(data[key], bool):
+                data[key] = float(data[key])
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise UsageError(f"config: bad [rollout] section: {exc}") from None
+
+    def with_overrides(self, **overrides: Any) -> "Policy":
+        """Flags win over the config; None means "not given"."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "waves" in given:
+            given["waves"] = parse_waves(given["waves"])
+        return replace(self, **given)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["waves"] = list(self.waves)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Policy":
+        return cls(**{**data, "waves": tuple(data["waves"])})
+
+    # --- use -------------------------------------------------------------------------
+    def wave_sizes(self, group_size: int) -> list[int]:
+        """Sizes of the non-empty waves for a group of `group_size` devices."""
+        sizes: list[int] = []
+        done = 0
+        for text in self.waves:
+            t = Threshold.parse(text, "wave")
+            cumulative = min(group_size, t.of(group_size) if t.percent else int(t.value))
+            if cumulative > done:
+                sizes.append(cumulative - done)
+                done = cumulative
+        return sizes
+
+    def needed_running(self, wave_size: int) -> int:
+        return max(1, Threshold.parse(self.success, "gate success").of(wave_size)) if wave_size else 0
+
+    def failure_exceeded(self, failed: int, finished: int, wave_size: int) -> bool:
+        """AWS-style abort criterion: too many failures among enough finished devices."""
+        if failed == 0 or finished < min(self.min_finished, wave_size):
+            return False
+        limit = Threshold.parse(self.max_failed, "max failed")
+        if limit.percent:
+            return failed * 100 > limit.value * finished
+        return failed > limit.value
+
+
+def parse_waves(value: str | Sequence[Any]) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    waves = tuple(s.strip() for s in items if s.strip())
+    for w in waves:
+        Threshold.parse(w, "wave")
+    if not waves:
+        raise UsageError("rollout waves are empty: give e.g. --waves 1,10%,50%,100%")
+    return waves
+
+
+def order_devices(device_ids: Iterable[str], offline: set[str], seed: int) -> list[str]:
+    """Stable seeded order; offline devices last so the canary is online."""
+
+    def key(device_id: str) -> tuple[bool, str]:
+        return device_id in offline, hashlib.sha256(f"{seed}:{device_id}".encode()).hexdigest()
+
+    return sorted(device_ids, key=key)
+
+
+def split_waves(ordered: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
+    out, start = [], 0
+    for size in sizes:
+        out.append(list(ordered[start : start + size]))
+        start += size
+    return out

@@ -1,0 +1,162 @@
+"""Frozen snapshots of a rollout for the UI and `rollout status` — cheap enough to take at a
+few Hz on a 10,000-device rollout.
+
+A `SnapshotReader` keeps what never changes after creation (spec, assignments, planned
+bytes) and per call reads only: the rollout and wave rows, the newest journal events, and
+the devices carrying the rollout tag (one hub query). Throughput is the rate of change of
+bytes between the reader's own samples; ETA is the planned bytes still to come divided by
+the current rate. Field names mirror `fleet_tui.ui.state.RolloutSnapshot` (the UI may not
+be imported from domain code), so the console converts one into the other field by field.
+
+Device state (CLI.md values): `pending` until the device's wave started and it reported
+after that start; then what it reports (`offline` when not connected); `rolled_back` once a
+rolled-back device reports running the digest it ran before. Bytes count only reports made
+after the wave's start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from fleet_tui.rollout.gate import DeviceView, read_devices
+from fleet_tui.rollout.journal import Assignment, Journal
+from fleet_tui.rollout.policy import Policy
+
+EVENTS_SHOWN = 40
+RATE_WINDOW_S = 10.0
+
+
+@dataclass(frozen=True)
+class Wave:
+    index: int
+    size: int
+    state: str
+    gate: str
+    done: int = 0
+    failed: int = 0
+    result: str = ""  # the gate's reason once judged
+
+
+@dataclass(frozen=True)
+class RolloutDevice:
+    id: str
+    wave: int
+    state: str
+    bytes: int
+    total: int  # bytes its pull plan predicts
+    variant: str = "full"  # "full" or a rebased variant key
+
+
+@dataclass(frozen=True)
+class RolloutSnapshot:
+    id: str
+    group: str
+    target: str
+    state: str
+    waves: tuple[Wave, ...]
+    devices: tuple[RolloutDevice, ...]
+    bytes_total: int
+    bytes_planned: int
+    throughput: tuple[float, ...]  # bytes/s samples, oldest first
+    eta_seconds: float | None
+    cost: float
+    events: tuple[tuple[float, str], ...]
+    taken: float
+    awaiting_approval: bool = False
+    reason: str = ""
+
+    def count(self, state: str) -> int:
+        return sum(1 for d in self.devices if d.state == state)
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI.md `rollout status --json` shape (plus additive keys)."""
+        return {
+            "id": self.id, "state": self.state, "reason": self.reason, "group": self.group, "target": self.target,
+            "waves": [{"size": w.size, "state": w.state, "gate": w.gate, "result": w.result} for w in self.waves],
+            "devices": {d.id: {"state": d.state, "bytes": d.bytes, "planned": d.total, "wave": d.wave,
+                               "variant": d.variant} for d in self.devices},
+            "bytes_total": self.bytes_total, "bytes_planned": self.bytes_planned,
+            "throughput": self.throughput[-1] if self.throughput else 0.0, "eta_seconds": self.eta_seconds,
+            "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval,
+        }
+
+
+def device_state(a: Assignment, view: DeviceView | None, started: float | None, expected: str) -> tuple[str, int]:
+    if started is None or view is None or view.updated < started:
+        return ("offline" if view is not None and not view.connected else "pending"), 0
+    if view.tag.startswith("back"):
+        if view.state == "running" and view.digest == a.prev_digest:
+            return "rolled_back", view.bytes
+    if not view.connected:
+        return "offline", view.bytes
+    if view.state == "running" and view.digest != expected:
+        return "pending", view.bytes  # still runs the old image: the update has not begun
+    return view.state, view.bytes
+
+
+def gate_text(policy: Policy) -> str:
+    text = f"≥ {policy.success} running within {policy.gate_timeout:g}s, failed ≤ {policy.max_failed}"
+    return text + (f", bake {policy.bake:g}s" if policy.bake else "")
+
+
+class SnapshotReader:
+    def __init__(self, journal: Journal, hub: Any, rollout_id: str, per_gb: float = 0.0) -> None:
+        self.journal, self.hub, self.id, self.per_gb = journal, hub, rollout_id, per_gb
+        self.spec = journal.rollout(rollout_id).spec
+        self.policy = Policy.from_dict(self.spec["policy"])
+        self.assignments = journal.assignments(rollout_id)
+        variants = self.spec["variants"]
+        self.expected = {a.device_id: variants[a.variant]["digest"] for a in self.assignments}
+        self.planned = sum(a.planned_bytes for a in self.assignments)
+        self.samples: deque[tuple[float, int]] = deque(maxlen=600)
+        self.rates: deque[float] = deque(maxlen=60)
+
+    def take(self) -> RolloutSnapshot:
+        now = time.time()
+        row = self.journal.rollout(self.id)
+        waves = self.journal.waves(self.id)
+        views = read_devices(self.hub, self.id, self.spec["module"])
+        started = {w.idx: w.started for w in waves}
+        devices, total = [], 0
+        per_wave: dict[int, list[int]] = {w.idx: [0, 0] for w in waves}
+        for a in self.assignments:
+            state, nbytes = device_state(a, views.get(a.device_id), started.get(a.wave), self.expected[a.device_id])
+            devices.append(RolloutDevice(a.device_id, a.wave, state, nbytes, a.planned_bytes, a.variant))
+            total += nbytes
+            counts = per_wave[a.wave]
+            counts[0] += state in ("running", "rolled_back")
+            counts[1] += state == "failed"
+        gate = gate_text(self.policy)
+        wave_rows = tuple(
+            Wave(w.idx, w.size, w.state, gate, per_wave[w.idx][0], per_wave[w.idx][1],
+                 (w.result or {}).get("reason", ""))
+            for w in waves
+        )
+        rate = self._rate(now, total)
+        remaining = max(0, self.planned - total)
+        eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
+        pending = next((w for w in waves if w.state == "pending"), None)
+        awaiting = (
+            row.state == "running" and self.policy.approve_each and pending is not None and pending.idx > 0
+            and not pending.approved and all(w.state == "passed" for w in waves[: pending.idx])
+        )
+        events = tuple(
+            (e.ts, f"{e.kind}{'' if e.wave is None else f' wave {e.wave}'} {e.phase}")
+            for e in self.journal.events(self.id)[-EVENTS_SHOWN:]
+        )
+        return RolloutSnapshot(
+            self.id, self.spec["group"], self.spec["target"], row.state, wave_rows, tuple(devices), total,
+            self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,
+        )
+
+    def _rate(self, now: float, total: int) -> float:
+        self.samples.append((now, total))
+        while len(self.samples) > 2 and now - self.samples[0][0] > RATE_WINDOW_S:
+            self.samples.popleft()
+        t0, b0 = self.samples[0]
+        rate = (total - b0) / (now - t0) if now > t0 else 0.0
+        self.rates.append(max(0.0, rate))
+        return max(0.0, rate)

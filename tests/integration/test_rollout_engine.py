@@ -1,0 +1,88 @@
+"""Staged rollouts end to end on real parts: registry, local hub, simulated devices, the CLI.
+
+The engine runs in this process (foreground `rollout start`), the fleet in a thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fleet_tui.planning.pullplan import plan_pull
+from tests.support.rollout_env import GROUP, make_env
+
+pytestmark = pytest.mark.integration
+
+
+def test_300_devices_roll_out_in_four_waves(tmp_path, registry, repo_name, capsys):
+    env = make_env(tmp_path, registry, 300, repo_name)
+    fleet = env.fleet().start()
+    try:
+        t0 = time.monotonic()
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP)
+        elapsed = time.monotonic() - t0
+    finally:
+        fleet.stop()
+    assert out["state"] == "succeeded"
+    status = env.cli_json("rollout", "status", out["id"])
+    assert set(status) >= {"id", "state", "waves", "devices", "bytes_total"}
+    assert [w["size"] for w in status["waves"]] == [1, 29, 120, 150]
+    assert all(w["state"] == "passed" for w in status["waves"])
+    plan = plan_pull(env.images[env.v2], [env.images[env.v1]], by_tag=False).total_bytes
+    assert len(status["devices"]) == 300
+    assert {d["state"] for d in status["devices"].values()} == {"running"}
+    assert {d["bytes"] for d in status["devices"].values()} == {plan}
+    assert status["bytes_total"] == 300 * plan
+    hub = env.hub()
+    assert {t.digest("scoring") for t in hub.iter_devices()} == {env.v2_digest}
+    hub.close()
+    with capsys.disabled():
+        print(f"\n[rollout-300] {elapsed:.2f}s, {status['bytes_total']} bytes ({plan} per device)")
+
+
+def test_failing_canary_halts_at_wave_one(tmp_path, registry, repo_name):
+    env = make_env(tmp_path, registry, 20, repo_name)
+    fleet = env.fleet(fail=set(env.device_ids), fail_images={env.v2}).start()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--on-failure", "halt", codes=(1,))
+    finally:
+        fleet.stop()
+    assert out["state"] == "halted"
+    status = env.cli_json("rollout", "status", out["id"])
+    assert [w["state"] for w in status["waves"]] == ["failed", "pending", "pending", "pending"]
+    states = [d["state"] for d in status["devices"].values()]
+    assert states.count("failed") == 1 and states.count("pending") == 19
+    hub = env.hub()
+    tagged = [t.device_id for t in hub.iter_devices(f"tags.rollout_{out['id']} != ''")]
+    assert len(tagged) == 1
+    hub.close()
+
+
+def test_failing_canary_rolls_back_and_touches_nothing_else(tmp_path, registry, repo_name):
+    env = make_env(tmp_path, registry, 20, repo_name)
+    fleet = env.fleet(fail=set(env.device_ids), fail_images={env.v2}).start()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--on-failure", "rollback", codes=(1,))
+        rid = out["id"]
+        assert out["state"] == "rolled_back"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = env.cli_json("rollout", "status", rid)
+            if "rolled_back" in {d["state"] for d in status["devices"].values()}:
+                break
+            time.sleep(0.05)
+    finally:
+        fleet.stop()
+    states = {d: v["state"] for d, v in status["devices"].items()}
+    canary = [d for d, s in states.items() if s == "rolled_back"]
+    assert len(canary) == 1 and list(states.values()).count("pending") == 19
+    hub = env.hub()
+    twin = hub.get_device(canary[0])
+    assert twin.digest("scoring") == env.v1_digest
+    assert twin.desired["scoring"].image == env.v1
+    for t in hub.iter_devices():
+        if t.device_id != canary[0]:
+            assert f"rollout_{rid}" not in t.tags and t.etag == "1"  # never written to
+            assert t.deployment_id == "base-vans" and t.digest("scoring") == env.v1_digest
+    hub.close()

@@ -1,0 +1,115 @@
+"""A rollout test bed: a real registry holding v1/v2, a local hub with a group running v1 under
+a base deployment, a config file pointing at both, and helpers to drive the CLI.
+
+`cli()` runs `fleet-tui` in this process (engine in the foreground, fleet in a thread);
+`cli_proc()` runs it as a real subprocess (detached engines, SIGKILL tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from fleet_tui.cli import main
+from fleet_tui.config import Config, load_config
+from fleet_tui.hub.local import LocalHub
+from fleet_tui.hub.protocol import Deployment, ModuleReport, ModuleSpec
+from fleet_tui.oci.image import load_image
+from fleet_tui.oci.registry import RegistryClient
+from fleet_tui.rollout.journal import Journal
+from tests.support.images import ml_pair
+from tests.support.tiny_fleet import TinyFleet
+
+MODULE = "scoring"
+GROUP = "vans"
+
+
+@dataclass
+class RolloutEnv:
+    root: Path
+    config_path: Path
+    config: Config
+    v1: str  # pinned refs
+    v2: str
+    v1_digest: str
+    v2_digest: str
+    images: dict[str, Any]
+    device_ids: list[str]
+
+    def hub(self) -> LocalHub:
+        return LocalHub(self.config.hub.local_path(), module=MODULE)
+
+    def journal(self) -> Journal:
+        return Journal.for_config(self.config)
+
+    def fleet(self, **kw: Any) -> TinyFleet:
+        fleet = TinyFleet(str(self.config.hub.local_path()), MODULE, self.images, **kw)
+        for d in self.device_ids:
+            fleet.add(d, self.v1)
+        return fleet
+
+    def cli(self, *args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["-c", str(self.config_path), *args])
+        return code, out.getvalue()
+
+    def cli_json(self, *args: str, codes: tuple[int, ...] = (0,)) -> Any:
+        code, text = self.cli(*args, "--json")
+        assert code in codes, text
+        return json.loads(text)
+
+    def cli_proc(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "fleet_tui.cli", "-c", str(self.config_path), *args],
+            capture_output=True, text=True, timeout=timeout, cwd=str(Path(__file__).resolve().parents[2]),
+        )
+
+
+def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = "") -> RolloutEnv:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n[hub]\npath = "{tmp_path / "hub.sqlite"}"\nmodule = "{MODULE}"\n'
+        f"[rollout]\npoll = 0.05\ngate_timeout = 30\n{rollout}\n"
+    )
+    config = load_config(config_path)
+    client = RegistryClient(registry.host, config)
+    pair = ml_pair(client, repo)
+    client.close()
+    v1 = load_image(f"{registry.host}/{repo}@{pair.v1}", config)
+    v2 = load_image(f"{registry.host}/{repo}@{pair.v2}", config)
+    hub = LocalHub(config.hub.local_path(), module=MODULE)
+    ids = [f"van-{i:04d}" for i in range(n)]
+    hub.register_devices((d, {"fleetGroup": GROUP}) for d in ids)
+    hub.create_deployment(Deployment("base-vans", f"tags.fleetGroup = '{GROUP}'", 1,
+                                     {MODULE: ModuleSpec(MODULE, v1.pinned)}))
+    hub.report_many((d, {MODULE: ModuleReport(MODULE, v1.pinned, v1.digest, "running")}, True) for d in ids)
+    hub.close()
+    return RolloutEnv(tmp_path, config_path, config, v1.pinned, v2.pinned, v1.digest, v2.digest,
+                      {v1.pinned: v1, v2.pinned: v2}, ids)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,262 @@
+"""`ConsoleData` over the real parts: the configured hub (local or Azure), the registry and
+embedded store, the rebaser (fleet_tui.rebase) and the rollout journal/engine
+(fleet_tui.rollout). No Textual here; every method may block and is called from sampler
+threads or workers.
+
+Conventions it relies on: a rebased image of TAG is tagged `TAG-rebased` in the target's
+repository (what the Preview's `b` pushes and what it looks for); a rollout started from
+the console runs detached (it survives the console). Rollout and rebase are imported when
+first used, so a build without them still shows fleet, devices, images and previews.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any, Sequence
+
+from fleet_tui.errors import FleetError, UsageError
+from fleet_tui.ui.formatting import short_ref
+from fleet_tui.ui.state import (
+    Cohort, DeviceDetail, DeviceRow, GroupRow, PlanLayer, Preview, RolloutDevice, RolloutSnapshot,
+    SafetyReport, Settings, TagRow, Variant, Wave,
+)
+
+TAGS_PER_REPO = 30
+ACTIVE = ("pending", "running", "paused", "halted")
+
+
+def _created(doc: dict[str, Any]) -> float:
+    try:
+        return datetime.fromisoformat(str(doc.get("created", "")).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class LiveConsoleData:
+    def __init__(self, config: Any, read_only: bool = False) -> None:
+        self.config, self.read_only = config, read_only
+        self.module, self.group_tag = config.hub.module, config.hub.group_tag
+        self._lock = threading.RLock()
+        self._hub: Any = None
+        self._journal: Any = None
+        self._names: dict[str, str] = {}  # manifest digest → short repo:tag
+        self._readers: dict[str, Any] = {}
+        self._plan: Any = None  # a prepared rebase awaiting the operator's yes
+        self.clock = time.time
+
+    # --- plumbing ----------------------------------------------------------------------
+    @property
+    def hub(self) -> Any:
+        with self._lock:
+            if self._hub is None:
+                from fleet_tui.hub import open_hub
+
+                self._hub = open_hub(self.config)
+            return self._hub
+
+    @property
+    def journal(self) -> Any:
+        with self._lock:
+            if self._journal is None:
+                from fleet_tui.rollout.journal import Journal
+
+                self._journal = Journal.for_config(self.config)
+            return self._journal
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise UsageError(f"{what} changes the fleet; the console is read-only")
+
+    def settings(self) -> Settings:
+        hub = "Azure IoT Hub" if self.config.hub.kind == "azure" else f"local hub {self.config.hub.local_path()}"
+        c = self.config.cost
+        return Settings(hub, self.config.registry.default, self.module, c.per_gb, c.currency, self.read_only)
+
+    # --- fleet -------------------------------------------------------------------------
+    def _active_rollouts(self) -> dict[str, tuple[str, str]]:
+        try:
+            rows = self.journal.list_rollouts()
+        except (ImportError, FleetError):
+            return {}
+        return {r.spec.get("group", ""): (r.id, r.state) for r in reversed(rows) if r.state in ACTIVE}
+
+    def groups(self) -> Sequence[GroupRow]:
+        active = self._active_rollouts()
+        rows = []
+        for g in self.hub.group_summaries(self.module):
+            images = tuple((self._names.get(d, ""), d, n) for d, n in sorted(g.images.items(), key=lambda kv: -kv[1]))
+            rid, state = active.get(g.name, ("", ""))
+            rows.append(GroupRow(g.name, g.devices, g.online, g.offline, images, rid, state))
+        return rows
+
+    def _condition(self, group: str) -> str:
+        return f"tags.{self.group_tag} = '" + group.replace("'", "''") + "'"
+
+    def _row(self, t: Any) -> DeviceRow:
+        report = t.reported.get(self.module)
+        digest = t.digest(self.module)
+        image = self._names.get(digest) or (short_ref(report.image) if report and report.image else "-")
+        return DeviceRow(t.device_id, t.group(self.group_tag), image, digest, t.state(self.module), t.last_seen,
+                         str(t.tags.get("link", "")))
+
+    def devices(self, group: str) -> Sequence[DeviceRow]:
+        return tuple(self._row(t) for t in self.hub.iter_devices(self._condition(group)))
+
+    def device(self, device_id: str) -> DeviceDetail:
+        from fleet_tui.oci.image import load_image
+
+        t = self.hub.get_device(device_id)
+        images = tuple((m.image, m.digest) for m in t.reported.values() if m.image)
+        layers: tuple[tuple[str, int], ...] = ()
+        report = t.reported.get(self.module)
+        if report and report.image:
+            try:
+                layers = tuple((l.digest, l.size) for l in load_image(report.image, self.config).layers)
+            except FleetError:
+                pass
+        link = {k: str(v) for k, v in t.tags.items() if k.startswith("link")}
+        events = tuple((m.updated, f"{m.name}: {m.state}" + (f" — {m.error}" if m.error else ""))
+                       for m in t.reported.values() if m.updated)
+        return DeviceDetail(self._row(t), images, layers, link, events)
+
+    # --- images ------------------------------------------------------------------------
+    def _repositories(self) -> list[str]:
+        reg = self.config.registry
+        if reg.repositories:
+            return list(reg.repositories)
+        if not reg.default:
+            return []
+        from fleet_tui.oci.registry import RegistryClient
+
+        client = RegistryClient(reg.default, self.config)
+        try:
+            return [f"{reg.default}/{name}" for name in client.list_repositories()]
+        finally:
+            client.close()
+
+    def tags(self) -> Sequence[TagRow]:
+        from fleet_tui.oci.image import load_image
+        from fleet_tui.oci.reference import parse_reference
+        from fleet_tui.oci.store import open_store, repo_of
+
+        rows = []
+        for repo in self._repositories():
+            ref = parse_reference(repo, default_tag=None)
+            for tag in open_store(ref, self.config).list_tags(repo_of(ref))[-TAGS_PER_REPO:]:
+                img = load_image(f"{repo}:{tag}", self.config)
+                self._names[img.digest] = short_ref(f"{repo}:{tag}")
+                rows.append(TagRow(repo, tag, img.digest, img.layer_bytes, _created(img.config.doc), len(img.layers)))
+        return rows
+
+    # --- preview and rebase ----------------------------------------------------------------
+    def _variant(self, label: str, target: Any, group: str) -> Variant:
+        from fleet_tui.oci.image import load_image
+        from fleet_tui.planning.pullplan import plan_pull
+
+        twins = list(self.hub.iter_devices(self._condition(group)))
+        counts = Counter(t.digest(self.module) for t in twins)
+        cohorts = []
+        for digest, n in counts.most_common():
+            ids = tuple(t.device_id for t in twins if t.digest(self.module) == digest)[:5]
+            have = []
+            if digest:
+                try:
+                    have = [load_image(f"{target.ref.registry}/{target.ref.repository}@{digest}" if not target.ref.layout
+                                       else f"oci:{target.ref.repository}@{digest}", self.config)]
+                except FleetError:
+                    have = []
+            plan = plan_pull(target, have)
+            layers = tuple(PlanLayer(l.digest, l.size, l.needed, l.created_by) for l in plan.layers)
+            nbytes = 0 if digest == target.digest else plan.total_bytes
+            cohorts.append(Cohort(self._names.get(digest, digest[:19] or "unknown"), digest, n, layers, nbytes, ids))
+        return Variant(label, target.pinned, tuple(cohorts))
+
+    def _rebased_ref(self, target: str) -> str:
+        return f"{target}-rebased" if "@" not in target else target
+
+    def preview(self, target: str, group: str) -> Preview:
+        from fleet_tui.oci.image import load_image
+
+        naive = self._variant("naive", load_image(target, self.config), group)
+        try:
+            rebased = self._variant("rebased", load_image(self._rebased_ref(target), self.config), group)
+        except FleetError:
+            rebased = None
+        c = self.config.cost
+        return Preview(target, group, naive, rebased, c.per_gb, c.currency)
+
+    def safety_report(self, target: str, group: str) -> SafetyReport:
+        from fleet_tui.rebase import prepare_rebase
+
+        twins = self.hub.iter_devices(self._condition(group))
+        top = Counter((t.reported[self.module].image, t.digest(self.module)) for t in twins
+                      if self.module in t.reported and t.digest(self.module))
+        if not top:
+            raise FleetError(f"no device of {group!r} reports what it runs: nothing to rebase onto")
+        (image, digest), _n = top.most_common(1)[0]
+        onto = image if "@" in image else f"{image.rsplit(':', 1)[0]}@{digest}"
+        if self._plan is not None:
+            self._plan.close()
+        tag = self._rebased_ref(target).rsplit(":", 1)[-1]
+        self._plan = plan = prepare_rebase(target, onto, tag, self.config, auto=True)
+        report = plan.report
+        return SafetyReport(target, onto, tuple(plan.paths), tuple(c.path for c in report.outside),
+                            plan.layer.size, len(plan.old.layers), plan.refused is None,
+                            tuple(report.warnings) + ((plan.refused,) if plan.refused else ())
+                            + (f"saving {plan.saving:.0%} for devices that run it",))
+
+    def build_rebased(self, target: str, group: str) -> str:
+        self._writable("rebase")
+        if self._plan is None:
+            self.safety_report(target, group)
+        plan, self._plan = self._plan, None
+        try:
+            result = plan.push()
+        finally:
+            plan.close()
+        if result.refused:
+            raise FleetError(result.refused)
+        return str(result.ref)
+
+    # --- rollouts ------------------------------------------------------------------------
+    def start_rollout(self, target: str, group: str) -> str:
+        self._writable("rollout start")
+        from fleet_tui.rollout.control import spawn_engine
+        from fleet_tui.rollout.create import create_rollout
+        from fleet_tui.rollout.policy import Policy
+
+        rid = create_rollout(self.config, self.hub, self.journal, target, group, Policy.from_config(self.config.rollout))
+        spawn_engine(self.config, self.journal, rid)
+        return rid
+
+    def rollout(self, rollout_id: str) -> RolloutSnapshot:
+        from fleet_tui.rollout.snapshot import SnapshotReader
+
+        reader = self._readers.get(rollout_id)
+        if reader is None:
+            reader = self._readers[rollout_id] = SnapshotReader(self.journal, self.hub, rollout_id, self.config.cost.per_gb)
+        s = reader.take()
+        return RolloutSnapshot(
+            s.id, s.group, s.target, s.state,
+            tuple(Wave(w.index, w.size, w.state, w.result or w.gate, w.done, w.failed) for w in s.waves),
+            tuple(RolloutDevice(d.id, d.wave, d.state, d.bytes, d.total) for d in s.devices),
+            s.bytes_total, s.bytes_planned, s.throughput, s.eta_seconds, s.cost, s.events, s.taken, s.awaiting_approval,
+        )
+
+    def control_rollout(self, rollout_id: str, action: str) -> None:
+        self._writable(action)
+        from fleet_tui.rollout.control import send_command
+
+        send_command(self.config, self.journal, self.hub, rollout_id, action)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._plan is not None:
+                self._plan.close()
+            for part in (self._hub, self._journal):
+                if part is not None:
+                    part.close()
+            self._hub = self._journal = None

@@ -1,0 +1,202 @@
+"""What the console's screens read: frozen snapshots, and the `ConsoleData` protocol.
+
+Invariants:
+- Nothing here imports Textual (an import-linter contract checks it): the same snapshots
+  serve the console, the tests and the benchmarks.
+- Every snapshot is an immutable value (frozen dataclasses, tuples). A screen may keep one
+  as long as it likes; a newer one replaces it whole — nobody mutates one in place.
+- `ConsoleData` methods may block (hub, registry, rollout journal): the UI calls them
+  from worker threads or the `Sampler` (fleet_tui.ui.sampler), never on the UI thread.
+- Actions (`build_rebased`, `start_rollout`, `control_rollout`) raise `FleetError` with one
+  operator line on failure; the UI shows that line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
+ROLLOUT_ACTIONS = ("pause", "resume", "approve", "abort", "rollback")
+DANGEROUS_ACTIONS = frozenset({"abort", "rollback"})
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    name: str
+    devices: int
+    online: int
+    offline: int
+    images: tuple[tuple[str, str, int], ...]  # (short repo:tag or "", digest, device count), biggest first
+    rollout_id: str = ""  # a rollout in progress on this group
+    rollout_state: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    id: str
+    group: str
+    image: str  # short repo:tag (or short digest when unknown)
+    digest: str
+    state: str  # CLI.md device state
+    last_seen: float  # unix time; 0 = never
+    link: str = ""  # link profile name (e.g. "lte", "sat-flaky")
+
+
+@dataclass(frozen=True)
+class DeviceDetail:
+    row: DeviceRow
+    images: tuple[tuple[str, str], ...]  # (ref, digest) the device holds, current first
+    layers: tuple[tuple[str, int], ...]  # (blob digest, size) cached on the device
+    link: dict[str, str] = field(default_factory=dict)  # link profile: bandwidth, latency, loss, price
+    events: tuple[tuple[float, str], ...] = ()  # (time, text), newest last
+
+
+@dataclass(frozen=True)
+class TagRow:
+    repository: str  # host/ns/name or oci:DIR
+    tag: str
+    digest: str
+    size: int  # compressed layer bytes
+    created: float  # unix time; 0 = unknown
+    layers: int
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class PlanLayer:
+    digest: str
+    size: int
+    needed: bool
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Devices of a group that hold the same image, hence pull the same bytes."""
+
+    current: str  # short repo:tag or digest they run now
+    digest: str
+    devices: int
+    layers: tuple[PlanLayer, ...]
+    bytes: int  # per device: needed layers + manifest + config
+    device_ids: tuple[str, ...] = ()  # a sample (the first few), for display
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of shipping the target: the naive image, or the rebased one."""
+
+    label: str  # "naive" / "rebased"
+    ref: str
+    cohorts: tuple[Cohort, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(c.bytes * c.devices for c in self.cohorts)
+
+    @property
+    def devices(self) -> int:
+        return sum(c.devices for c in self.cohorts)
+
+    @property
+    def per_device(self) -> int:
+        """Bytes for the biggest cohort's devices (what "per device" means to an operator)."""
+        return max(self.cohorts, key=lambda c: c.devices).bytes if self.cohorts else 0
+
+
+@dataclass(frozen=True)
+class Preview:
+    target: str
+    group: str
+    naive: Variant
+    rebased: Variant | None  # None when no rebased image exists (yet)
+    per_gb: float
+    currency: str = "$"
+
+
+@dataclass(frozen=True)
+class SafetyReport:
+    """What the rebaser checked before pushing: shown before the operator confirms."""
+
+    target: str
+    onto: str
+    paths: tuple[str, ...]
+    outside_paths_changed: tuple[str, ...]  # files that differ outside the shipped paths
+    new_layer_bytes: int
+    reused_layers: int
+    ok: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Wave:
+    index: int
+    size: int
+    state: str  # pending/running/succeeded/halted…
+    gate: str  # e.g. "≥ 99% running, 0 failed, 5 min soak"
+    done: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class RolloutDevice:
+    id: str
+    wave: int
+    state: str
+    bytes: int
+    total: int  # bytes this device must pull (0 when unknown)
+
+
+@dataclass(frozen=True)
+class RolloutSnapshot:
+    id: str
+    group: str
+    target: str
+    state: str
+    waves: tuple[Wave, ...]
+    devices: tuple[RolloutDevice, ...]
+    bytes_total: int
+    bytes_planned: int
+    throughput: tuple[float, ...]  # bytes/s samples, oldest first
+    eta_seconds: float | None
+    cost: float  # cost so far, in currency units
+    events: tuple[tuple[float, str], ...]  # (time, text), newest last
+    taken: float  # when the snapshot was taken
+    awaiting_approval: bool = False
+
+    def count(self, state: str) -> int:
+        return sum(1 for d in self.devices if d.state == state)
+
+
+@dataclass(frozen=True)
+class Settings:
+    hub: str  # what the title bar says: "local hub ~/…/hub.sqlite"
+    registry: str
+    module: str
+    per_gb: float
+    currency: str = "$"
+    read_only: bool = False
+
+
+class ConsoleData(Protocol):
+    """Everything the console reads and sends. Calls may block: never on the UI thread."""
+
+    def settings(self) -> Settings: ...
+    def groups(self) -> Sequence[GroupRow]: ...
+    def devices(self, group: str) -> Sequence[DeviceRow]: ...
+    def device(self, device_id: str) -> DeviceDetail: ...
+    def tags(self) -> Sequence[TagRow]: ...
+    def preview(self, target: str, group: str) -> Preview: ...
+    def safety_report(self, target: str, group: str) -> SafetyReport: ...
+    def build_rebased(self, target: str, group: str) -> str:
+        """Push the rebased image; returns its digest-pinned ref."""
+    def start_rollout(self, target: str, group: str) -> str:
+        """Start a staged rollout (detached); returns its id."""
+    def rollout(self, rollout_id: str) -> RolloutSnapshot: ...
+    def control_rollout(self, rollout_id: str, action: str) -> None:
+        """One of ROLLOUT_ACTIONS."""
+    def close(self) -> None: ...

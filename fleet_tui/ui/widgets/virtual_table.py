@@ -1,0 +1,189 @@
+"""A virtual table (toolong style): draws only the rows on screen, so 100,000 rows cost
+what 24 do. Rows are any objects; each `Column` says how to get and format its cell.
+
+Invariants: `set_rows` never copies or formats rows beyond the filtered/sorted *index*
+(a list of references); the cursor stays on the same row key across snapshots; when a new
+snapshot arrives only lines whose text or style changed are redrawn (a 1,000-device
+rollout updating at 4 Hz writes little to a slow SSH link). Row colour comes from the
+state name `state_of(row)` through component classes `virtual-table--<state>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from fleet_tui.ui.bindings import TABLE
+from fleet_tui.ui.widgets.keys import textual_bindings
+
+STATES = ("running", "succeeded", "downloading", "applying", "pending", "paused", "failed", "halted",
+          "offline", "rolled_back", "aborted")
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    get: Callable[[Any], Any]
+    width: int = 10  # 0: take the remaining width
+    right: bool = False
+    fmt: Callable[[Any], str] = str
+
+
+class VirtualTable(ScrollView, can_focus=True):
+    BINDINGS = textual_bindings(TABLE)
+    COMPONENT_CLASSES = {"virtual-table--header", "virtual-table--cursor"} | {f"virtual-table--{s}" for s in STATES}
+    cursor = reactive(0, repaint=False)
+
+    class Selected(Message):
+        def __init__(self, table: "VirtualTable", row: Any) -> None:
+            super().__init__()
+            self.table, self.row = table, row
+
+    class Highlighted(Message):
+        def __init__(self, table: "VirtualTable", row: Any) -> None:
+            super().__init__()
+            self.table, self.row = table, row
+
+    def __init__(self, columns: Sequence[Column], key: Callable[[Any], Any],
+                 state_of: Callable[[Any], str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.columns, self.key, self.state_of = list(columns), key, state_of
+        self.rows: Sequence[Any] = ()
+        self.view: list[Any] = []
+        self.filter_text = ""
+        self.sort_column: int | None = None
+        self._drawn: dict[int, tuple] = {}  # y → what was drawn there (for partial refresh)
+
+    # --- data ----------------------------------------------------------------------------
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        old_key = self.key(self.view[self.cursor]) if 0 <= self.cursor < len(self.view) else None
+        self.rows = rows
+        self._rebuild(old_key)
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip().lower()
+        self._rebuild(None)
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False)
+
+    def cycle_sort(self) -> None:
+        self.sort_column = 0 if self.sort_column is None else (self.sort_column + 1) % len(self.columns)
+        self._rebuild(self.current_key)
+
+    def _rebuild(self, keep_key: Any) -> None:
+        view = list(self.rows)
+        if self.filter_text:
+            needle, cols = self.filter_text, self.columns
+            view = [r for r in view if needle in " ".join(c.fmt(c.get(r)) for c in cols).lower()]
+        if self.sort_column is not None:
+            get = self.columns[self.sort_column].get
+            view.sort(key=get)
+        size_changed = len(view) != len(self.view)
+        self.view = view
+        if keep_key is not None:
+            for i in range(max(0, self.cursor - 50), min(len(view), self.cursor + 50)):
+                if self.key(view[i]) == keep_key:
+                    self.cursor = i
+                    break
+        self.cursor = min(self.cursor, max(0, len(view) - 1))
+        self.virtual_size = Size(self.size.width, len(view) + 1)
+        self._refresh_changed(full=size_changed)
+
+    @property
+    def current_key(self) -> Any:
+        return self.key(self.view[self.cursor]) if 0 <= self.cursor < len(self.view) else None
+
+    @property
+    def current_row(self) -> Any:
+        return self.view[self.cursor] if 0 <= self.cursor < len(self.view) else None
+
+    # --- drawing -------------------------------------------------------------------------
+    def _widths(self) -> list[int]:
+        fixed = sum(c.width + 1 for c in self.columns if c.width)
+        return [c.width or max(4, self.size.width - fixed) for c in self.columns]
+
+    def _line(self, y: int) -> tuple:
+        if y == 0:
+            labels = [c.label + (" ▼" if i == self.sort_column else "") for i, c in enumerate(self.columns)]
+            return ("header", self._text(labels), "header")
+        idx = int(self.scroll_offset.y) + y - 1
+        if idx >= len(self.view):
+            return ("", "", "")
+        row = self.view[idx]
+        cells = [c.fmt(c.get(row)) for c in self.columns]
+        return (idx, self._text(cells), self.state_of(row) if self.state_of else "", idx == self.cursor)
+
+    def _text(self, cells: list[str]) -> str:
+        out = []
+        for c, w, text in zip(self.columns, self._widths(), cells):
+            text = text if len(text) <= w else text[: w - 1] + "…"
+            out.append(text.rjust(w) if c.right else text.ljust(w))
+        return " ".join(out)
+
+    def render_line(self, y: int) -> Strip:
+        line = self._line(y)
+        self._drawn[y] = line
+        width, base = self.size.width, self.rich_style
+        style = base
+        if line[0] == "header":
+            style = base + self.get_component_rich_style("virtual-table--header")
+        elif line[2] in STATES:
+            style = base + self.get_component_rich_style(f"virtual-table--{line[2]}", partial=True)
+        if len(line) > 3 and line[3]:
+            style = style + self.get_component_rich_style("virtual-table--cursor", partial=True)
+        return Strip([Segment(line[1], style)]).crop_extend(0, width, base or Style())
+
+    def _refresh_changed(self, full: bool = False) -> None:
+        if full or not self._drawn:
+            self._drawn.clear()
+            self.refresh()
+            return
+        for y in range(self.size.height):
+            if self._drawn.get(y) != self._line(y):
+                self.refresh(Region(0, y, self.size.width, 1))
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.view) + 1)
+        self._drawn.clear()
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._drawn.clear()
+
+    # --- keys ----------------------------------------------------------------------------
+    def watch_cursor(self, old: int, new: int) -> None:
+        top, body = int(self.scroll_offset.y), max(1, self.size.height - 1)
+        if new < top:
+            self.scroll_to(y=new, animate=False, immediate=True)
+        elif new >= top + body:
+            self.scroll_to(y=new - body + 1, animate=False, immediate=True)
+        self._refresh_changed()
+        self.post_message(self.Highlighted(self, self.current_row))
+
+    def action_cursor(self, delta: int) -> None:
+        self.cursor = max(0, min(len(self.view) - 1, self.cursor + delta))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(1, self.size.height - 2))
+
+    def action_edge(self, end: int) -> None:
+        self.cursor = max(0, len(self.view) - 1) if end else 0
+
+    def action_select(self) -> None:
+        if self.current_row is not None:
+            self.post_message(self.Selected(self, self.current_row))
+
+    def action_sort(self) -> None:
+        self.cycle_sort()
+
+    def on_click(self, event: Any) -> None:
+        if event.y >= 1:
+            self.cursor = min(len(self.view) - 1, int(self.scroll_offset.y) + event.y - 1)

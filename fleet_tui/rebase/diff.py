@@ -60,13 +60,21 @@ def shared_prefix(a: Image, b: Image) -> int:
     return n
 
 
-def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tuple[str, str] = ("OLD", "NEW")) -> Diff:
-    """Every path whose state differs between A's and B's merged filesystems."""
+def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tuple[str, str] = ("OLD", "NEW"),
+                exact: bool = True) -> Diff:
+    """Every path whose state differs between A's and B's merged filesystems.
+
+    With `exact=False` (rebase), a path B's upper layers provide and A's do not is taken
+    as a change without reading the shared layers to check (shipping B's entry is right
+    either way), so only deletions and hidden directories make the shared prefix be read.
+    """
     k = shared_prefix(a, b)
     sa = walk_layers(a, k, progress=progress, label=labels[0])
     sb = walk_layers(b, k, progress=progress, label=labels[1])
     candidates = set(sa.nodes) | set(sb.nodes) | sa.deleted | sb.deleted
     need_points = {p for p in candidates if not (sa.covers(p) and sb.covers(p))}
+    if not exact:
+        need_points = {p for p in need_points if p not in sb.nodes}
     need_subtrees = _subtrees_needing_lower(sa, sb) | _subtrees_needing_lower(sb, sa)
     lower = LayerStack()
     layers_read = (len(a.layers) - k) + (len(b.layers) - k)

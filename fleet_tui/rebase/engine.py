@@ -189,7 +189,7 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     old_img = onto if isinstance(onto, Image) else load_image(onto, config)
     target = target_reference(tag, new_img)
     wanted = [] if auto else normalise_paths(paths or [])
-    diff = diff_images(old_img, new_img, progress)
+    diff = diff_images(old_img, new_img, progress, exact=False)
     if auto:
         inside, outside = diff.changes, []
     else:

@@ -44,6 +44,8 @@ class TinyFleet:
     tick: float = 0.05
     fail: set[str] = field(default_factory=set)
     fail_images: set[str] = field(default_factory=set)
+    slow: set[str] = field(default_factory=set)  # devices on a slow link
+    slow_rate: float = 60_000.0
     devices: dict[str, Device] = field(default_factory=dict)
 
     def add(self, device_id: str, image: str) -> None:
@@ -94,7 +96,8 @@ class TinyFleet:
             d.state, d.failed_image, d.dirty = "running", "", True  # rolled back to what it runs
             return
         if d.state == "downloading":
-            d.got = min(d.need, d.got + self.rate * self.tick)
+            rate = self.slow_rate if d.id in self.slow else self.rate
+            d.got = min(d.need, d.got + rate * self.tick)
             d.dirty = True
             if d.got >= d.need:
                 d.state, d.applying_until = "applying", now + self.apply_s

@@ -1,0 +1,136 @@
+"""Detached engines as real subprocesses: SIGKILL and resume, pause, abort.
+
+`rollout start --detach` and `rollout resume` run as separate `fleet-tui` processes, so the
+engine they start is nobody's child here (as after an SSH session drops).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from fleet_tui.rollout.journal import EngineLock
+from tests.support.rollout_env import GROUP, make_env, pid_alive, wait_for
+
+pytestmark = pytest.mark.integration
+FAST, SLOW = 20_000_000.0, 60_000.0  # simulated link bytes/s; a device pulls ~305 KB
+
+
+@pytest.fixture
+def engines():
+    """Pids of engines a test started; killed at teardown if still alive."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if pid and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_detached(env, engines, *flags: str) -> str:
+    proc = env.cli_proc("rollout", "start", env.v2, "--group", GROUP, "--detach", "--json", *flags)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    engines.append(out["pid"])
+    return out["id"]
+
+
+def test_sigkill_in_wave_three_then_resume_finishes_exactly(tmp_path, registry, repo_name, engines, capsys):
+    env = make_env(tmp_path, registry, 100, repo_name)
+    journal = env.journal()
+    fleet = env.fleet(rate=FAST, slow_rate=30_000.0).start()
+    rng = random.Random(6)
+    t0 = time.monotonic()
+    kills = 0
+    try:
+        rid = start_detached(env, engines)
+        fleet.slow = {a.device_id for a in journal.assignments(rid, wave=2)}  # wave 3 takes ~10 s
+        wait_for(lambda: journal.waves(rid)[2].started, 30, "wave 3 to start")
+        for _ in range(3):
+            pid = wait_for(lambda: journal.rollout(rid).pid if EngineLock(journal.path, rid).held_elsewhere() else 0,
+                           20, "an engine to run")
+            time.sleep(rng.uniform(0.0, 0.6))
+            os.kill(pid, signal.SIGKILL)
+            kills += 1
+            wait_for(lambda: not pid_alive(pid), 10, "the engine to die")
+            assert journal.waves(rid)[3].started is None, "wave 4 started: the kill was not in wave 3"
+            proc = env.cli_proc("rollout", "resume", rid, "--json")
+            assert proc.returncode == 0, proc.stderr
+            engines.append(journal.rollout(rid).pid)
+        fleet.slow = set()
+        wait_for(lambda: journal.rollout(rid).state == "succeeded", 60, "the rollout to succeed")
+        elapsed = time.monotonic() - t0
+    finally:
+        fleet.stop()
+    events = journal.events(rid)
+    for wave in range(4):
+        assert [e.kind for e in events if e.wave == wave and e.kind in ("target", "judge")].count("judge") == 1
+        assert len([e for e in events if e.kind == "target" and e.phase == "intent" and e.wave == wave]) == 1
+    assert len([e for e in events if e.kind == "engine"]) == 1 + kills
+    hub = env.hub()
+    twins = list(hub.iter_devices())
+    assert {t.etag for t in twins} == {"2"}  # every device's tags were written exactly once
+    assert {t.digest("scoring") for t in twins} == {env.v2_digest}
+    hub.close()
+    status = env.cli_json("rollout", "status", rid)
+    assert {d["state"] for d in status["devices"].values()} == {"running"}
+    with capsys.disabled():
+        print(f"\n[rollout-kill-resume] {kills} SIGKILLs in wave 3, {elapsed:.2f}s, {status['bytes_total']} bytes")
+
+
+def test_pause_holds_the_next_wave(tmp_path, registry, repo_name, engines):
+    env = make_env(tmp_path, registry, 30, repo_name)
+    journal = env.journal()
+    fleet = env.fleet(rate=FAST).start()
+    try:
+        rid = start_detached(env, engines, "--waves", "1,100%", "--bake", "0.5")
+        env.cli("rollout", "pause", rid)
+        wait_for(lambda: journal.rollout(rid).state == "paused", 10, "paused")
+        wait_for(lambda: journal.waves(rid)[0].state == "passed", 20, "the canary to pass")
+        time.sleep(1.0)
+        assert journal.waves(rid)[1].state == "pending"
+        hub = env.hub()
+        assert len(list(hub.iter_devices(f"tags.rollout_{rid} != ''"))) == 1
+        hub.close()
+        code, _ = env.cli("rollout", "resume", rid)
+        assert code == 0
+        wait_for(lambda: journal.rollout(rid).state == "succeeded", 30, "the rollout to succeed")
+    finally:
+        fleet.stop()
+    assert [e.kind for e in journal.events(rid) if e.kind in ("pause", "resume")] == ["pause", "resume"]
+
+
+def test_abort_stops_with_devices_consistent(tmp_path, registry, repo_name, engines):
+    env = make_env(tmp_path, registry, 40, repo_name)
+    journal = env.journal()
+    fleet = env.fleet(rate=SLOW).start()
+    try:
+        rid = start_detached(env, engines, "--waves", "1,50%,100%")
+        wait_for(lambda: journal.waves(rid)[1].started, 30, "wave 2 to start")
+        code, _ = env.cli("rollout", "abort", rid)
+        assert code == 0
+        wait_for(lambda: journal.rollout(rid).state == "aborted", 10, "aborted")
+        wait_for(lambda: not EngineLock(journal.path, rid).held_elsewhere(), 10, "the engine to exit")
+        fleet.rate = FAST
+        targeted = {a.device_id for a in journal.assignments(rid) if a.wave < 2}
+        hub = env.hub()
+
+        def settled() -> bool:
+            return all(t.digest("scoring") == (env.v2_digest if t.device_id in targeted else env.v1_digest)
+                       and t.state("scoring") == "running" for t in hub.iter_devices())
+
+        wait_for(settled, 20, "targeted devices on v2, the rest untouched on v1")
+        for t in hub.iter_devices():
+            assert (f"rollout_{rid}" in t.tags) == (t.device_id in targeted)
+            assert t.etag == ("2" if t.device_id in targeted else "1")
+        hub.close()
+    finally:
+        fleet.stop()
+    assert journal.waves(rid)[2].state == "pending"
+    events = journal.events(rid)
+    abort_seq = next(e.seq for e in events if e.kind == "abort")
+    assert not [e for e in events if e.kind in ("target", "judge") and e.seq > abort_seq and e.wave == 2]

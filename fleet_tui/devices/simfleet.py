@@ -1,0 +1,158 @@
+"""`SimFleet`: many `SimDevice`s as asyncio tasks in one process, wired to a hub.
+
+One loop serves them all, so the hub sees batches, never one call per device:
+- every `poll_seconds` one `desired_for_many` over all device ids (in a worker thread)
+  hands each device its desired image of the managed module;
+- every 1/`report_hz` seconds the devices' latest reports (an outbox dict, last write
+  wins) go to the hub in one `report_many` transaction;
+- image metadata (manifest, config) is loaded and verified once per image and shared;
+- all layer bytes come through one `BlobSource` (one connection pool).
+
+Invariants: devices are registered (idempotently) before they report; on `stop()` every
+device reports itself disconnected, so the hub shows the fleet offline at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any, Callable
+
+from fleet_tui.config import Config
+from fleet_tui.devices.blobsource import BlobSource, LayoutSource, RegistrySource
+from fleet_tui.devices.contentstore import ContentStore
+from fleet_tui.devices.linkmodel import IdleOutages, Link, SimClock
+from fleet_tui.devices.simconfig import SimSpec
+from fleet_tui.devices.simulated import FailureModel, Services, SimDevice
+from fleet_tui.hub.protocol import DeviceSide
+from fleet_tui.oci.image import Image, load_image
+from fleet_tui.oci.reference import parse_reference
+from fleet_tui.oci.store import open_store
+
+log = logging.getLogger("fleet_tui.sim")
+
+
+def source_for(image: str, config: Config, connections: int) -> BlobSource:
+    ref = parse_reference(image)
+    if ref.layout:
+        return LayoutSource(open_store(ref, config))  # type: ignore[arg-type]
+    return RegistrySource(ref.registry, config, connections)
+
+
+class SimFleet:
+    def __init__(self, spec: SimSpec, hub: DeviceSide, config: Config, module: str = "scoring",
+                 group_tag: str = "fleetGroup", source: BlobSource | None = None, trace: bool = False) -> None:
+        self.spec, self.hub, self.config, self.group_tag = spec, hub, config, group_tag
+        self.source = source or source_for(spec.image, config, spec.connections)
+        self.outbox: dict[str, Any] = {}
+        self._images: dict[str, asyncio.Future] = {}
+        self.fx = Services(module, SimClock(spec.speed), self.source, self.image, self.outbox,
+                           FailureModel(spec.failures, spec.seed), spec.chunk_bytes, spec.apply_seconds)
+        self.devices: dict[str, SimDevice] = {}
+        self.trace = trace
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
+        self.reports_sent = 0
+
+    async def image(self, ref: str) -> Image:
+        """Verified metadata of `ref`, loaded once for the whole fleet."""
+        fut = self._images.get(ref)
+        if fut is None:
+            fut = self._images[ref] = asyncio.ensure_future(asyncio.to_thread(load_image, ref, self.config))
+        try:
+            return await asyncio.shield(fut)
+        except Exception:
+            self._images.pop(ref, None)  # let a later attempt try again
+            raise
+
+    async def start(self) -> None:
+        """Register the devices, load the starting image, start every device task."""
+        ids = self.spec.device_ids()
+        tag = self.group_tag
+        await asyncio.to_thread(self.hub.register_devices, [(d, {tag: g.name, "simulated": True}) for d, g in ids])
+        start = await self.image(self.spec.image)
+        blobs = [layer.digest for layer in start.layers]
+        seed = self.spec.seed
+        for device_id, group in ids:
+            profile = self.spec.links[group.link]
+            link = Link(profile, random.Random(f"{seed}:link:{device_id}"))
+            idle = IdleOutages(profile, random.Random(f"{seed}:idle:{device_id}"))
+            self.devices[device_id] = SimDevice(device_id, group.name, link, idle, ContentStore(blobs), self.fx,
+                                                self.spec.image, self.trace)
+        self.fx.clock.t0 = time.monotonic()
+        self._tasks = [asyncio.create_task(d.run(), name=d.id) for d in self.devices.values()]
+        self._tasks.append(asyncio.create_task(self._poll_loop(), name="poll"))
+        self._tasks.append(asyncio.create_task(self._report_loop(), name="report"))
+        await self.flush()
+        log.info("simulated fleet up: %d devices in %d groups", len(self.devices), len(self.spec.groups))
+
+    async def poll(self) -> None:
+        found = await asyncio.to_thread(self.hub.desired_for_many, list(self.devices))
+        module = self.fx.module
+        for device_id, (_, modules) in found.items():
+            spec = modules.get(module)
+            if spec is not None:
+                self.devices[device_id].set_desired(spec.image)
+
+    async def flush(self) -> None:
+        if not self.outbox:
+            return
+        batch = [(d, modules, connected) for d, (modules, connected) in self.outbox.items()]
+        self.outbox.clear()
+        await asyncio.to_thread(self.hub.report_many, batch)
+        self.reports_sent += len(batch)
+
+    async def _poll_loop(self) -> None:
+        while True:
+            try:
+                await self.poll()
+            except Exception as exc:  # noqa: BLE001 - a hub hiccup must not end the fleet
+                log.warning("polling the hub failed: %s", exc)
+            await asyncio.sleep(self.spec.poll_seconds)
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0 / self.spec.report_hz)
+            try:
+                await self.flush()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("reporting to the hub failed: %s", exc)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for d in self.devices.values():
+            out[d.state] = out.get(d.state, 0) + 1
+        return out
+
+    async def wait(self, done: Callable[["SimFleet"], bool], timeout: float, every: float = 0.05) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for t in self._tasks:
+                if t.done() and not t.cancelled() and t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+            if done(self):
+                return True
+            await asyncio.sleep(every)
+        return done(self)
+
+    def all_settled(self) -> bool:
+        return all(d.settled for d in self.devices.values())
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for d in self.devices.values():
+            d.report(connected=False)
+        await self.flush()
+        await self.source.aclose()
+        self._stopping.set()
+
+    async def run_until_stopped(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,202 @@
+"""`SimDevice`: one lightweight simulated device, run as an asyncio task (many per process).
+
+It behaves like the engine agent as seen from the hub: when its desired image differs
+from what it runs it downloads what it lacks — the blobs of the target that are not in
+its content store, fetched for real (ranged GETs, digests verified) and paced by its link
+— then applies and runs it, reporting pending/downloading/applying/running/failed/offline
+and `bytes_downloaded` (bytes delivered over its link in this update: manifest, config and
+missing layers; a cut wastes the undelivered rest of one range, which is not counted).
+
+Invariants:
+- a blob cut off mid-way resumes from the byte reached (the content store keeps the
+  offset and running hash), so each byte crosses the link at most once more than needed;
+- manifest and config are fetched and verified once per fleet (content-addressed, shared
+  by all devices) and charged to each device's link; layer bytes are fetched per device;
+- a device whose image crashes on start (`FailureModel`) reports failed with the error
+  and keeps running its old image; it does not retry that image until the desired one
+  changes; blobs it downloaded stay in its store;
+- a desired change that arrives mid-update is taken up once the update ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from fleet_tui.devices.contentstore import ContentStore
+from fleet_tui.devices.linkmodel import IdleOutages, Link, SimClock
+from fleet_tui.devices.simconfig import FailureRule
+from fleet_tui.errors import FleetError
+from fleet_tui.hub.protocol import ModuleReport
+from fleet_tui.planning.pullplan import plan_for_blobs
+
+if TYPE_CHECKING:
+    from fleet_tui.devices.blobsource import BlobSource
+    from fleet_tui.oci.image import Image
+
+
+class FailureModel:
+    """Which devices crash on start of which image: named devices, or a fraction picked by
+    hashing (seed, device, digest) — the same devices every run, independent of order."""
+
+    def __init__(self, rules: tuple[FailureRule, ...] = (), seed: int = 1) -> None:
+        self.rules = rules
+        self.seed = seed
+
+    def crashes(self, device_id: str, image: str) -> bool:
+        for rule in self.rules:
+            if rule.image and rule.image not in image:
+                continue
+            if device_id in rule.devices:
+                return True
+            if rule.fraction > 0:
+                h = hashlib.sha256(f"{self.seed}:{device_id}:{image}".encode()).digest()
+                if int.from_bytes(h[:8], "big") / 2**64 < rule.fraction:
+                    return True
+        return False
+
+
+@dataclass
+class Services:
+    """What the fleet shares with its devices."""
+
+    module: str
+    clock: SimClock
+    source: "BlobSource"
+    image: Callable[[str], Awaitable["Image"]]  # cached, verified image metadata by pinned ref
+    outbox: dict[str, tuple[dict[str, ModuleReport], bool]]  # latest report per device
+    failures: FailureModel = field(default_factory=FailureModel)
+    chunk: int = 256 * 1024
+    apply_seconds: float = 3.0
+
+
+class SimDevice:
+    __slots__ = ("id", "group", "link", "idle", "store", "fx", "image", "digest", "state", "bytes", "error",
+                 "desired", "failed_image", "wake", "fetched", "resumes", "trace")
+
+    def __init__(self, device_id: str, group: str, link: Link, idle: IdleOutages, store: ContentStore,
+                 services: Services, image: str = "", trace: bool = False) -> None:
+        self.id, self.group, self.link, self.idle, self.store, self.fx = device_id, group, link, idle, store, services
+        self.image = image  # pinned ref it runs
+        self.digest = image.rpartition("@")[2] if image else ""
+        self.state = "running" if image else "pending"
+        self.bytes, self.error, self.desired, self.failed_image = 0, "", image, ""
+        self.wake = asyncio.Event()
+        self.fetched = 0  # bytes received from the blob source (incl. waste after cuts)
+        self.resumes = 0
+        self.trace: list[tuple] | None = [] if trace else None
+
+    def report(self, connected: bool = True) -> None:
+        self.fx.outbox[self.id] = (
+            {self.fx.module: ModuleReport(self.fx.module, self.image, self.digest, self.state, self.bytes, self.error)},
+            connected,
+        )
+
+    def set_desired(self, image: str) -> None:
+        if image != self.desired:
+            self.desired = image
+            self.wake.set()
+
+    @property
+    def settled(self) -> bool:
+        return self.desired in (self.image, self.failed_image) and self.state in ("running", "failed", "pending")
+
+    async def run(self) -> None:
+        self.report()
+        while True:
+            if self.desired and self.desired not in (self.image, self.failed_image):
+                await self._sit_out_idle_outage()
+                await self.update(self.desired)
+                continue
+            self.wake.clear()
+            start, end = self.idle.window(self.fx.clock.now())
+            timeout = self.fx.clock.real(start - self.fx.clock.now()) if start != float("inf") else None
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                await self._sit_out_idle_outage()
+
+    async def _sit_out_idle_outage(self) -> None:
+        start, end = self.idle.window(self.fx.clock.now())
+        if start <= self.fx.clock.now() < end:
+            await self._offline(end - self.fx.clock.now(), "idle-offline")
+
+    async def _offline(self, seconds: float, why: str = "offline") -> None:
+        if self.trace is not None:  # idle outages depend on when things happen in fleet time
+            self.trace.append((why, round(seconds, 6) if why == "offline" else None, self.bytes))
+        before = self.state
+        self.state = "offline"
+        self.report(connected=False)
+        await self.fx.clock.sleep(seconds)
+        self.state = before
+        self.report()
+
+    async def update(self, ref: str) -> None:
+        old = (self.image, self.digest)
+        self.state, self.bytes, self.error = "downloading", 0, ""
+        self.report()
+        try:
+            target = await self.fx.image(ref)
+            plan = plan_for_blobs(target, self.store.blobs, by_tag=False)
+            await self._charge(plan.manifest_bytes + plan.config_bytes)
+            for layer in plan.layers:
+                if layer.needed and not self.store.has(layer.digest):
+                    await self.fetch_blob(target.repo, layer.digest, layer.size)
+            self.state = "applying"
+            self.report()
+            await self.fx.clock.sleep(self.fx.apply_seconds)
+            if self.fx.failures.crashes(self.id, ref):
+                raise FleetError(f"{ref}: module exited on start (simulated crash, exit code 1)")
+        except Exception as exc:  # noqa: BLE001 - any failure is this device's, reported
+            self.image, self.digest = old
+            message = str(exc) if isinstance(exc, FleetError) else f"{type(exc).__name__}: {exc}"
+            self.state, self.error, self.failed_image = "failed", message, ref
+        else:
+            self.image, self.digest, self.state, self.failed_image = ref, target.digest, "running", ""
+        if self.trace is not None:
+            self.trace.append((self.state, ref, self.bytes, self.fetched, self.resumes))
+        self.report()
+
+    async def _charge(self, nbytes: int) -> None:
+        """Move `nbytes` of metadata over the link (already fetched once for the fleet)."""
+        while nbytes > 0:
+            delivered, seconds, outage = self.link.transfer(nbytes)
+            await self.fx.clock.sleep(seconds)
+            nbytes -= delivered
+            self.bytes += delivered
+            if outage:
+                await self._offline(outage)
+
+    async def fetch_blob(self, repo: str, digest: str, size: int) -> None:
+        offset, verifier = self.store.resume_point(digest, size)
+        if offset:
+            self.resumes += 1
+        profile = self.link.profile
+        try:
+            while offset < size:
+                spent, outage = self.link.advance(profile.latency)  # the request's round trip
+                await self.fx.clock.sleep(spent)
+                if outage:
+                    await self._offline(outage)
+                    continue
+                end = min(size, offset + self.fx.chunk) - 1
+                data = await self.fx.source.fetch(repo, digest, offset, end, self.id)
+                self.fetched += len(data)
+                delivered, seconds, outage = self.link.transfer(len(data))
+                await self.fx.clock.sleep(seconds)
+                verifier.update(data[:delivered])
+                offset += delivered
+                self.bytes += delivered
+                self.report()
+                if outage:
+                    self.store.keep_partial(digest, offset, verifier)
+                    await self._offline(outage)
+                    self.resumes += 1
+        except BaseException:
+            self.store.keep_partial(digest, offset, verifier)
+            raise
+        self.store.partial.pop(digest, None)
+        verifier.finish()  # DigestMismatch: the blob is dropped, never kept
+        self.store.complete(digest)

@@ -51,13 +51,17 @@ def previous_image(twin: DeviceTwin, module: str) -> tuple[str, str]:
     return "", digest
 
 
-def rebase_onto(config: Any, target: str, onto: str) -> str:
-    """The rebase area's Python API; a pinned ref of NEW's files on top of OLD's blobs."""
+def rebase_onto(config: Any, target: Image, onto: Image) -> str | None:
+    """The rebased image (auto mode: every difference, so it runs exactly like TARGET) as a
+    pinned ref, or None when the rebaser falls back to TARGET itself (too little saving)."""
     try:
-        from fleet_tui.rebase import api  # type: ignore[attr-defined]
+        from fleet_tui.rebase.engine import rebase
     except ImportError:
         raise UsageError("rebase module not available: roll out without --rebase-onto/--auto-rebase") from None
-    result = api.rebase(config, target, onto, auto=True)
+    tag = f"{target.ref.tag or 'rollout'}-on-{onto.digest.split(':', 1)[1][:12]}"
+    result = rebase(target, onto, tag, config, auto=True)
+    if result.refused or result.fallback or not result.ref or result.digest == target.digest:
+        return None
     return str(result.ref)
 
 
@@ -97,7 +101,10 @@ def create_rollout(
             onto_image = load_image(onto, config)
             if onto_image.digest == target.digest:
                 continue
-            rebased = load_image(rebase_onto(config, target_ref, onto_image.pinned), config)
+            rebased_ref = rebase_onto(config, target, onto_image)
+            if rebased_ref is None:
+                continue
+            rebased = load_image(rebased_ref, config)
             key = f"d{i}"
             variants[key] = {"image": rebased.pinned, "digest": rebased.digest, "base": onto_image.digest, "rebased": True}
             bases[onto_image.digest] = key

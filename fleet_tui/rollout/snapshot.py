@@ -10,7 +10,8 @@ be imported from domain code), so the console converts one into the other field 
 
 Device state (CLI.md values): `pending` until the device's wave started and it reported
 after that start; then what it reports (`offline` when not connected); `rolled_back` once a
-rolled-back device reports running the digest it ran before. Bytes count only reports made
+rolled-back device reports the digest it ran before, settled (running, or failed on the new
+image while its old one kept running). Bytes count only reports made
 after the wave's start.
 """
 
@@ -87,9 +88,9 @@ class RolloutSnapshot:
 def device_state(a: Assignment, view: DeviceView | None, started: float | None, expected: str) -> tuple[str, int]:
     if started is None or view is None or view.updated < started:
         return ("offline" if view is not None and not view.connected else "pending"), 0
-    if view.tag.startswith("back"):
-        if view.state == "running" and view.digest == a.prev_digest:
-            return "rolled_back", view.bytes
+    if view.tag.startswith("back") and view.digest == a.prev_digest and view.state in ("running", "failed"):
+        # runs its old image again ("failed" only describes the new image it gave up on)
+        return "rolled_back", view.bytes
     if not view.connected:
         return "offline", view.bytes
     if view.state == "running" and view.digest != expected:

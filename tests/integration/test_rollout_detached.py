@@ -15,10 +15,9 @@ import time
 import pytest
 
 from fleet_tui.rollout.journal import EngineLock
-from tests.support.rollout_env import GROUP, make_env, pid_alive, wait_for
+from tests.support.rollout_env import FAST_SPEED, GROUP, SLOW_SPEED, make_env, pid_alive, wait_for
 
 pytestmark = pytest.mark.integration
-FAST, SLOW = 20_000_000.0, 60_000.0  # simulated link bytes/s; a device pulls ~305 KB
 
 
 @pytest.fixture
@@ -42,13 +41,14 @@ def start_detached(env, engines, *flags: str) -> str:
 def test_sigkill_in_wave_three_then_resume_finishes_exactly(tmp_path, registry, repo_name, engines, capsys):
     env = make_env(tmp_path, registry, 100, repo_name)
     journal = env.journal()
-    fleet = env.fleet(rate=FAST, slow_rate=30_000.0).start()
+    fleet = env.fleet()
     rng = random.Random(6)
     t0 = time.monotonic()
     kills = 0
     try:
         rid = start_detached(env, engines)
-        fleet.slow = {a.device_id for a in journal.assignments(rid, wave=2)}  # wave 3 takes ~10 s
+        wait_for(lambda: journal.waves(rid)[1].judged, 30, "wave 2 to be judged")
+        fleet.set_speed(SLOW_SPEED)  # a device now needs ~10 s: time to kill the engine in wave 3
         wait_for(lambda: journal.waves(rid)[2].started, 30, "wave 3 to start")
         for _ in range(3):
             pid = wait_for(lambda: journal.rollout(rid).pid if EngineLock(journal.path, rid).held_elsewhere() else 0,
@@ -61,7 +61,7 @@ def test_sigkill_in_wave_three_then_resume_finishes_exactly(tmp_path, registry, 
             proc = env.cli_proc("rollout", "resume", rid, "--json")
             assert proc.returncode == 0, proc.stderr
             engines.append(journal.rollout(rid).pid)
-        fleet.slow = set()
+        fleet.set_speed(FAST_SPEED)
         wait_for(lambda: journal.rollout(rid).state == "succeeded", 60, "the rollout to succeed")
         elapsed = time.monotonic() - t0
     finally:
@@ -85,7 +85,7 @@ def test_sigkill_in_wave_three_then_resume_finishes_exactly(tmp_path, registry, 
 def test_pause_holds_the_next_wave(tmp_path, registry, repo_name, engines):
     env = make_env(tmp_path, registry, 30, repo_name)
     journal = env.journal()
-    fleet = env.fleet(rate=FAST).start()
+    fleet = env.fleet()
     try:
         rid = start_detached(env, engines, "--waves", "1,100%", "--bake", "0.5")
         env.cli("rollout", "pause", rid)
@@ -107,7 +107,7 @@ def test_pause_holds_the_next_wave(tmp_path, registry, repo_name, engines):
 def test_abort_stops_with_devices_consistent(tmp_path, registry, repo_name, engines):
     env = make_env(tmp_path, registry, 40, repo_name)
     journal = env.journal()
-    fleet = env.fleet(rate=SLOW).start()
+    fleet = env.fleet(speed=SLOW_SPEED)
     try:
         rid = start_detached(env, engines, "--waves", "1,50%,100%")
         wait_for(lambda: journal.waves(rid)[1].started, 30, "wave 2 to start")
@@ -115,7 +115,7 @@ def test_abort_stops_with_devices_consistent(tmp_path, registry, repo_name, engi
         assert code == 0
         wait_for(lambda: journal.rollout(rid).state == "aborted", 10, "aborted")
         wait_for(lambda: not EngineLock(journal.path, rid).held_elsewhere(), 10, "the engine to exit")
-        fleet.rate = FAST
+        fleet.set_speed(FAST_SPEED)
         targeted = {a.device_id for a in journal.assignments(rid) if a.wave < 2}
         hub = env.hub()
 

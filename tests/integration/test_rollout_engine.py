@@ -1,6 +1,7 @@
 """Staged rollouts end to end on real parts: registry, local hub, simulated devices, the CLI.
 
-The engine runs in this process (foreground `rollout start`), the fleet in a thread.
+The engine runs in this process (foreground `rollout start`); the simulated fleet
+(fleet_tui.devices.SimFleet, pulling real blobs from the registry) in a thread.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ pytestmark = pytest.mark.integration
 
 def test_300_devices_roll_out_in_four_waves(tmp_path, registry, repo_name, capsys):
     env = make_env(tmp_path, registry, 300, repo_name)
-    fleet = env.fleet().start()
+    fleet = env.fleet()
     try:
         t0 = time.monotonic()
         out = env.cli_json("rollout", "start", env.v2, "--group", GROUP)
         elapsed = time.monotonic() - t0
+        status = env.cli_json("rollout", "status", out["id"])  # before the fleet goes offline
     finally:
         fleet.stop()
     assert out["state"] == "succeeded"
-    status = env.cli_json("rollout", "status", out["id"])
     assert set(status) >= {"id", "state", "waves", "devices", "bytes_total"}
     assert [w["size"] for w in status["waves"]] == [1, 29, 120, 150]
     assert all(w["state"] == "passed" for w in status["waves"])
@@ -43,13 +44,13 @@ def test_300_devices_roll_out_in_four_waves(tmp_path, registry, repo_name, capsy
 
 def test_failing_canary_halts_at_wave_one(tmp_path, registry, repo_name):
     env = make_env(tmp_path, registry, 20, repo_name)
-    fleet = env.fleet(fail=set(env.device_ids), fail_images={env.v2}).start()
+    fleet = env.fleet(fail=tuple(env.device_ids), fail_image=env.v2_digest)
     try:
         out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--on-failure", "halt", codes=(1,))
+        status = env.cli_json("rollout", "status", out["id"])
     finally:
         fleet.stop()
     assert out["state"] == "halted"
-    status = env.cli_json("rollout", "status", out["id"])
     assert [w["state"] for w in status["waves"]] == ["failed", "pending", "pending", "pending"]
     states = [d["state"] for d in status["devices"].values()]
     assert states.count("failed") == 1 and states.count("pending") == 19
@@ -61,7 +62,7 @@ def test_failing_canary_halts_at_wave_one(tmp_path, registry, repo_name):
 
 def test_failing_canary_rolls_back_and_touches_nothing_else(tmp_path, registry, repo_name):
     env = make_env(tmp_path, registry, 20, repo_name)
-    fleet = env.fleet(fail=set(env.device_ids), fail_images={env.v2}).start()
+    fleet = env.fleet(fail=tuple(env.device_ids), fail_image=env.v2_digest)
     try:
         out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--on-failure", "rollback", codes=(1,))
         rid = out["id"]

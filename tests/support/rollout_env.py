@@ -21,15 +21,19 @@ from typing import Any, Callable
 from fleet_tui.cli import main
 from fleet_tui.config import Config, load_config
 from fleet_tui.hub.local import LocalHub
-from fleet_tui.hub.protocol import Deployment, ModuleReport, ModuleSpec
+from fleet_tui.hub.protocol import Deployment, ModuleSpec
 from fleet_tui.oci.image import load_image
 from fleet_tui.oci.registry import RegistryClient
 from fleet_tui.rollout.journal import Journal
 from tests.support.images import ml_pair
-from tests.support.tiny_fleet import TinyFleet
+from fleet_tui.devices.linkmodel import LinkProfile
+from fleet_tui.devices.simconfig import FailureRule, GroupSpec, SimSpec
+from tests.support.sim_thread import SimFleetThread
 
 MODULE = "scoring"
 GROUP = "vans"
+LINK = LinkProfile("cell", bandwidth=500_000, latency=0.002)  # a device pulls ~305 KB in ~0.6 device-s
+FAST_SPEED, SLOW_SPEED = 1000.0, 0.06  # device seconds per real second
 
 
 @dataclass
@@ -50,11 +54,13 @@ class RolloutEnv:
     def journal(self) -> Journal:
         return Journal.for_config(self.config)
 
-    def fleet(self, **kw: Any) -> TinyFleet:
-        fleet = TinyFleet(str(self.config.hub.local_path()), MODULE, self.images, **kw)
-        for d in self.device_ids:
-            fleet.add(d, self.v1)
-        return fleet
+    def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "") -> SimFleetThread:
+        """The real simulated fleet (fleet_tui.devices) on the env's hub, in a thread."""
+        failures = (FailureRule(image=fail_image, devices=fail),) if fail else ()
+        spec = SimSpec(self.v1, (GroupSpec(GROUP, len(self.device_ids), LINK.name),), links={LINK.name: LINK},
+                       failures=failures, seed=6, speed=speed, prefix="sim-", poll_seconds=0.05, report_hz=20.0,
+                       apply_seconds=0.05, chunk_bytes=64 * 1024, connections=8)
+        return SimFleetThread(spec, self.config.hub.local_path(), self.config).start()
 
     def cli(self, *args: str) -> tuple[int, str]:
         out = io.StringIO()
@@ -87,11 +93,9 @@ def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = ""
     v1 = load_image(f"{registry.host}/{repo}@{pair.v1}", config)
     v2 = load_image(f"{registry.host}/{repo}@{pair.v2}", config)
     hub = LocalHub(config.hub.local_path(), module=MODULE)
-    ids = [f"van-{i:04d}" for i in range(n)]
-    hub.register_devices((d, {"fleetGroup": GROUP}) for d in ids)
+    ids = [f"sim-{GROUP}-{i:05d}" for i in range(n)]  # the ids SimFleet registers
     hub.create_deployment(Deployment("base-vans", f"tags.fleetGroup = '{GROUP}'", 1,
                                      {MODULE: ModuleSpec(MODULE, v1.pinned)}))
-    hub.report_many((d, {MODULE: ModuleReport(MODULE, v1.pinned, v1.digest, "running")}, True) for d in ids)
     hub.close()
     return RolloutEnv(tmp_path, config_path, config, v1.pinned, v2.pinned, v1.digest, v2.digest,
                       {v1.pinned: v1, v2.pinned: v2}, ids)

@@ -16,7 +16,7 @@ from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.ui.fake_rollout import FakeRollout
 from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, GroupRow, PlanLayer, Preview, RolloutSnapshot, SafetyReport,
-    Settings, TagRow, Variant, ROLLOUT_ACTIONS,
+    Settings, TagRow, Variant, ROLLOUT_ACTIONS, best_of,
 )
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the frozen "now" of tests and screenshots
@@ -142,7 +142,9 @@ class FakeConsoleData:
         if tag not in IMAGES:
             raise NotFound(f"unknown target {target!r}")
         naive = Variant("naive", target, self._cohorts(tag, group))
-        rebased = Variant("rebased", f"{REPO}:2-rebased", self._cohorts("2-rebased", group)) if tag == "2" and self.rebased_built else None
+        rebased = None
+        if tag == "2" and self.rebased_built:
+            rebased = best_of(naive, Variant("rebased", f"{REPO}:2-rebased", self._cohorts("2-rebased", group)))
         return Preview(target, group, naive, rebased, 720.0, "$")
 
     def safety_report(self, target: str, group: str) -> SafetyReport:

@@ -21,7 +21,7 @@ from fleet_tui.errors import FleetError, UsageError
 from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, GroupRow, PlanLayer, Preview, RolloutDevice, RolloutSnapshot,
-    SafetyReport, Settings, TagRow, Variant, Wave,
+    SafetyReport, Settings, TagRow, Variant, Wave, best_of,
 )
 
 TAGS_PER_REPO = 30
@@ -182,7 +182,7 @@ class LiveConsoleData:
 
         naive = self._variant("naive", load_image(target, self.config), group)
         try:
-            rebased = self._variant("rebased", load_image(self._rebased_ref(target), self.config), group)
+            rebased = best_of(naive, self._variant("rebased", load_image(self._rebased_ref(target), self.config), group))
         except FleetError:
             rebased = None
         c = self.config.cost

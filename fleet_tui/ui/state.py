@@ -200,3 +200,14 @@ class ConsoleData(Protocol):
     def control_rollout(self, rollout_id: str, action: str) -> None:
         """One of ROLLOUT_ACTIONS."""
     def close(self) -> None: ...
+
+
+def best_of(naive: Variant, rebased: Variant) -> Variant:
+    """The rebased variant as a rollout ships it: devices for which the rebased image is no
+    cheaper (they don't run the image it was rebased onto) get the naive image instead."""
+    by_digest = {c.digest: c for c in naive.cohorts}
+    cohorts = tuple(
+        by_digest[c.digest] if c.digest in by_digest and by_digest[c.digest].bytes <= c.bytes else c
+        for c in rebased.cohorts
+    )
+    return Variant(rebased.label, rebased.ref, cohorts)

@@ -38,6 +38,7 @@ class Column:
 
 
 class VirtualTable(ScrollView, can_focus=True):
+    DEFAULT_CSS = "VirtualTable { overflow-x: hidden; }"
     BINDINGS = textual_bindings(TABLE)
     COMPONENT_CLASSES = {"virtual-table--header", "virtual-table--cursor"} | {f"virtual-table--{s}" for s in STATES}
     cursor = reactive(0, repaint=False)
@@ -94,7 +95,7 @@ class VirtualTable(ScrollView, can_focus=True):
                     self.cursor = i
                     break
         self.cursor = min(self.cursor, max(0, len(view) - 1))
-        self.virtual_size = Size(self.size.width, len(view) + 1)
+        self.virtual_size = Size(0, len(view) + 1)
         self._refresh_changed(full=size_changed)
 
     @property
@@ -108,7 +109,7 @@ class VirtualTable(ScrollView, can_focus=True):
     # --- drawing -------------------------------------------------------------------------
     def _widths(self) -> list[int]:
         fixed = sum(c.width + 1 for c in self.columns if c.width)
-        return [c.width or max(4, self.size.width - fixed) for c in self.columns]
+        return [c.width or max(4, self.scrollable_content_region.width - fixed) for c in self.columns]
 
     def _line(self, y: int) -> tuple:
         if y == 0:
@@ -131,7 +132,7 @@ class VirtualTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         line = self._line(y)
         self._drawn[y] = line
-        width, base = self.size.width, self.rich_style
+        width, base = self.scrollable_content_region.width, self.rich_style
         style = base
         if line[0] == "header":
             style = base + self.get_component_rich_style("virtual-table--header")
@@ -142,16 +143,20 @@ class VirtualTable(ScrollView, can_focus=True):
         return Strip([Segment(line[1], style)]).crop_extend(0, width, base or Style())
 
     def _refresh_changed(self, full: bool = False) -> None:
+        """Redraw the lines whose content differs from what was last drawn (all if `full`)."""
+        width = self.size.width
         if full or not self._drawn:
-            self._drawn.clear()
+            self._drawn = {y: self._line(y) for y in range(self.size.height)}
             self.refresh()
             return
         for y in range(self.size.height):
-            if self._drawn.get(y) != self._line(y):
-                self.refresh(Region(0, y, self.size.width, 1))
+            line = self._line(y)
+            if self._drawn.get(y) != line:
+                self._drawn[y] = line
+                self.refresh(Region(0, y, width, 1))
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.view) + 1)
+        self.virtual_size = Size(0, len(self.view) + 1)
         self._drawn.clear()
 
     def watch_scroll_y(self, old: float, new: float) -> None:

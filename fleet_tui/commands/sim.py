@@ -125,6 +125,7 @@ def run_foreground(spec: SimSpec, config: Any, pidfile: Path, statusfile: Path) 
     from fleet_tui.hub.local import LocalHub
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would flood the log
     log = logging.getLogger("fleet_tui.sim")
     pidfile.write_text(f"{os.getpid()}\n")
     hub = LocalHub.from_config(config)

@@ -11,7 +11,7 @@ Shape (every key but `image` and one group has a default):
     report_hz = 4.0          # how often reports are flushed to the hub (batched)
     apply_seconds = 3.0      # device seconds from "downloaded" to "running"
     chunk_kb = 256           # bytes per ranged request (a cut wastes at most one)
-    connections = 64         # shared registry connection pool
+    connections = 16         # shared registry connection pool (httpcore scans it per request: keep small)
 
     [sim.links.cellular]     # link profiles, referred to by groups
     bandwidth_kbps = 2000    # kilobits per second
@@ -72,7 +72,7 @@ class SimSpec:
     report_hz: float = 4.0
     apply_seconds: float = 3.0
     chunk_bytes: int = 256 * 1024
-    connections: int = 64
+    connections: int = 16
 
     @property
     def total(self) -> int:
@@ -152,5 +152,5 @@ def parse_sim(data: dict[str, Any]) -> SimSpec:
         _num(data, "speed", where, 1.0, low=1e-6), str(data.get("prefix", "sim-")),
         _num(data, "poll_seconds", where, 2.0, low=0.01), _num(data, "report_hz", where, 4.0, low=0.1),
         _num(data, "apply_seconds", where, 3.0), int(_num(data, "chunk_kb", where, 256, low=1) * 1024),
-        int(_num(data, "connections", where, 64, low=1)),
+        int(_num(data, "connections", where, 16, low=1)),
     )

@@ -203,3 +203,22 @@ def test_scaled_spec_keeps_group_proportions():
     scaled = spec.scaled(9)
     assert [g.devices for g in scaled.groups] == [7, 2] and scaled.total == 9
     assert dataclasses.replace(spec, seed=2).device_ids()[0][0] == "sim-a-00000"
+
+
+def test_fleet_pulls_from_the_embedded_oci_layout_store(tmp_path):
+    from fleet_tui.devices.blobsource import LayoutSource
+    from fleet_tui.oci.layout import LayoutStore
+
+    layout = LayoutStore(tmp_path / "oci", create=True)
+    base = files_layer({"etc/os-release": "ID=sim\n"})
+    refs, new = [], None
+    for tag, model in (("1", noise(3000, 1)), ("2", noise(5000, 2))):
+        new = files_layer({"app/model.pkl": model})
+        b = ImageBuilder().add_layer(base, "ADD base").add_layer(new, "COPY model")
+        refs.append(f"oci:{tmp_path / 'oci'}@{b.push(layout, '', tag)}")
+    hub = LocalHub(tmp_path / "hub.sqlite")
+    fleet = asyncio.run(roll(spec_for(refs[0], 5), hub, refs[1]))
+    assert isinstance(fleet.source, LayoutSource)
+    assert fleet.counts() == {"running": 5}
+    assert fleet.source.bytes == 5 * new.size  # only the new layer, per device
+    hub.close()

@@ -13,6 +13,7 @@ trips, the success count is reached, or the gate timeout passes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -50,6 +51,9 @@ def tag_name(rollout_id: str) -> str:
 
 def read_devices(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]:
     """Every device carrying the rollout tag, by id."""
+    fast = _read_local(hub, rollout_id, module)
+    if fast is not None:
+        return fast
     tag = tag_name(rollout_id)
     out: dict[str, DeviceView] = {}
     for twin in hub.iter_devices(f"tags.{tag} != ''"):
@@ -63,6 +67,31 @@ def read_devices(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView
             rep.updated if rep else 0.0,
             twin.connected,
         )
+    return out
+
+
+def _read_local(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView] | None:
+    """The same views straight from the local hub's SQLite file: a few columns extracted in
+    SQL instead of whole twins parsed in Python (~30x less work; 10,000 devices stay well
+    under the UI's sampling period). None for any other hub. Mirrors DeviceTwin.state."""
+    store, stale_after = getattr(hub, "store", None), getattr(hub, "stale_after", None)
+    if store is None or stale_after is None or not hasattr(store, "read"):
+        return None
+    tag, mod = f'$."{tag_name(rollout_id)}"', f'$."{module.replace(chr(34), "")}"'
+    with store.read() as conn:
+        rows = conn.execute(
+            "SELECT device_id, json_extract(tags, ?), json_extract(reported, ? || '.state'),"
+            " json_extract(reported, ? || '.digest'), json_extract(reported, ? || '.bytes_downloaded'),"
+            " json_extract(reported, ? || '.updated'), connected, last_seen"
+            " FROM devices WHERE json_type(tags, ?) = 'text' AND json_extract(tags, ?) != ''",
+            (tag, mod, mod, mod, mod, tag, tag),
+        ).fetchall()
+    fresh_after = time.time() - stale_after
+    out: dict[str, DeviceView] = {}
+    for device_id, value, state, digest, nbytes, updated, connected, last_seen in rows:
+        online = bool(connected) and last_seen >= fresh_after
+        out[device_id] = DeviceView(device_id, value, (state or "pending") if online else "offline", digest or "",
+                                    int(nbytes or 0), float(updated or 0.0), online)
     return out
 
 

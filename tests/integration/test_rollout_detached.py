@@ -64,6 +64,7 @@ def test_sigkill_in_wave_three_then_resume_finishes_exactly(tmp_path, registry, 
         fleet.set_speed(FAST_SPEED)
         wait_for(lambda: journal.rollout(rid).state == "succeeded", 60, "the rollout to succeed")
         elapsed = time.monotonic() - t0
+        status = env.cli_json("rollout", "status", rid)  # before the fleet goes offline
     finally:
         fleet.stop()
     events = journal.events(rid)
@@ -76,7 +77,6 @@ def test_sigkill_in_wave_three_then_resume_finishes_exactly(tmp_path, registry, 
     assert {t.etag for t in twins} == {"2"}  # every device's tags were written exactly once
     assert {t.digest("scoring") for t in twins} == {env.v2_digest}
     hub.close()
-    status = env.cli_json("rollout", "status", rid)
     assert {d["state"] for d in status["devices"].values()} == {"running"}
     with capsys.disabled():
         print(f"\n[rollout-kill-resume] {kills} SIGKILLs in wave 3, {elapsed:.2f}s, {status['bytes_total']} bytes")

@@ -59,7 +59,7 @@ class RolloutEnv:
         failures = (FailureRule(image=fail_image, devices=fail),) if fail else ()
         spec = SimSpec(self.v1, (GroupSpec(GROUP, len(self.device_ids), LINK.name),), links={LINK.name: LINK},
                        failures=failures, seed=6, speed=speed, prefix="sim-", poll_seconds=0.05, report_hz=20.0,
-                       apply_seconds=0.05, chunk_bytes=64 * 1024, connections=8)
+                       apply_seconds=0.05, chunk_bytes=256 * 1024, connections=32)
         return SimFleetThread(spec, self.config.hub.local_path(), self.config).start()
 
     def cli(self, *args: str) -> tuple[int, str]:

@@ -1,0 +1,80 @@
+"""Every screen of the console as a *scene*: an app on seeded fake data (frozen clock) and
+the keys that reach the screen. Shared by the SVG snapshot tests and scripts/screenshots.py,
+so the committed screenshots are exactly what the tests compare."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from fleet_tui.ui.app import FleetApp
+from fleet_tui.ui.fake_data import REPO, FakeConsoleData
+
+TARGET = f"{REPO}:2"
+
+
+async def settle(pilot: Pilot, screen: str, timeout: float = 10.0) -> None:
+    """Wait until the named screen is current and has drawn its first snapshot."""
+    app = pilot.app
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s = app.screen
+        if type(s).__name__ == screen and getattr(s, "loaded", True):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError(f"{screen} did not load (now on {type(app.screen).__name__})")
+    for inp in app.screen.query(Input):
+        inp.cursor_blink = False
+    app.clear_notifications()
+    await pilot.pause(0.1)
+    app.clear_notifications()
+    await pilot.pause()
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    make: Callable[[], FleetApp]
+    run_before: Callable[[Pilot], Awaitable[None]]
+
+
+def _app(**kwargs) -> Callable[[], FleetApp]:
+    """A factory: every call builds a fresh app on fresh seeded data."""
+
+    def make() -> FleetApp:
+        args = dict(kwargs)
+        data = FakeConsoleData(rebased=args.pop("rebased", False))
+        return FleetApp(data, clock=data.clock, sample_hz=20, **args)
+
+    return make
+
+
+def keys(*pressed: str, screen: str) -> Callable[[Pilot], Awaitable[None]]:
+    async def run(pilot: Pilot) -> None:
+        await settle(pilot, "FleetScreen")
+        for key in pressed:
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        await settle(pilot, screen)
+
+    return run
+
+
+SCENES = [
+    Scene("fleet", _app(), keys(screen="FleetScreen")),
+    Scene("devices", _app(), keys("down", "enter", screen="DevicesScreen")),
+    Scene("device", _app(), keys("down", "enter", "down", "down", "down", "enter", screen="DeviceScreen")),
+    Scene("images", _app(target=TARGET), keys("i", screen="ImagesScreen")),
+    Scene("preview-naive", _app(target=TARGET), keys("down", "p", screen="PreviewScreen")),
+    Scene("preview", _app(target=TARGET, rebased=True), keys("down", "p", screen="PreviewScreen")),
+    Scene("safety-report", _app(target=TARGET), keys("down", "p", "b", screen="SafetyScreen")),
+    Scene("rollout", _app(), keys("o", screen="RolloutScreen")),
+    Scene("confirm-abort", _app(), keys("o", "A", screen="TypeToConfirm")),
+    Scene("help", _app(), keys("question_mark", screen="HelpScreen")),
+]

@@ -78,13 +78,17 @@ def _read_local(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]
     if store is None or stale_after is None or not hasattr(store, "read"):
         return None
     tag, mod = f'$."{tag_name(rollout_id)}"', f'$."{module.replace(chr(34), "")}"'
+    if getattr(hub, "module", None) == module:  # the hub mirrors this module's state and digest in columns
+        state_digest, params = "NULLIF(cur_state, ''), cur_digest", [tag]
+    else:
+        state_digest = "json_extract(reported, ? || '.state'), json_extract(reported, ? || '.digest')"
+        params = [tag, mod, mod]
     with store.read() as conn:
         rows = conn.execute(
-            "SELECT device_id, json_extract(tags, ?), json_extract(reported, ? || '.state'),"
-            " json_extract(reported, ? || '.digest'), json_extract(reported, ? || '.bytes_downloaded'),"
-            " json_extract(reported, ? || '.updated'), connected, last_seen"
-            " FROM devices WHERE json_type(tags, ?) = 'text' AND json_extract(tags, ?) != ''",
-            (tag, mod, mod, mod, mod, tag, tag),
+            f"SELECT device_id, json_extract(tags, ?), {state_digest},"
+            " json_extract(reported, ? || '.bytes_downloaded'), json_extract(reported, ? || '.updated'),"
+            " connected, last_seen FROM devices WHERE json_type(tags, ?) = 'text' AND json_extract(tags, ?) != ''",
+            (*params, mod, mod, tag, tag),
         ).fetchall()
     fresh_after = time.time() - stale_after
     out: dict[str, DeviceView] = {}

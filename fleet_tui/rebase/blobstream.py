@@ -8,9 +8,9 @@ bounded by one chunk whatever the layer size.
 
 from __future__ import annotations
 
-import gzip
 import io
 import tarfile
+import zlib
 from typing import Iterator
 
 from fleet_tui.errors import FleetError
@@ -44,6 +44,22 @@ class IterReader(io.RawIOBase):
         self.count += n
         return n
 
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        """Whole chunks when they fit (no copy), else a slice."""
+        if not self._buf:
+            self._buf = next(self._chunks, b"")
+        if n < 0 or n >= len(self._buf):
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        self.count += len(out)
+        return out
+
+    def drain(self) -> None:
+        self._buf = b""
+        for _ in self._chunks:
+            pass
+
     def peek(self, n: int) -> bytes:
         while len(self._buf) < n:
             try:
@@ -53,12 +69,53 @@ class IterReader(io.RawIOBase):
         return self._buf[:n]
 
 
-def open_layer(image: Image, layer: Layer) -> tarfile.TarFile:
+class GunzipReader(io.RawIOBase):
+    """Decompress a gzip stream (several members allowed) in large steps.
+
+    Faster than `gzip.GzipFile` for tarfile's many small reads: one zlib call per input
+    chunk and slices of a buffer, instead of Python-level work per read.
+    """
+
+    def __init__(self, raw: IterReader) -> None:
+        self.raw = raw
+        self._z = zlib.decompressobj(wbits=31)
+        self._buf = b""
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self) -> bool:
+        while True:
+            if self._z.eof:
+                rest = self._z.unused_data
+                self._z = zlib.decompressobj(wbits=31)
+                if rest:
+                    self._buf = self._z.decompress(rest)
+                    self._pos = 0
+                    if self._buf:
+                        return True
+            piece = self._z.unconsumed_tail or self.raw.read(1 << 20)
+            if not piece:
+                return False
+            self._buf, self._pos = self._z.decompress(piece, 1 << 20), 0
+            if self._buf:
+                return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        if self._pos >= len(self._buf) and not self._fill():
+            return 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+def open_layer(image: Image, layer: Layer, raw: IterReader) -> tarfile.TarFile:
     """A stream-mode TarFile over one layer of `image` (decompressed as it is read)."""
-    raw = IterReader(image.store.iter_blob(image.repo, layer.digest, layer.size))
     head = raw.peek(4)
     if head.startswith(GZIP_MAGIC):
-        stream: io.IOBase = gzip.GzipFile(fileobj=io.BufferedReader(raw, 1 << 20), mode="rb")
+        stream: io.IOBase = io.BufferedReader(GunzipReader(raw), 1 << 16)
     elif head.startswith(ZSTD_MAGIC):
         raise FleetError(f"layer {short(layer.digest)} of {image.ref} is zstd-compressed; rebase reads gzip or plain tar layers only")
     else:
@@ -71,11 +128,13 @@ def open_layer(image: Image, layer: Layer) -> tarfile.TarFile:
 
 def iter_members(image: Image, layer: Layer) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
     """Yield (member, tar) for each entry; read content with `tar.extractfile(member)` right away."""
-    tar = open_layer(image, layer)
+    raw = IterReader(image.store.iter_blob(image.repo, layer.digest, layer.size))
+    tar = open_layer(image, layer, raw)
     try:
         for member in tar:
             yield member, tar
-    except (tarfile.TarError, EOFError, OSError, gzip.BadGzipFile) as exc:
+        raw.drain()  # read to the end so that the blob's digest gets verified
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise FleetError(f"layer {short(layer.digest)} of {image.ref} is corrupted ({type(exc).__name__}: {exc})") from None
     finally:
         tar.close()

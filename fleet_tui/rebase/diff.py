@@ -12,6 +12,7 @@ Invariant: `changes` is sorted by path and, applied to A as a layer, yields B ex
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -69,8 +70,10 @@ def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tu
     either way), so only deletions and hidden directories make the shared prefix be read.
     """
     k = shared_prefix(a, b)
-    sa = walk_layers(a, k, progress=progress, label=labels[0])
-    sb = walk_layers(b, k, progress=progress, label=labels[1])
+    with ThreadPoolExecutor(2) as pool:  # zlib and sha256 release the GIL: both images at once
+        fa = pool.submit(walk_layers, a, k, progress=progress, label=labels[0])
+        fb = pool.submit(walk_layers, b, k, progress=progress, label=labels[1])
+        sa, sb = fa.result(), fb.result()
     candidates = set(sa.nodes) | set(sb.nodes) | sa.deleted | sb.deleted
     need_points = {p for p in candidates if not (sa.covers(p) and sb.covers(p))}
     if not exact:

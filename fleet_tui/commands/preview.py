@@ -1,0 +1,87 @@
+"""`fleet-tui preview TARGET --group G`: per-device pull plan for a group, bytes and cost.
+
+With `--compare REF` (e.g. the rebased image) both images are planned side by side and the
+saving is printed — the question an operator asks before every release.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fleet_tui.commands.output import add_json_flag, cost, print_json, size, table
+from fleet_tui.errors import NotFound
+from fleet_tui.hub import open_hub
+from fleet_tui.oci.digest import short
+from fleet_tui.oci.image import load_image
+from fleet_tui.planning.fleetplan import GroupPlan, plan_group
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "preview", help="per-device pull plan of TARGET for a group: layers, bytes, cost",
+        description="What each device of a group downloads to run TARGET, given the image it runs now: "
+        "layers it lacks (by compressed digest), manifest and config; totals and cost.",
+    )
+    p.add_argument("target", metavar="TARGET")
+    p.add_argument("--group", required=True, metavar="G")
+    p.add_argument("--compare", metavar="REF", help="also plan REF (e.g. the rebased image) and show the saving")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_preview)
+
+
+def _group_plan(ref: str, group: str, ctx: Any, twins: list) -> GroupPlan:
+    return plan_group(load_image(ref, ctx.config), twins, ctx.config.hub.module, ctx.config)
+
+
+def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
+    cfg = ctx.config
+    hub = open_hub(cfg)
+    try:
+        condition = f"tags.{cfg.hub.group_tag} = '{args.group.replace(chr(39), chr(39) * 2)}'"
+        twins = list(hub.iter_devices(condition))
+        if not twins:
+            names = sorted(g.name for g in hub.group_summaries(cfg.hub.module) if g.name)
+            raise NotFound(f"unknown group {args.group!r}; known groups: {', '.join(names[:8]) or 'none'}")
+    finally:
+        hub.close()
+    plan = _group_plan(args.target, args.group, ctx, twins)
+    other = _group_plan(args.compare, args.group, ctx, twins) if args.compare else None
+    price = lambda n: cost(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
+    if args.json:
+        doc: dict[str, Any] = _json(plan, cfg)
+        doc["group"] = args.group
+        if other is not None:
+            doc["compare"] = _json(other, cfg)
+        print_json(doc)
+        return 0
+    _print(plan, price)
+    if other is not None:
+        print()
+        _print(other, price)
+        n = plan.devices
+        print(f"\n{size(plan.total_bytes // max(n, 1))} → {size(other.total_bytes // max(n, 1))} per device, "
+              f"{price(plan.total_bytes)} → {price(other.total_bytes)} for {n:,} devices")
+    return 0
+
+
+def _json(plan: GroupPlan, cfg: Any) -> dict[str, Any]:
+    devices = []
+    for c in plan.cohorts:
+        layers = [l.digest for l in c.plan.layers if l.needed] if c.bytes_per_device else []
+        devices += [{"id": d, "bytes": c.bytes_per_device, "layers": layers, "running": c.digest,
+                     "known_image": c.known} for d in c.device_ids]
+    return {"target": plan.target, "target_digest": plan.target_digest, "devices": devices,
+            "total_bytes": plan.total_bytes, "cost": round(plan.total_bytes / 1e9 * cfg.cost.per_gb, 2),
+            "currency": cfg.cost.currency}
+
+
+def _print(plan: GroupPlan, price: Any) -> None:
+    print(f"{plan.target}  {plan.target_digest}")
+    rows = []
+    for c in plan.cohorts:
+        pulls = [f"{short(l.digest)} {size(l.size)}" for l in c.plan.layers if l.needed] if c.bytes_per_device else []
+        rows.append((short(c.digest) or "unknown", len(c.device_ids), size(c.bytes_per_device),
+                     price(c.bytes_total), ", ".join(pulls) or "nothing"))
+    table(["RUNS NOW", "DEVICES", "PER DEVICE", "COST", "LAYERS TO PULL"], rows, right=(1, 2, 3))
+    print(f"total {size(plan.total_bytes)} for {plan.devices:,} devices, {price(plan.total_bytes)}")

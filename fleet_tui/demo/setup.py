@@ -1,0 +1,84 @@
+"""Prepare the embedded demo: image store, demo config, seeded local hub, simulated fleet.
+
+Everything lives under one directory (default `<state dir>/demo`): `store/` (OCI layout),
+`demo.toml` (the config every demo process reads: detached simulator and rollout engines
+included), `hub.sqlite`, the journal and logs. Re-running is cheap: the store is built once
+and the simulator is started only when it is not already running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from fleet_tui.demo.images import build_demo_store
+from fleet_tui.oci.layout import LayoutStore
+
+# name: (devices, link profile)
+GROUPS = {
+    "vans-west": (120, "cellular"),
+    "trucks-east": (140, "cellular"),
+    "drones": (60, "lte-m"),
+    "factory-basement": (80, "flaky"),
+}
+LINKS = {
+    "cellular": {"bandwidth_kbps": 8000, "latency_ms": 120, "offline_per_hour": 1.0, "offline_seconds": 60},
+    "lte-m": {"bandwidth_kbps": 1000, "latency_ms": 300, "offline_per_hour": 2.0, "offline_seconds": 90},
+    "flaky": {"bandwidth_kbps": 2000, "latency_ms": 250, "offline_per_hour": 30.0, "offline_seconds": 45},
+}
+
+
+@dataclass(frozen=True)
+class Demo:
+    root: Path
+    config_path: Path
+    store: Path
+    v1: str  # pinned references
+    v2: str
+    v3: str
+    devices: int
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def demo_config_text(root: Path, store: Path, v1: str, devices_scale: float, speed: float) -> str:
+    lines = [
+        "# fleet-tui demo: embedded store, local hub, simulated fleet (written by `fleet-tui demo`)",
+        f"state_dir = {_toml_value(str(root))}",
+        "", "[registry]", f"default = {_toml_value('oci:' + str(store))}",
+        f"repositories = [{_toml_value('oci:' + str(store))}]",
+        "", "[hub]", 'kind = "local"', f"path = {_toml_value(str(root / 'hub.sqlite'))}",
+        'group_tag = "fleetGroup"', 'module = "scoring"',
+        "", "[cost]", "per_gb = 720.0", 'currency = "$"',
+        "", "[rollout]", 'waves = "1,10%,50%,100%"', "gate_timeout = 600", "bake = 5",
+        "", "[sim]", f"image = {_toml_value(v1)}", "seed = 7", f"speed = {speed:g}", "poll_seconds = 1.0",
+        "apply_seconds = 3.0",
+    ]
+    for name, link in LINKS.items():
+        lines += ["", f"[sim.links.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in link.items()]
+    for name, (count, link) in GROUPS.items():
+        lines += ["", f"[sim.groups.{name}]", f"devices = {max(1, round(count * devices_scale))}", f'link = "{link}"']
+    lines += ["", "[[sim.failures]]", 'image = ""', "fraction = 0.02"]
+    return "\n".join(lines) + "\n"
+
+
+def prepare_demo(root: Path, progress: Callable[[str], None] = lambda s: None, devices: int | None = None,
+                 speed: float = 4.0, scale: float = 1.0) -> Demo:
+    """Build the store (once) and (re)write the demo config; returns where things are."""
+    root.mkdir(parents=True, exist_ok=True)
+    store_dir = root / "store"
+    store: LayoutStore = build_demo_store(store_dir, progress, scale=scale)
+    pinned = {tag: f"oci:{store_dir}@{store.head_manifest('', tag).digest}" for tag in ("1", "2", "3")}  # type: ignore[union-attr]
+    total = sum(c for c, _ in GROUPS.values())
+    factor = (devices / total) if devices else 1.0
+    config_path = root / "demo.toml"
+    config_path.write_text(demo_config_text(root, store_dir, pinned["1"], factor, speed))
+    count = sum(max(1, round(c * factor)) for c, _ in GROUPS.values())
+    return Demo(root, config_path, store_dir, pinned["1"], pinned["2"], pinned["3"], count)

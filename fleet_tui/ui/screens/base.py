@@ -45,11 +45,10 @@ class ConsoleScreen(Screen):
 
     def title_text(self) -> str:
         s = self.fleet.settings
-        parts = ["fleet-tui", self.TITLE_TEXT, s.hub]
+        parts = ["fleet-tui", self.TITLE_TEXT, "READ-ONLY" if s.read_only else ""]
         if self.fleet.target:
             parts.append(f"target {self.fleet.short_target}")
-        if s.read_only:
-            parts.append("READ-ONLY")
+        parts.append(s.hub)  # last: a long hub path may be cut at 80 columns
         return " │ ".join(p for p in parts if p)
 
     def refresh_title(self) -> None:

@@ -15,7 +15,8 @@ from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 
 def images_text(g: GroupRow) -> str:
-    return ", ".join(f"{name or short_digest(d)} {short_digest(d)[:7]} ×{n:,}" for name, d, n in g.images) or "-"
+    return ", ".join(f"{name} {short_digest(d)[:7]} ×{n:,}" if name else f"{short_digest(d)} ×{n:,}"
+                     for name, d, n in g.images) or "-"
 
 
 def rollout_text(g: GroupRow) -> str:

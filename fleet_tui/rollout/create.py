@@ -98,8 +98,10 @@ def create_rollout(
         counts = Counter(p for p, _ in prev.values() if p)
         onto_refs = [rebase] if rebase else [p for p, _ in counts.most_common(MAX_VARIANTS)]
         for i, onto in enumerate(onto_refs):
-            onto_image = load_image(onto, config)
-            if onto_image.digest == target.digest:
+            # --rebase-onto names one image: it must exist. Auto mode skips an image the
+            # registry lacks; its devices get the full image.
+            onto_image = load_image(onto, config) if rebase else have(onto)
+            if onto_image is None or onto_image.digest == target.digest:
                 continue
             rebased_ref = rebase_onto(config, target, onto_image)
             if rebased_ref is None:

@@ -54,13 +54,14 @@ class RolloutEnv:
     def journal(self) -> Journal:
         return Journal.for_config(self.config)
 
-    def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "") -> SimFleetThread:
+    def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "",
+              source_factory: Any = None) -> SimFleetThread:
         """The real simulated fleet (fleet_tui.devices) on the env's hub, in a thread."""
         failures = (FailureRule(image=fail_image, devices=fail),) if fail else ()
         spec = SimSpec(self.v1, (GroupSpec(GROUP, len(self.device_ids), LINK.name),), links={LINK.name: LINK},
                        failures=failures, seed=6, speed=speed, prefix="sim-", poll_seconds=0.05, report_hz=20.0,
                        apply_seconds=0.05, chunk_bytes=256 * 1024, connections=32)
-        return SimFleetThread(spec, self.config.hub.local_path(), self.config).start()
+        return SimFleetThread(spec, self.config.hub.local_path(), self.config, source_factory).start()
 
     def cli(self, *args: str) -> tuple[int, str]:
         out = io.StringIO()
@@ -80,11 +81,12 @@ class RolloutEnv:
         )
 
 
-def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = "") -> RolloutEnv:
+def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = "", extra: str = "") -> RolloutEnv:
+    """`rollout` is added to the [rollout] table; `extra` (whole TOML tables) after it."""
     config_path = tmp_path / "config.toml"
     config_path.write_text(
         f'state_dir = "{tmp_path / "state"}"\n[hub]\npath = "{tmp_path / "hub.sqlite"}"\nmodule = "{MODULE}"\n'
-        f"[rollout]\npoll = 0.05\ngate_timeout = 30\n{rollout}\n"
+        f"[rollout]\npoll = 0.05\ngate_timeout = 30\n{rollout}\n{extra}\n"
     )
     config = load_config(config_path)
     client = RegistryClient(registry.host, config)

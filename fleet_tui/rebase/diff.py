@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from fleet_tui.oci.image import Image
+from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.tree import LayerStack, Node, Progress, ancestors, walk_layers
 
 
@@ -62,17 +63,18 @@ def shared_prefix(a: Image, b: Image) -> int:
 
 
 def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tuple[str, str] = ("OLD", "NEW"),
-                exact: bool = True) -> Diff:
+                exact: bool = True, cache: LayerIndex | None = None) -> Diff:
     """Every path whose state differs between A's and B's merged filesystems.
 
     With `exact=False` (rebase), a path B's upper layers provide and A's do not is taken
     as a change without reading the shared layers to check (shipping B's entry is right
     either way), so only deletions and hidden directories make the shared prefix be read.
+    `cache` (a layer index) stands in for the blobs of layers it has; the result is the same.
     """
     k = shared_prefix(a, b)
     with ThreadPoolExecutor(2) as pool:  # zlib and sha256 release the GIL: both images at once
-        fa = pool.submit(walk_layers, a, k, progress=progress, label=labels[0])
-        fb = pool.submit(walk_layers, b, k, progress=progress, label=labels[1])
+        fa = pool.submit(walk_layers, a, k, progress=progress, label=labels[0], cache=cache)
+        fb = pool.submit(walk_layers, b, k, progress=progress, label=labels[1], cache=cache)
         sa, sb = fa.result(), fb.result()
     candidates = set(sa.nodes) | set(sb.nodes) | sa.deleted | sb.deleted
     need_points = {p for p in candidates if not (sa.covers(p) and sb.covers(p))}
@@ -82,7 +84,7 @@ def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tu
     lower = LayerStack()
     layers_read = (len(a.layers) - k) + (len(b.layers) - k)
     if k and (need_points or need_subtrees):
-        lower = walk_layers(a, 0, k, progress=progress, label="shared")
+        lower = walk_layers(a, 0, k, progress=progress, label="shared", cache=cache)
         layers_read += k
     for top in need_subtrees | {p for p in need_points if _is_dir(lower.get(p))}:
         candidates.update(lower.under(top))

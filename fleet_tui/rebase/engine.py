@@ -2,7 +2,9 @@
 
 `prepare_rebase()` does all the reading and computing — diff of merged filesystems,
 safety report, the new layer (in a temp dir), config and manifest, byte counts — and
-pushes nothing; the UI shows that preview before the operator confirms. `RebasePlan.push()`
+pushes nothing; the UI shows that preview before the operator confirms. Layers are read
+through the layer index cache in the state dir (`layerindex.py`): OLD's layers, indexed
+when OLD was NEW at the previous release, are not streamed again. `RebasePlan.push()`
 then publishes (blobs first, manifest last). `rebase()` is both in one call.
 
 Modes: *paths* ships NEW's entries under the given paths that differ from OLD (and
@@ -30,6 +32,7 @@ from fleet_tui.oci.store import open_store
 from fleet_tui.planning.pullplan import plan_pull
 from fleet_tui.rebase.delta import build_delta
 from fleet_tui.rebase.diff import Change, Diff, diff_images, layer_changes
+from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.publish import Assembled, assemble, push_rebased
 from fleet_tui.rebase.safety import SafetyReport, safety_report
 from fleet_tui.rebase.tree import Progress, ancestors, is_under
@@ -189,7 +192,7 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     old_img = onto if isinstance(onto, Image) else load_image(onto, config)
     target = target_reference(tag, new_img)
     wanted = [] if auto else normalise_paths(paths or [])
-    diff = diff_images(old_img, new_img, progress, exact=False)
+    diff = diff_images(old_img, new_img, progress, exact=False, cache=LayerIndex.for_config(config))
     if auto:
         inside, outside = diff.changes, []
     else:

@@ -12,6 +12,9 @@ Invariants: file contents are hashed while streaming and never held in memory (o
 at a time); only per-path metadata is kept, so memory grows with the number of paths,
 never with layer size. A whiteout or opaque marker only affects layers *below* its own
 layer. Hard links become a copy of their target's metadata (same content hash).
+Each layer's entries come from the layer index cache when it has that exact layer (see
+`layerindex.py`), else from streaming the blob (`tarscan.py`), which then indexes it: both
+give the same entries, so the merged filesystem does not depend on the cache.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Callable, Iterable, Optional
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import OPAQUE, WHITEOUT
 from fleet_tui.rebase.blobstream import iter_members, norm_path
+from fleet_tui.rebase.layerindex import LayerIndex
+from fleet_tui.rebase.tarscan import Member, Unsupported, scan_layer
 
 CHUNK = 1 << 20
 Progress = Callable[[str, int, int], None]  # (what, n, of)
@@ -163,7 +168,7 @@ class LayerStack:
         self._sorted = None
 
 
-def node_of(member: tarfile.TarInfo, layer: int, content_hash: str = "", stack: LayerStack | None = None) -> Node:
+def node_of(member: Member, layer: int, stack: LayerStack | None = None) -> Node:
     kind = _KINDS.get(member.type, "file")
     linkname, link_of = member.linkname, ""
     size = member.size if kind == "file" else 0
@@ -177,16 +182,45 @@ def node_of(member: tarfile.TarInfo, layer: int, content_hash: str = "", stack: 
         linkname = f"{member.devmajor},{member.devminor}"
     elif kind not in ("symlink",):
         linkname = ""
-    return Node(kind, member.mode & 0o7777, member.uid, member.gid, size, content_hash, linkname, layer, link_of)
+    return Node(kind, member.mode & 0o7777, member.uid, member.gid, size, member.sha256, linkname, layer, link_of)
 
 
-def hash_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> str:
+def _hash(views: Iterable[memoryview | bytes]) -> str:
     h = hashlib.sha256()
-    fh = tar.extractfile(member)
-    if fh is not None:
-        while piece := fh.read(CHUNK):
-            h.update(piece)
+    for view in views:
+        h.update(view)
     return h.hexdigest()
+
+
+def read_layer(image: Image, index: int) -> list[Member]:
+    """Every entry of one layer, regular files hashed; the blob's digest verified at the end."""
+    layer = image.layers[index]
+    try:
+        members = []
+        for member, scan in scan_layer(image, layer):
+            if member.isreg():
+                member.sha256 = _hash(scan.data())
+            members.append(member)
+        return members
+    except Unsupported:  # sparse files: tarfile knows them; re-read this layer with it
+        members = []
+        for info, tar in iter_members(image, layer):
+            fh = tar.extractfile(info) if info.isreg() else None
+            digest = _hash(iter(lambda: fh.read(CHUNK), b"")) if fh is not None else ""  # type: ignore[union-attr]
+            members.append(Member(info.name, info.type, info.mode, info.uid, info.gid, info.size, info.linkname,
+                                  info.devmajor, info.devminor, digest))
+        return members
+
+
+def layer_members(image: Image, index: int, cache: LayerIndex | None = None) -> list[Member]:
+    """The layer's entries from the index cache if it has them, else from the blob (then indexed)."""
+    layer = image.layers[index]
+    members = cache.load(layer) if cache is not None else None
+    if members is None:
+        members = read_layer(image, index)  # returns only once the blob was read whole and verified
+        if cache is not None:
+            cache.save(layer, members)
+    return members
 
 
 def whiteout_target(path: str) -> tuple[str, str] | None:
@@ -203,16 +237,15 @@ def whiteout_target(path: str) -> tuple[str, str] | None:
 
 
 def walk_layers(image: Image, start: int = 0, end: int | None = None,
-                progress: Progress | None = None, label: str = "") -> LayerStack:
-    """The stack of `image.layers[start:end]`, streaming and hashing every layer once."""
+                progress: Progress | None = None, label: str = "", cache: LayerIndex | None = None) -> LayerStack:
+    """The stack of `image.layers[start:end]`: each layer from its index, else streamed and hashed once."""
     stack = LayerStack()
     end = len(image.layers) if end is None else end
     for index in range(start, end):
-        layer = image.layers[index]
         if progress:
             progress(f"reading {label or image.ref} layer", index + 1, len(image.layers))
         stack.begin_layer()
-        for member, tar in iter_members(image, layer):
+        for member in layer_members(image, index, cache):
             path = norm_path(member.name)
             if not path:
                 continue  # the root directory itself
@@ -224,11 +257,10 @@ def walk_layers(image: Image, start: int = 0, end: int | None = None,
                 elif what == "whiteout":
                     stack.whiteout(target)
                 continue
-            digest = hash_member(tar, member) if member.isreg() else ""
-            stack.put(path, node_of(member, index, digest, stack))
+            stack.put(path, node_of(member, index, stack))
     return stack
 
 
-def merged(image: Image, progress: Progress | None = None) -> dict[str, Node]:
+def merged(image: Image, progress: Progress | None = None, cache: LayerIndex | None = None) -> dict[str, Node]:
     """The whole merged filesystem of an image (all layers on an empty lower part)."""
-    return dict(walk_layers(image, progress=progress).nodes)
+    return dict(walk_layers(image, progress=progress, cache=cache).nodes)

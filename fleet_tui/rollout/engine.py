@@ -130,7 +130,7 @@ class Engine:
 
     def start_wave(self, wave: WaveRow) -> None:
         started = time.time()  # reports older than this never count for this wave's gate
-        self.log(f"wave {wave.idx}: targeting {wave.size} devices")
+        self.log(f"wave {wave.idx + 1}: targeting {wave.size} devices")
         self.intend("target", wave.idx, {"devices": wave.size, "started": started},
                     wave_set={"state": "targeting", "started": started})
 
@@ -145,11 +145,11 @@ class Engine:
             new = {"state": "baking", "bake_until": now + self.policy.bake} if self.policy.bake else {"state": "passed"}
         else:
             new = {"state": "failed"}
-        self.log(f"wave {wave.idx} gate {'passed' if result.passed else 'FAILED'}: {result.reason}")
+        self.log(f"wave {wave.idx + 1} gate {'passed' if result.passed else 'FAILED'}: {result.reason}")
         self.record("judge", "done", wave.idx, result.to_dict(), wave_set={**new, "judged": now, "result": result.to_dict()})
 
     def on_failed_gate(self, wave: WaveRow) -> None:
-        reason = f"wave {wave.idx} gate failed: {(wave.result or {}).get('reason', '')}"
+        reason = f"wave {wave.idx + 1} gate failed: {(wave.result or {}).get('reason', '')}"
         if self.policy.on_failure == "rollback":
             self.intend("rollback", wave.idx, {"waves": self._started_waves(), "reason": reason})
         else:

@@ -5,7 +5,8 @@ A `SnapshotReader` keeps what never changes after creation (spec, assignments, p
 bytes) and per call reads only: the rollout and wave rows, the newest journal events, and
 the devices carrying the rollout tag (one hub query). Throughput is the rate of change of
 bytes between the reader's own samples; ETA is the planned bytes still to come divided by
-the current rate. Field names mirror `fleet_tui.ui.state.RolloutSnapshot` (the UI may not
+the current rate. Events read as operator lines (fleet_tui.rollout.event_text, waves
+numbered from 1). Field names mirror `fleet_tui.ui.state.RolloutSnapshot` (the UI may not
 be imported from domain code), so the console converts one into the other field by field.
 
 Device state (CLI.md values): `pending` until the device's wave started and it reported
@@ -22,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
 from fleet_tui.rollout.policy import Policy
@@ -112,6 +114,7 @@ class SnapshotReader:
         variants = self.spec["variants"]
         self.expected = {a.device_id: variants[a.variant]["digest"] for a in self.assignments}
         self.planned = sum(a.planned_bytes for a in self.assignments)
+        self.event_text = EventText(self.policy, self.assignments)
         self.samples: deque[tuple[float, int]] = deque(maxlen=600)
         self.rates: deque[float] = deque(maxlen=60)
 
@@ -144,10 +147,7 @@ class SnapshotReader:
             row.state == "running" and self.policy.approve_each and pending is not None and pending.idx > 0
             and not pending.approved and all(w.state == "passed" for w in waves[: pending.idx])
         )
-        events = tuple(
-            (e.ts, f"{e.kind}{'' if e.wave is None else f' wave {e.wave}'} {e.phase}")
-            for e in self.journal.events(self.id)[-EVENTS_SHOWN:]
-        )
+        events = tuple(self.event_text.lines(self.journal.events(self.id)[-2 * EVENTS_SHOWN:], waves)[-EVENTS_SHOWN:])
         return RolloutSnapshot(
             self.id, self.spec["group"], self.spec["target"], row.state, wave_rows, tuple(devices), total,
             self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,

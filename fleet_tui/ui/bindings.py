@@ -8,7 +8,7 @@ ones in `CONFIRM` ask the operator to type the group name first. No Textual here
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ IMAGES = [
 ]
 
 PREVIEW = [
-    Key("preview.group", "g", "next_group", "Next group"),
+    Key("preview.group", "n", "next_group", "Next group"),  # not g: the focused table's "first row"
     Key("preview.rebase", "b", "build_rebased", "Build rebased", danger=True),
     Key("preview.rollout", "R", "start_rollout", "Start rollout", danger=True),
 ]
@@ -71,11 +71,20 @@ PREVIEW = [
 ROLLOUT = [
     Key("rollout.pause", "p", "control('pause')", "Pause", danger=True),
     Key("rollout.resume", "u", "control('resume')", "Resume", danger=True),
-    Key("rollout.approve", "a", "control('approve')", "Approve wave", danger=True),
+    Key("rollout.approve", "a", "control('approve')", "Approve", danger=True),
     Key("rollout.abort", "A", "control('abort')", "Abort", danger=True),
     Key("rollout.rollback", "B", "control('rollback')", "Roll back", danger=True),
-    Key("rollout.failed", "x", "only_failed", "Failed only"),
+    Key("rollout.failed", "x", "only_failed", "Failed"),
 ]
+
+
+def hidden(keys: list[Key]) -> list[Key]:
+    """The same keys, working but left out of the footer (help and the palette still list them)."""
+    return [replace(k, show=False) for k in keys]
+
+
+# The Rollout footer at 80 columns has room for its own keys, esc and ? only.
+ROLLOUT_QUIET = hidden([k for k in LIST + GLOBAL if k.id in ("list.filter", "app.images", "app.quit")])
 
 CONFIRM = {"rollout.abort", "rollout.rollback", "preview.rollout"}
 

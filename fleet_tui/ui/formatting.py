@@ -18,11 +18,15 @@ def short_digest(digest: str) -> str:
 
 
 def short_ref(ref: str) -> str:
-    """`host:5000/ml/scoring:2` → `ml/scoring:2`; `oci:/x/store:v1` → `store:v1`."""
+    """`host:5000/ml/scoring:2` → `ml/scoring:2`; `oci:/x/store:v1` → `store:v1`;
+    pinned refs keep 12 hex digits: `oci:/x/store@sha256:6c6c…` → `store@6c6c8450ef32`."""
     if not ref:
         return "-"
     if ref.startswith("oci:"):
         rest = ref[4:]
+        if "@" in rest:
+            path, _, digest = rest.partition("@")
+            return f"{path.rstrip('/').rsplit('/', 1)[-1]}@{short_digest(digest)}"
         path, _, tag = rest.rpartition(":") if ":" in rest else (rest, "", "")
         return f"{path.rstrip('/').rsplit('/', 1)[-1]}:{tag}" if tag else rest.rsplit("/", 1)[-1]
     first, _, rest = ref.partition("/")

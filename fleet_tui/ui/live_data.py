@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from fleet_tui.errors import FleetError, UsageError
 from fleet_tui.ui.formatting import short_ref
+from fleet_tui.ui.image_names import ImageNames
 from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, GroupRow, PlanLayer, Preview, RolloutDevice, RolloutSnapshot,
     SafetyReport, Settings, TagRow, Variant, Wave, best_of,
@@ -42,7 +43,7 @@ class LiveConsoleData:
         self._lock = threading.RLock()
         self._hub: Any = None
         self._journal: Any = None
-        self._names: dict[str, str] = {}  # manifest digest → short repo:tag
+        self.names = ImageNames(self._repositories, config)  # manifest digest → short repo:tag
         self._readers: dict[str, Any] = {}
         self._plan: Any = None  # a prepared rebase awaiting the operator's yes
         self.clock = time.time
@@ -84,10 +85,11 @@ class LiveConsoleData:
         return {r.spec.get("group", ""): (r.id, r.state) for r in reversed(rows) if r.state in ACTIVE}
 
     def groups(self) -> Sequence[GroupRow]:
+        self.names.refresh()
         active = self._active_rollouts()
         rows = []
         for g in self.hub.group_summaries(self.module):
-            images = tuple((self._names.get(d, ""), d, n) for d, n in sorted(g.images.items(), key=lambda kv: -kv[1]))
+            images = tuple((self.names.get(d), d, n) for d, n in sorted(g.images.items(), key=lambda kv: -kv[1]))
             rid, state = active.get(g.name, ("", ""))
             rows.append(GroupRow(g.name, g.devices, g.online, g.offline, images, rid, state))
         return rows
@@ -98,11 +100,12 @@ class LiveConsoleData:
     def _row(self, t: Any) -> DeviceRow:
         report = t.reported.get(self.module)
         digest = t.digest(self.module)
-        image = self._names.get(digest) or (short_ref(report.image) if report and report.image else "-")
+        image = self.names.get(digest) or (short_ref(report.image) if report and report.image else "-")
         return DeviceRow(t.device_id, t.group(self.group_tag), image, digest, t.state(self.module), t.last_seen,
                          str(t.tags.get("link", "")))
 
     def devices(self, group: str) -> Sequence[DeviceRow]:
+        self.names.refresh()
         return tuple(self._row(t) for t in self.hub.iter_devices(self._condition(group)))
 
     def device(self, device_id: str) -> DeviceDetail:
@@ -147,7 +150,7 @@ class LiveConsoleData:
             ref = parse_reference(repo, default_tag=None)
             for tag in open_store(ref, self.config).list_tags(repo_of(ref))[-TAGS_PER_REPO:]:
                 img = load_image(f"{repo}:{tag}", self.config)
-                self._names[img.digest] = short_ref(f"{repo}:{tag}")
+                self.names.remember(img.digest, f"{repo}:{tag}")
                 rows.append(TagRow(repo, tag, img.digest, img.layer_bytes, _created(img.config.doc), len(img.layers)))
         return rows
 
@@ -171,7 +174,7 @@ class LiveConsoleData:
             plan = plan_pull(target, have)
             layers = tuple(PlanLayer(l.digest, l.size, l.needed, l.created_by) for l in plan.layers)
             nbytes = 0 if digest == target.digest else plan.total_bytes
-            cohorts.append(Cohort(self._names.get(digest, digest[:19] or "unknown"), digest, n, layers, nbytes, ids))
+            cohorts.append(Cohort(self.names.get(digest, digest[:19] or "unknown"), digest, n, layers, nbytes, ids))
         return Variant(label, target.pinned, tuple(cohorts))
 
     def _rebased_ref(self, target: str) -> str:
@@ -180,6 +183,7 @@ class LiveConsoleData:
     def preview(self, target: str, group: str) -> Preview:
         from fleet_tui.oci.image import load_image
 
+        self.names.refresh()
         naive = self._variant("naive", load_image(target, self.config), group)
         try:
             rebased = best_of(naive, self._variant("rebased", load_image(self._rebased_ref(target), self.config), group))
@@ -219,6 +223,7 @@ class LiveConsoleData:
             plan.close()
         if result.refused:
             raise FleetError(result.refused)
+        self.names.invalidate()  # a new tag: list again on the next sample
         return str(result.ref)
 
     # --- rollouts ------------------------------------------------------------------------
@@ -239,11 +244,13 @@ class LiveConsoleData:
         if reader is None:
             reader = self._readers[rollout_id] = SnapshotReader(self.journal, self.hub, rollout_id, self.config.cost.per_gb)
         s = reader.take()
+        self.names.refresh()
         return RolloutSnapshot(
             s.id, s.group, s.target, s.state,
             tuple(Wave(w.index, w.size, w.state, w.result or w.gate, w.done, w.failed) for w in s.waves),
             tuple(RolloutDevice(d.id, d.wave, d.state, d.bytes, d.total) for d in s.devices),
             s.bytes_total, s.bytes_planned, s.throughput, s.eta_seconds, s.cost, s.events, s.taken, s.awaiting_approval,
+            self.names.get(s.target.rpartition("@")[2]) if "@" in s.target else short_ref(s.target),
         )
 
     def control_rollout(self, rollout_id: str, action: str) -> None:

@@ -167,6 +167,7 @@ class RolloutSnapshot:
     events: tuple[tuple[float, str], ...]  # (time, text), newest last
     taken: float  # when the snapshot was taken
     awaiting_approval: bool = False
+    target_name: str = ""  # short repo:tag of the target when known ("" → show its short digest)
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)

@@ -46,10 +46,14 @@ class ConsoleScreen(Screen):
     def title_text(self) -> str:
         s = self.fleet.settings
         parts = ["fleet-tui", self.TITLE_TEXT, "READ-ONLY" if s.read_only else ""]
-        if self.fleet.target:
-            parts.append(f"target {self.fleet.short_target}")
+        if target := self.target_label():
+            parts.append(f"target {target}")
         parts.append(s.hub)  # last: a long hub path may be cut at 80 columns
         return " │ ".join(p for p in parts if p)
+
+    def target_label(self) -> str:
+        """The target this screen is about (the console's chosen one unless a screen knows better)."""
+        return self.fleet.short_target if self.fleet.target else ""
 
     def refresh_title(self) -> None:
         self.query_one("#title", TitleBar).update(self.title_text())

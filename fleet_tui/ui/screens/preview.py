@@ -1,7 +1,7 @@
 """Preview: what each device of a group pulls for the target — naive image and rebased
 image side by side, per cohort (devices that run the same image pull the same layers),
 with bytes, cost and the saving line. `b` builds the rebased image after showing the
-safety report; `R` starts a rollout (type the group name to confirm); `g` next group."""
+safety report; `R` starts a rollout (type the group name to confirm); `n` next group."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ class PreviewScreen(ConsoleScreen):
         table.set_rows(rows)
         table.focus()
         self.query_one("#summary", Static).update(
-            f"{short_ref(p.target)} → {p.group}: {p.naive.devices:,} devices in {len(rows)} cohorts "
+            f"{short_ref(p.target)} → {p.group}: {p.naive.devices:,} devices in {len(rows)} "
+            f"{'cohort' if len(rows) == 1 else 'cohorts'} "
             f"(devices running the same image pull the same bytes)")
         if p.rebased:
             line = saving_line(p.naive.per_device, p.rebased.per_device, p.naive.devices, p.per_gb, p.currency,

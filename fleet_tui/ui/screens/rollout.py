@@ -8,9 +8,9 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.widgets import Sparkline, Static
+from textual.widgets import Footer, Sparkline, Static
 
-from fleet_tui.ui.bindings import LIST, ROLLOUT
+from fleet_tui.ui.bindings import LIST, ROLLOUT, ROLLOUT_QUIET
 from fleet_tui.ui.formatting import age, bar, duration, short_ref, size, state_style
 from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.listing import ListScreen
@@ -19,10 +19,26 @@ from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 PROBLEM_STATES = ("failed", "offline", "rolled_back")
+FINISHED = ("succeeded", "aborted", "rolled_back")
+
+
+def offered(action: str, s: RolloutSnapshot) -> bool:
+    """Whether the rollout's state gives `action` any meaning (the footer shows only those;
+    the engine would ignore the others)."""
+    if action == "pause":
+        return s.state in ("pending", "running")
+    if action == "resume":
+        return s.state == "paused"
+    if action == "approve":
+        return s.awaiting_approval
+    if action == "abort":
+        return s.state not in FINISHED
+    return s.state != "rolled_back"  # rollback
 
 
 class RolloutScreen(ListScreen):
-    BINDINGS = textual_bindings(ROLLOUT + LIST)
+    BINDINGS = textual_bindings(ROLLOUT + ROLLOUT_QUIET + [k for k in LIST if k.id != "list.filter"])
+    inherit_bindings = False  # ListScreen's "/ Filter" would otherwise still claim a footer slot
     SAMPLE_INTERVAL = 0.25
     snapshot: RolloutSnapshot | None = None
     only_failed = False
@@ -45,6 +61,9 @@ class RolloutScreen(ListScreen):
         yield FilterBar(id="filter")
         yield from self.compose_footer()
 
+    def compose_footer(self) -> ComposeResult:
+        yield Footer(compact=True)  # p/u/a/A/B/x, esc, ? and q fit at 80 columns
+
     def make_table(self) -> VirtualTable:
         return VirtualTable(
             [
@@ -62,13 +81,26 @@ class RolloutScreen(ListScreen):
     def fetch(self) -> RolloutSnapshot:
         return self.fleet.data.rollout(self.rollout_id)
 
+    def target_label(self) -> str:
+        s = self.snapshot
+        return (s.target_name or short_ref(s.target)) if s else ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "control" and self.snapshot is not None and parameters:
+            if not offered(str(parameters[0]), self.snapshot):
+                return False
+        return super().check_action(action, parameters)
+
     def apply(self, s: RolloutSnapshot) -> None:
-        self.snapshot = s
+        old, self.snapshot = self.snapshot, s
         self.fleet.rollout_id = s.id
+        if old is None or (old.state, old.awaiting_approval, old.target_name) != (s.state, s.awaiting_approval, s.target_name):
+            self.refresh_bindings()
+            self.refresh_title()
         rate = s.throughput[-1] if s.throughput else 0.0
         status = Text.assemble(
             (f"{s.state.upper()}", state_style(s.state) + " bold"),
-            f"  {short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
+            f"  {s.target_name or short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
             f"   {size(int(rate))}/s   ETA {duration(s.eta_seconds)}   cost so far ",
             (f"${s.cost:,.2f}" if s.cost < 100 else f"${s.cost:,.0f}", "bold"),
         )
@@ -78,7 +110,8 @@ class RolloutScreen(ListScreen):
         waves = Table("WAVE", "SIZE", "STATE", "DONE", "FAILED", "GATE", box=None, pad_edge=False, expand=True)
         for w in s.waves:
             waves.add_row(str(w.index + 1), f"{w.size:,}", Text(w.state, state_style(w.state)), f"{w.done:,}",
-                          Text(str(w.failed), "bold red" if w.failed else ""), w.gate, end_section=False)
+                          Text(str(w.failed), "bold red" if w.failed else ""),
+                          Text(w.gate, no_wrap=True, overflow="ellipsis"), end_section=False)
         self.query_one("#waves", Static).update(waves)
         self.query_one(Sparkline).data = list(s.throughput) or [0.0]
         devices = [d for d in s.devices if d.state in PROBLEM_STATES] if self.only_failed else s.devices

@@ -1,0 +1,92 @@
+"""Journal events as lines an operator reads: `wave 1: tagged 5 devices`,
+`wave 1 gate passed: 5 of 5 running`, `wave 3 halted: 2 failed (max 1)`,
+`rollback: 6 devices pinned to store@ec38bef290c9`.
+
+Invariants: waves are numbered from 1 here, as in every table an operator sees (the
+journal counts from 0); an *intent* that has its *done* is not shown (the done line says
+it), an intent still open reads as work in progress (`wave 2: tagging 13 devices…`);
+an unknown kind still yields a line (`kind wave N phase`), never an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from fleet_tui.rollout.journal import Assignment, Event, WaveRow
+from fleet_tui.rollout.policy import Policy
+
+
+def short_image(ref: str) -> str:
+    """`oci:/d/store@sha256:ec38…` → `store@ec38bef290c9`; `host:5000/ml/scoring:1` → `scoring:1`."""
+    name, at, digest = ref.partition("@")
+    base = name.removeprefix("oci:").rstrip("/").rsplit("/", 1)[-1] or name
+    return f"{base}@{digest.split(':', 1)[-1][:12]}" if at else base
+
+
+def gate_detail(result: dict[str, Any], policy: Policy) -> str:
+    """Why a gate failed, in a few words."""
+    if str(result.get("reason", "")).startswith("gate timeout"):
+        return (f"timed out after {policy.gate_timeout:g}s, {result.get('running', 0)} of {result.get('size', 0)}"
+                f" running (needed {result.get('needed', 0)})")
+    return f"{result.get('failed', 0)} failed (max {policy.max_failed})"
+
+
+class EventText:
+    def __init__(self, policy: Policy, assignments: Sequence[Assignment]) -> None:
+        self.policy = policy
+        self.by_wave: dict[int, list[Assignment]] = {}
+        for a in assignments:
+            self.by_wave.setdefault(a.wave, []).append(a)
+
+    def lines(self, events: Sequence[Event], waves: Iterable[WaveRow]) -> list[tuple[float, str]]:
+        results = {w.idx: w.result or {} for w in waves}
+        intents = {e.seq: e for e in events if e.phase == "intent"}
+        finished = {e.data.get("intent") for e in events if e.phase == "done"}
+        out = []
+        for e in events:
+            if e.phase == "intent" and e.seq in finished:
+                continue
+            text = self.text(e, intents.get(e.data.get("intent", -1)), results)
+            if text:
+                out.append((e.ts, text))
+        return out
+
+    def text(self, e: Event, intent: Event | None, results: dict[int, dict[str, Any]]) -> str:
+        n = "" if e.wave is None else str(e.wave + 1)
+        data = (intent.data if intent else {}) or e.data
+        open_ = e.phase == "intent"
+        if e.kind == "target":
+            size = int(data.get("devices", len(self.by_wave.get(e.wave or 0, []))))
+            noun = "device" if size == 1 else "devices"
+            return f"wave {n}: tagging {size} {noun}…" if open_ else f"wave {n}: tagged {size} {noun}"
+        if e.kind == "judge":
+            r = e.data
+            if r.get("passed"):
+                return f"wave {n} gate passed: {r.get('running', 0)} of {r.get('size', 0)} running"
+            return f"wave {n} gate failed: {gate_detail(r, self.policy)}"
+        if e.kind == "halt":
+            return f"wave {n} halted: {gate_detail(results.get(e.wave or 0, {}), self.policy)}"
+        if e.kind == "rollback":
+            return "rolling back…" if open_ else self._rollback(data.get("waves", []))
+        if e.kind == "deploy":
+            return "creating the release deployment…" if open_ else "release deployment created"
+        if e.kind == "baked":
+            return f"wave {n} baked {self.policy.bake:g}s: passed"
+        if e.kind == "approve":
+            return f"wave {n} approved by the operator" if n else "approved by the operator"
+        simple = {
+            "engine": f"engine started (pid {e.data.get('pid', '?')})",
+            "pause": "paused by the operator", "resume": "resumed by the operator",
+            "abort": "aborted by the operator: no more devices will be tagged",
+            "finish": "rollout succeeded: every wave passed its gate",
+            "command_ignored": f"{e.data.get('command', 'command')} ignored: rollout is {e.data.get('state', '?')}",
+        }
+        return simple.get(e.kind, f"{e.kind}{f' wave {n}' if n else ''} {e.phase}")
+
+    def _rollback(self, waves: Iterable[int]) -> str:
+        devices = [a for w in waves for a in self.by_wave.get(int(w), [])]
+        images = {a.prev_image for a in devices}
+        noun = "device" if len(devices) == 1 else "devices"
+        if len(images) == 1 and (image := next(iter(images))):
+            return f"rollback: {len(devices)} {noun} pinned to {short_image(image)}"
+        return f"rollback: {len(devices)} {noun} pinned to the images they ran before"

@@ -1,7 +1,7 @@
 """Write the one new layer of a rebase: B's entries for the changed paths + whiteouts.
 
 File contents are extracted from B's layers by streaming only the layers that provide
-them, and spooled (in memory up to `SPOOL_IN_MEMORY`, else to a temp file) so that the
+them (always from the blob, never from the layer index, which holds no bytes), and spooled (in memory up to `SPOOL_IN_MEMORY`, else to a temp file) so that the
 layer can be written in sorted path order. The layer itself goes to a temp file, never to
 memory as a whole. Entries get mtime 0 and the uid/gid/mode B has, xattrs are not carried.
 Invariant: the same changes always give the same bytes (hence digests): sorted entries,
@@ -14,13 +14,14 @@ import io
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 from fleet_tui.errors import FleetError
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import Entry, LayerResult, whiteout, write_layer
 from fleet_tui.rebase.blobstream import iter_members, norm_path
 from fleet_tui.rebase.diff import Change
+from fleet_tui.rebase.tarscan import Unsupported, scan_layer
 from fleet_tui.rebase.tree import CHUNK, Progress
 
 SPOOL_IN_MEMORY = 4 << 20
@@ -60,24 +61,30 @@ def extract(image: Image, wanted: dict[int, set[str]], workdir: str,
             progress: Progress | None = None) -> dict[tuple[int, str], Spool]:
     """Spool the content of `wanted[layer_index]` paths from those layers of `image`."""
     spools: dict[tuple[int, str], Spool] = {}
-    for n, index in enumerate(sorted(wanted)):
-        paths = wanted[index]
+    for index in sorted(wanted):
         if progress:
             progress("extracting files from NEW layer", index + 1, len(image.layers))
-        for member, tar in iter_members(image, image.layers[index]):
-            path = norm_path(member.name)
-            if path not in paths or not member.isreg():
-                continue
-            fh = tar.extractfile(member)
-            if member.size <= SPOOL_IN_MEMORY:
-                spools[(index, path)] = Spool(data=fh.read() if fh else b"")
-                continue
-            fd, tmp = tempfile.mkstemp(dir=workdir, prefix="spool-")
-            with os.fdopen(fd, "wb") as out:
-                while fh is not None and (piece := fh.read(CHUNK)):
-                    out.write(piece)
-            spools[(index, path)] = Spool(path=tmp)
+        try:
+            for member, scan in scan_layer(image, image.layers[index]):
+                if member.isreg() and norm_path(member.name) in wanted[index]:
+                    spools[(index, norm_path(member.name))] = _spool(scan.data(), member.size, workdir)
+        except Unsupported:  # sparse files: read this layer with tarfile instead
+            for info, tar in iter_members(image, image.layers[index]):
+                if info.isreg() and norm_path(info.name) in wanted[index]:
+                    fh = tar.extractfile(info)
+                    pieces = iter(lambda: fh.read(CHUNK), b"") if fh is not None else iter(())  # type: ignore[union-attr]
+                    spools[(index, norm_path(info.name))] = _spool(pieces, info.size, workdir)
     return spools
+
+
+def _spool(pieces: Iterable[bytes | memoryview], size: int, workdir: str) -> Spool:
+    if size <= SPOOL_IN_MEMORY:
+        return Spool(data=b"".join(pieces))
+    fd, tmp = tempfile.mkstemp(dir=workdir, prefix="spool-")
+    with os.fdopen(fd, "wb") as out:
+        for piece in pieces:
+            out.write(piece)
+    return Spool(path=tmp)
 
 
 def entries_for(writes: list[Change], whiteouts: list[Change], spools: dict[tuple[int, str], Spool]) -> list[Entry]:

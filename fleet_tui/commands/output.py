@@ -17,6 +17,8 @@ def print_json(data: Any) -> None:
 def size(n: int | None) -> str:
     if n is None:
         return "-"
+    if abs(n) < 1000:
+        return f"{n} B"  # humanize says "0 Bytes"; keep the unit as short as kB, MB
     return humanize.naturalsize(n, binary=False, format="%.1f")
 
 

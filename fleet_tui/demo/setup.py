@@ -57,7 +57,7 @@ def demo_config_text(root: Path, store: Path, v1: str, devices_scale: float, spe
         "", "[hub]", 'kind = "local"', f"path = {_toml_value(str(root / 'hub.sqlite'))}",
         'group_tag = "fleetGroup"', 'module = "scoring"',
         "", "[cost]", "per_gb = 720.0", 'currency = "$"',
-        "", "[rollout]", 'waves = "1,10%,50%,100%"', "gate_timeout = 600", "bake = 5",
+        "", "[rollout]", 'waves = "1,10%,50%,100%"', "gate_timeout = 180", 'success = "90%"', "bake = 5",
         "", "[sim]", f"image = {_toml_value(v1)}", "seed = 7", f"speed = {speed:g}", "poll_seconds = 1.0",
         "apply_seconds = 3.0",
     ]

@@ -167,7 +167,7 @@ class FakeConsoleData:
         self.rebased_built = True
         return f"{REPO}@{sha('image-2-rebased')}"
 
-    def start_rollout(self, target: str, group: str) -> str:
+    def start_rollout(self, target: str, group: str, rebase: bool = False) -> str:
         self._check_writable("rollout")
         rid = f"r-{len(self.rollouts) + 1:04d}"
         self.sent.append(("start_rollout", target, group))

@@ -227,13 +227,16 @@ class LiveConsoleData:
         return str(result.ref)
 
     # --- rollouts ------------------------------------------------------------------------
-    def start_rollout(self, target: str, group: str) -> str:
+    def start_rollout(self, target: str, group: str, rebase: bool = False) -> str:
         self._writable("rollout start")
         from fleet_tui.rollout.control import spawn_engine
         from fleet_tui.rollout.create import create_rollout
         from fleet_tui.rollout.policy import Policy
 
-        rid = create_rollout(self.config, self.hub, self.journal, target, group, Policy.from_config(self.config.rollout))
+        # With rebase, the engine rebases TARGET onto each image the group runs (deterministic:
+        # the same digest the Preview built), and devices on any other image get TARGET whole.
+        rid = create_rollout(self.config, self.hub, self.journal, target, group, Policy.from_config(self.config.rollout),
+                             auto_rebase=rebase)
         spawn_engine(self.config, self.journal, rid)
         return rid
 

@@ -195,8 +195,9 @@ class ConsoleData(Protocol):
     def safety_report(self, target: str, group: str) -> SafetyReport: ...
     def build_rebased(self, target: str, group: str) -> str:
         """Push the rebased image; returns its digest-pinned ref."""
-    def start_rollout(self, target: str, group: str) -> str:
-        """Start a staged rollout (detached); returns its id."""
+    def start_rollout(self, target: str, group: str, rebase: bool = False) -> str:
+        """Start a staged rollout (detached); returns its id. With `rebase`, each device
+        running a known image gets TARGET rebased onto it; others get TARGET itself."""
     def rollout(self, rollout_id: str) -> RolloutSnapshot: ...
     def control_rollout(self, rollout_id: str, action: str) -> None:
         """One of ROLLOUT_ACTIONS."""

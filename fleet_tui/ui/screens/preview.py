@@ -147,14 +147,15 @@ class PreviewScreen(ConsoleScreen):
 
     def action_start_rollout(self) -> None:
         p = self.preview
-        target = p.rebased.ref if p and p.rebased else self.target
+        target, rebase = self.target, bool(p and p.rebased)
+        how = " (rebased onto what each device runs)" if rebase else ""
 
         def confirmed(ok: bool | None) -> None:
             if ok:
-                self.run_blocking(lambda: self.fleet.data.start_rollout(target, self.group),
+                self.run_blocking(lambda: self.fleet.data.start_rollout(target, self.group, rebase=rebase),
                                   self.fleet.open_rollout, "rollout")
 
-        self.app.push_screen(TypeToConfirm(f"Start a rollout of {short_ref(target)} to {self.group}", self.group), confirmed)
+        self.app.push_screen(TypeToConfirm(f"Start a rollout of {short_ref(target)}{how} to {self.group}", self.group), confirmed)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -8,10 +8,13 @@ Images (assembled in Python, pushed to a real loopback docker-registry):
 Per scenario: naive bytes an OLD device pulls, rebased bytes, the physical floor (gzip of
 the truly changed files + manifest + config), and rebase time vs the Dockerfile approach
 on a real dockerd (DOCKER_BUILDKIT=0: pull both, build `FROM new AS model / FROM old /
-COPY --from=model`, push), measured in the same run. Then the seed rebase with a 1 GB base
-layer, to show rebase time does not grow with OLD's size.
+COPY --from=model`, push), measured in the same run. Rebase time is given cold (empty layer
+index: both dependency layers streamed, gunzipped, hashed) and warm (OLD's layers indexed
+beforehand, as when OLD was NEW at the previous release); each timed rebase has its own
+state dir. Then the seed rebase with a 1 GB base layer, to show rebase time does not grow
+with OLD's size.
 
-Run: python bench/rebase_bench.py [--big-gb 1.0] [--wheels DIR]
+Run: python bench/rebase_bench.py [--big-gb 1.0] [--runs 3] [--wheels DIR]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import gzip
 import os
 import pickle
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +41,8 @@ from fleet_tui.planning.pullplan import plan_pull  # noqa: E402
 from fleet_tui.rebase import rebase, verify_images  # noqa: E402
 from fleet_tui.rebase.delta import Spool, _LazyFile  # noqa: E402
 from fleet_tui.rebase.diff import diff_images  # noqa: E402
+from fleet_tui.rebase.layerindex import LayerIndex  # noqa: E402
+from fleet_tui.rebase.tree import walk_layers  # noqa: E402
 from tests.support.dockerd import DockerDaemon  # noqa: E402
 from tests.support.images import build  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
@@ -174,23 +180,46 @@ def dockerfile_approach(registry, repo: str, work: Path) -> float:
         daemon.stop()
 
 
-def scenario(name, new_ref, old_ref, mode, config, dockerfile_s=None) -> dict:
+def timed_rebase(new_ref: str, old_ref: str, tag: str, mode: str, state: Path, warm: bool):
+    """One rebase with its own state dir: cold = empty layer index; warm = OLD's layers indexed
+    beforehand (untimed), as when OLD was NEW at the previous monthly release."""
+    config = Config(state_dir=str(state))
+    if warm:
+        walk_layers(load_image(old_ref, config), cache=LayerIndex.for_config(config))
     t0 = time.monotonic()
-    r = rebase(new_ref, old_ref, f"{name}-rebased", config, paths=PATHS if mode == "paths" else None,
-               auto=mode == "auto")
+    r = rebase(new_ref, old_ref, tag, config, paths=PATHS if mode == "paths" else None, auto=mode == "auto")
     if r.refused:
-        raise SystemExit(f"{name}: refused: {r.refused}")
-    seconds = time.monotonic() - t0
+        raise SystemExit(f"{tag}: refused: {r.refused}")
+    return r, time.monotonic() - t0
+
+
+def _versus(seconds: float, dockerfile_s: float | None) -> str:
+    return f"   (Dockerfile approach {dockerfile_s:.1f} s: {dockerfile_s / seconds:.1f}x slower)" if dockerfile_s else ""
+
+
+def scenario(name, new_ref, old_ref, mode, config, work: Path, dockerfile_s=None, runs: int = 1,
+             warm: bool = True) -> dict:
+    times: dict[str, list[float]] = {"cold": [], "warm": []}
+    for kind in ("cold", "warm") if warm else ("cold",):
+        for i in range(runs):
+            r, seconds = timed_rebase(new_ref, old_ref, f"{name}-rebased", mode, work / f"state-{name}-{kind}-{i}",
+                                      kind == "warm")
+            times[kind].append(seconds)
+    cold, hot = statistics.median(times["cold"]), (statistics.median(times["warm"]) if warm else None)
     floor = floor_bytes(old_ref, new_ref, r.ref, config)
     row = {"scenario": name, "mode": mode, "naive": r.bytes_naive, "rebased": r.bytes_for_old_holders, "floor": floor,
-           "seconds": seconds, "ref": r.ref, "warnings": len(r.warnings), "outside": len(r.outside_paths_changed)}
+           "seconds": cold, "warm_seconds": hot, "ref": r.ref, "warnings": len(r.warnings),
+           "outside": len(r.outside_paths_changed)}
     say(f"\n== {name} ({mode}) ==")
     say(f"naive pull per OLD device   {r.bytes_naive:>12,d} B")
     say(f"rebased pull per OLD device {r.bytes_for_old_holders:>12,d} B   ({r.bytes_naive / r.bytes_for_old_holders:,.0f}x less)")
     say(f"physical floor              {floor:>12,d} B   (rebased/floor = {r.bytes_for_old_holders / floor:.3f})")
-    say(f"rebase time                 {seconds:>12.2f} s" + (f"   (Dockerfile approach {dockerfile_s:.1f} s: "
-                                                              f"{dockerfile_s / seconds:.0f}x slower)" if dockerfile_s else ""))
-    if r.refused is None and mode == "paths":
+    runs_note = f" median of {runs}: " + " ".join(f"{t:.2f}" for t in times["cold"]) if runs > 1 else ""
+    say(f"rebase time, cold index     {cold:>12.2f} s" + _versus(cold, dockerfile_s) + runs_note)
+    if hot is not None:
+        runs_note = f" median of {runs}: " + " ".join(f"{t:.2f}" for t in times["warm"]) if runs > 1 else ""
+        say(f"rebase time, OLD indexed    {hot:>12.2f} s" + _versus(hot, dockerfile_s) + runs_note)
+    if mode == "paths":
         say(f"outside-path differences: {len(r.outside_paths_changed)}, warnings: {len(r.warnings)}")
     return row
 
@@ -199,6 +228,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wheels", default=str(Path(tempfile.gettempdir()) / "fleet-bench-wheels"))
     ap.add_argument("--big-gb", type=float, default=1.0, help="size of the big base layer (0 to skip)")
+    ap.add_argument("--runs", type=int, default=3, help="timed rebases per kind (cold/warm) of the seed scenario")
     args = ap.parse_args()
     wheels = Path(args.wheels)
     wheels.mkdir(parents=True, exist_ok=True)
@@ -223,8 +253,8 @@ def main() -> int:
         ref = lambda t: f"{registry.host}/{repo}:{t}"  # noqa: E731
         say("running the two-stage Dockerfile approach on a real dockerd …")
         dockerfile_s = dockerfile_approach(registry, repo, work)
-        seed = scenario("seed-v2-onto-v1", ref("2"), ref("1"), "paths", config, dockerfile_s)
-        bump = scenario("bump-v3-onto-v1", ref("3"), ref("1"), "auto", config)
+        seed = scenario("seed-v2-onto-v1", ref("2"), ref("1"), "paths", config, work, dockerfile_s, runs=args.runs)
+        bump = scenario("bump-v3-onto-v1", ref("3"), ref("1"), "auto", config, work)
         equal = verify_images(bump["ref"], ref("3"), config).equal
         say(f"verify rebased v3 == v3: {equal}")
         if args.big_gb > 0:
@@ -234,7 +264,7 @@ def main() -> int:
             push_image(client, "bench/big", "1", [(big, "base"), (d1, "pip install"), (a1, "COPY model")])
             push_image(client, "bench/big", "2", [(big, "base"), (d2, "pip install"), (a2, "COPY model")])
             bigrow = scenario("seed-with-1GB-base", f"{registry.host}/bench/big:2", f"{registry.host}/bench/big:1",
-                              "paths", config)
+                              "paths", config, work, warm=False)
             say(f"rebase time with a {big.size / 1e9:.2f} GB base: {bigrow['seconds']:.2f} s vs {seed['seconds']:.2f} s "
                 f"with a {base.size / 1e6:.0f} MB base (ratio {bigrow['seconds'] / seed['seconds']:.2f})")
         return 0 if equal else 1

@@ -72,9 +72,12 @@ def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tu
     `cache` (a layer index) stands in for the blobs of layers it has; the result is the same.
     """
     k = shared_prefix(a, b)
+    # one side wholly indexed: the other is the only stream, give it a read-ahead thread
+    ahead_a = cache is not None and cache.has_all(b.layers[k:])
+    ahead_b = cache is not None and cache.has_all(a.layers[k:])
     with ThreadPoolExecutor(2) as pool:  # zlib and sha256 release the GIL: both images at once
-        fa = pool.submit(walk_layers, a, k, progress=progress, label=labels[0], cache=cache)
-        fb = pool.submit(walk_layers, b, k, progress=progress, label=labels[1], cache=cache)
+        fa = pool.submit(walk_layers, a, k, progress=progress, label=labels[0], cache=cache, ahead=ahead_a)
+        fb = pool.submit(walk_layers, b, k, progress=progress, label=labels[1], cache=cache, ahead=ahead_b)
         sa, sb = fa.result(), fb.result()
     candidates = set(sa.nodes) | set(sb.nodes) | sa.deleted | sb.deleted
     need_points = {p for p in candidates if not (sa.covers(p) and sb.covers(p))}

@@ -57,6 +57,10 @@ class LayerIndex:
     def path_for(self, layer: Layer) -> Path:
         return self.root / f"{_hex(layer.diff_id)}-{_hex(layer.digest)}.json.gz"
 
+    def has_all(self, layers: list[Layer]) -> bool:
+        """True when every layer has an index file (not checked: whether it is intact)."""
+        return all(layer.diff_id and self.path_for(layer).exists() for layer in layers)
+
     def load(self, layer: Layer) -> list[Member] | None:
         """The layer's entries, or None when there is no usable index."""
         if not layer.diff_id:

@@ -11,9 +11,8 @@ Invariants:
   entry the rest of the blob is drained, so its digest is checked before the generator
   ends (a caller that saw the generator finish has read a verified blob);
 - memory is bounded by one decompressed piece (`INFLATE_OUT`) plus one header, whatever
-  the layer or file size (a gzip bomb cannot inflate more than that at once). Both images
-  are read in parallel threads (diff.py); a read-ahead thread per layer was measured to
-  cost more than it saves on two cores;
+  the layer or file size (a gzip bomb cannot inflate more than that at once), times the
+  read-ahead depth when download + gunzip run ahead in their own thread (`readahead.py`);
 - entries read like `tarfile` reads them (names in UTF-8 with surrogateescape, ustar
   prefix, GNU long names/links, PAX `x`/`g` records for path, linkpath, size, uid, gid;
   old-style directories as regular entries with a trailing `/`). Unlike `tarfile`, a bad
@@ -29,6 +28,7 @@ from typing import Iterator
 from fleet_tui.errors import FleetError
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import Image, Layer
+from fleet_tui.rebase.readahead import read_ahead
 
 try:  # ISA-L inflates about twice as fast as zlib, same format and API
     from isal import isal_zlib as _zlib
@@ -238,8 +238,11 @@ def _pax_int(pax: dict[str, str], key: str, default: int) -> int:
         return 0  # as tarfile does
 
 
-def scan_layer(image: Image, layer: Layer) -> Iterator[tuple[Member, TarScan]]:
-    """Each entry of `layer` with the scanner to read its data from; verifies the blob at the end."""
+def scan_layer(image: Image, layer: Layer, ahead: bool = False) -> Iterator[tuple[Member, TarScan]]:
+    """Each entry of `layer` with the scanner to read its data from; verifies the blob at the end.
+
+    `ahead`: download and gunzip in a read-ahead thread (when this is the only layer read).
+    """
     raw = image.store.iter_blob(image.repo, layer.digest, layer.size)
     first = next(raw, b"")
     while len(first) < 4 and (more := next(raw, None)) is not None:
@@ -248,6 +251,8 @@ def scan_layer(image: Image, layer: Layer) -> Iterator[tuple[Member, TarScan]]:
         raise FleetError(f"layer {short(layer.digest)} of {image.ref} is zstd-compressed; rebase reads gzip or plain tar layers only")
     pieces = _chain(first, raw)
     pieces = inflate(pieces) if first.startswith(GZIP_MAGIC) else pieces
+    if ahead:
+        pieces = read_ahead(pieces)
     scan = TarScan(pieces)
     try:
         for member in scan.members():

@@ -192,12 +192,12 @@ def _hash(views: Iterable[memoryview | bytes]) -> str:
     return h.hexdigest()
 
 
-def read_layer(image: Image, index: int) -> list[Member]:
+def read_layer(image: Image, index: int, ahead: bool = False) -> list[Member]:
     """Every entry of one layer, regular files hashed; the blob's digest verified at the end."""
     layer = image.layers[index]
     try:
         members = []
-        for member, scan in scan_layer(image, layer):
+        for member, scan in scan_layer(image, layer, ahead):
             if member.isreg():
                 member.sha256 = _hash(scan.data())
             members.append(member)
@@ -212,12 +212,12 @@ def read_layer(image: Image, index: int) -> list[Member]:
         return members
 
 
-def layer_members(image: Image, index: int, cache: LayerIndex | None = None) -> list[Member]:
+def layer_members(image: Image, index: int, cache: LayerIndex | None = None, ahead: bool = False) -> list[Member]:
     """The layer's entries from the index cache if it has them, else from the blob (then indexed)."""
     layer = image.layers[index]
     members = cache.load(layer) if cache is not None else None
     if members is None:
-        members = read_layer(image, index)  # returns only once the blob was read whole and verified
+        members = read_layer(image, index, ahead)  # returns only once the blob was read whole and verified
         if cache is not None:
             cache.save(layer, members)
     return members
@@ -237,15 +237,17 @@ def whiteout_target(path: str) -> tuple[str, str] | None:
 
 
 def walk_layers(image: Image, start: int = 0, end: int | None = None,
-                progress: Progress | None = None, label: str = "", cache: LayerIndex | None = None) -> LayerStack:
-    """The stack of `image.layers[start:end]`: each layer from its index, else streamed and hashed once."""
+                progress: Progress | None = None, label: str = "", cache: LayerIndex | None = None,
+                ahead: bool = False) -> LayerStack:
+    """The stack of `image.layers[start:end]`: each layer from its index, else streamed and hashed once
+    (`ahead`: with a read-ahead thread, for when nothing else is being read)."""
     stack = LayerStack()
     end = len(image.layers) if end is None else end
     for index in range(start, end):
         if progress:
             progress(f"reading {label or image.ref} layer", index + 1, len(image.layers))
         stack.begin_layer()
-        for member in layer_members(image, index, cache):
+        for member in layer_members(image, index, cache, ahead):
             path = norm_path(member.name)
             if not path:
                 continue  # the root directory itself

@@ -105,3 +105,37 @@ def test_sparse_entries_are_handed_back():
     raw = ti.tobuf(tarfile.GNU_FORMAT) + bytes(1024)
     with pytest.raises(Unsupported):
         _scan_view([raw])
+
+
+def test_read_ahead_passes_pieces_errors_and_stops_its_producer():
+    from fleet_tui.rebase.readahead import read_ahead
+
+    assert list(read_ahead(iter([b"a", b"b", b"c"]), depth=1)) == [b"a", b"b", b"c"]
+
+    def failing():
+        yield b"ok"
+        raise ValueError("digest mismatch")
+    got = read_ahead(failing())
+    assert next(got) == b"ok"
+    with pytest.raises(ValueError, match="digest mismatch"):
+        next(got)
+
+    produced, closed = [], []
+
+    def endless():
+        try:
+            while True:
+                produced.append(1)
+                yield b"x"
+        finally:
+            closed.append(True)
+    it = read_ahead(endless(), depth=2)
+    assert next(it) == b"x"
+    it.close()  # the consumer stops early: the producer is stopped and its source closed
+    assert closed == [True] and len(produced) <= 5
+
+
+def test_scan_with_read_ahead_equals_without():
+    raw = gzip.compress(_archive(tarfile.PAX_FORMAT), mtime=0)
+    from fleet_tui.rebase.readahead import read_ahead
+    assert _scan_view(read_ahead(inflate(iter(_split(raw, 4096))))) == _tarfile_view(_archive(tarfile.PAX_FORMAT))

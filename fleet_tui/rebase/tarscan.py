@@ -221,8 +221,8 @@ class TarScan:
                 uid, gid, size = (_pax_int(pax, "uid", uid), _pax_int(pax, "gid", gid), _pax_int(pax, "size", size))
             if kind == b"5":
                 name = name.rstrip("/")
-            member = Member(name, kind, _num(block[100:108]), uid, gid, size, linkname,
-                            _num(block[329:337]), _num(block[337:345]))
+            dev = (_num(block[329:337]), _num(block[337:345])) if kind in (b"3", b"4") else (0, 0)
+            member = Member(name, kind, _num(block[100:108]), uid, gid, size, linkname, *dev)
             local, long_name, long_link = {}, None, None
             if kind not in DATA_LESS:
                 self._left, self._pad = size, -size % BLOCK

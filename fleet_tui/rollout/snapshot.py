@@ -14,6 +14,10 @@ after that start; then what it reports (`offline` when not connected); `rolled_b
 rolled-back device reports the digest it ran before, settled (running, or failed on the new
 image while its old one kept running). Bytes count only reports made
 after the wave's start.
+
+Gate progress per wave (no extra query): `needed` from the policy, `deadline` = the wave's
+recorded start + gate timeout while its gate is open; `approvable` says an `approve` would
+pre-approve a wave still to start (the engine accepts it while running or paused).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from fleet_tui.rollout.journal import Assignment, Journal
 from fleet_tui.rollout.policy import Policy
 
 EVENTS_SHOWN = 40
+JUDGING = ("targeting", "running")  # wave states whose gate is still open
 RATE_WINDOW_S = 10.0
 
 
@@ -41,6 +46,8 @@ class Wave:
     done: int = 0
     failed: int = 0
     result: str = ""  # the gate's reason once judged
+    needed: int = 0  # devices that must run the new image for the gate to pass
+    deadline: float | None = None  # unix time the gate times out (None: not being judged)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class RolloutSnapshot:
     taken: float
     awaiting_approval: bool = False
     reason: str = ""
+    approvable: bool = False  # an `approve` now would approve a wave still to start (pre-approval)
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)
@@ -78,12 +86,13 @@ class RolloutSnapshot:
         """The CLI.md `rollout status --json` shape (plus additive keys)."""
         return {
             "id": self.id, "state": self.state, "reason": self.reason, "group": self.group, "target": self.target,
-            "waves": [{"size": w.size, "state": w.state, "gate": w.gate, "result": w.result} for w in self.waves],
+            "waves": [{"size": w.size, "state": w.state, "gate": w.gate, "result": w.result,
+                       "needed": w.needed, "deadline": w.deadline} for w in self.waves],
             "devices": {d.id: {"state": d.state, "bytes": d.bytes, "planned": d.total, "wave": d.wave,
                                "variant": d.variant} for d in self.devices},
             "bytes_total": self.bytes_total, "bytes_planned": self.bytes_planned,
             "throughput": self.throughput[-1] if self.throughput else 0.0, "eta_seconds": self.eta_seconds,
-            "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval,
+            "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval, "approvable": self.approvable,
         }
 
 
@@ -133,24 +142,27 @@ class SnapshotReader:
             counts = per_wave[a.wave]
             counts[0] += state in ("running", "rolled_back")
             counts[1] += state == "failed"
-        gate = gate_text(self.policy)
+        gate, timeout = gate_text(self.policy), self.policy.gate_timeout
         wave_rows = tuple(
             Wave(w.idx, w.size, w.state, gate, per_wave[w.idx][0], per_wave[w.idx][1],
-                 (w.result or {}).get("reason", ""))
+                 (w.result or {}).get("reason", ""), self.policy.needed_running(w.size),
+                 w.started + timeout if w.state in JUDGING and w.started is not None else None)
             for w in waves
         )
         rate = self._rate(now, total)
         remaining = max(0, self.planned - total)
         eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
         pending = next((w for w in waves if w.state == "pending"), None)
-        awaiting = (
-            row.state == "running" and self.policy.approve_each and pending is not None and pending.idx > 0
-            and not pending.approved and all(w.state == "passed" for w in waves[: pending.idx])
+        approvable = (
+            row.state in ("running", "paused") and self.policy.approve_each and pending is not None
+            and pending.idx > 0 and not pending.approved
         )
+        awaiting = approvable and row.state == "running" and all(w.state == "passed" for w in waves[: pending.idx])
         events = tuple(self.event_text.lines(self.journal.events(self.id)[-2 * EVENTS_SHOWN:], waves)[-EVENTS_SHOWN:])
         return RolloutSnapshot(
             self.id, self.spec["group"], self.spec["target"], row.state, wave_rows, tuple(devices), total,
             self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,
+            approvable,
         )
 
     def _rate(self, now: float, total: int) -> float:

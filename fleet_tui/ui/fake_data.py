@@ -66,7 +66,7 @@ class FakeConsoleData:
         if with_rollout and self.group_sizes:
             group = "vans-lte" if "vans-lte" in self.group_sizes else next(iter(self.group_sizes))
             self._add_rollout("r-0001", f"{REPO}:2", group, started=self.clock() - 150)
-            self.rollouts["r-0001"].control("approve", self.clock() - 130)
+            self.rollouts["r-0001"].control("approve", self.clock() - 50)  # after the canary passed
 
     # --- reads ---------------------------------------------------------------------
     def settings(self) -> Settings:
@@ -185,7 +185,8 @@ class FakeConsoleData:
         tag = target.rsplit(":", 1)[-1] if ":" in target.rsplit("/", 1)[-1] else "2"
         cohorts = {c.digest: c.bytes for c in self._cohorts(tag if tag in IMAGES else "2", group)}
         ids = [(d.id, cohorts.get(d.digest, 0), d.state == "offline") for d in self.devices(group)]
-        self.rollouts[rid] = FakeRollout(rid, group, target, ids, started, LINKS.get(group, "lte"), 720.0)
+        self.rollouts[rid] = FakeRollout(rid, group, target, ids, started, LINKS.get(group, "lte"), 720.0,
+                                           previous=f"{REPO}:1")
 
     def close(self) -> None:
         pass

@@ -81,7 +81,7 @@ def bar(done: int, total: int, width: int = 10) -> str:
 STATE_STYLE = {
     "running": "green", "succeeded": "green", "downloading": "cyan", "applying": "cyan",
     "pending": "dim", "paused": "yellow", "halted": "bold red", "failed": "bold red",
-    "offline": "bright_black", "rolled_back": "magenta", "aborted": "magenta",
+    "offline": "bright_black", "rolled_back": "magenta", "aborted": "magenta", "untouched": "dim",
 }
 
 

@@ -250,10 +250,12 @@ class LiveConsoleData:
         self.names.refresh()
         return RolloutSnapshot(
             s.id, s.group, s.target, s.state,
-            tuple(Wave(w.index, w.size, w.state, w.result or w.gate, w.done, w.failed) for w in s.waves),
+            tuple(Wave(w.index, w.size, w.state, w.result or w.gate, w.done, w.failed, w.needed, w.deadline)
+                  for w in s.waves),
             tuple(RolloutDevice(d.id, d.wave, d.state, d.bytes, d.total) for d in s.devices),
             s.bytes_total, s.bytes_planned, s.throughput, s.eta_seconds, s.cost, s.events, s.taken, s.awaiting_approval,
             self.names.get(s.target.rpartition("@")[2]) if "@" in s.target else short_ref(s.target),
+            s.approvable,
         )
 
     def control_rollout(self, rollout_id: str, action: str) -> None:

@@ -140,6 +140,8 @@ class Wave:
     gate: str  # e.g. "≥ 99% running, 0 failed, 5 min soak"
     done: int = 0
     failed: int = 0
+    needed: int = 0  # devices that must run the new image for the gate to pass
+    deadline: float | None = None  # unix time the open gate times out (None: gate not open)
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ class RolloutSnapshot:
     taken: float  # when the snapshot was taken
     awaiting_approval: bool = False
     target_name: str = ""  # short repo:tag of the target when known ("" → show its short digest)
+    approvable: bool = False  # `approve` now would (pre-)approve a wave still to start
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)

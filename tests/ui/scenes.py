@@ -75,6 +75,7 @@ SCENES = [
     Scene("preview", _app(target=TARGET, rebased=True), keys("down", "p", screen="PreviewScreen")),
     Scene("safety-report", _app(target=TARGET), keys("down", "p", "b", screen="SafetyScreen")),
     Scene("rollout", _app(), keys("o", screen="RolloutScreen")),
+    Scene("rollout-rolled-back", _app(), keys("o", "B", *"vans-lte", "enter", screen="RolloutScreen")),
     Scene("confirm-abort", _app(), keys("o", "A", screen="TypeToConfirm")),
     Scene("help", _app(), keys("question_mark", screen="HelpScreen")),
 ]

@@ -89,7 +89,7 @@ async def test_rollout_shows_waves_progress_and_totals(fake) -> None:
         assert "RUNNING" in text and "ml/scoring:2 → vans-lte" in text and "ETA" in text and "cost so far" in text
         assert "canary: 1 running" in text and "succeeded" in text
         assert "██████████ 100%" in text and "downloading" in text
-        assert "wave 2 (60 devices) started" in text
+        assert "wave 2: tagged 60 devices" in text  # the live engine's wording
         before = app.screen.snapshot.bytes_total
         fake.clock.advance(30)
         await wait_for(pilot, lambda: app.screen.snapshot.bytes_total > before, what="progress after 30 s")

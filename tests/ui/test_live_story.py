@@ -54,7 +54,8 @@ async def test_names_resolved_off_the_ui_thread_and_events_read_as_lines(tmp_pat
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: getattr(app.screen, "loaded", False) and app.screen.table.rows
                            and app.screen.table.rows[0].images[0][0] == name1, 20, "the v1 tag on Fleet")
-            assert name1[:14] in screen_text(app)  # a long test repository name is cut at 80 columns
+            text = screen_text(app)  # a long test repository name is cut at 80 columns: namespace first, then
+            assert name1.rsplit("/", 1)[-1][:10] in text and ":1 ×6" in text  # the middle; tag and count stay
             assert threads and threading.main_thread().name not in threads  # sampler threads only
             listings = data.names.listings
             await pilot.pause(0.5)

@@ -25,8 +25,8 @@ async def test_fleet_lists_groups_with_counts_images_and_rollout(fake) -> None:
         await wait_for(pilot, lambda: loaded(app), what="fleet data")
         text = screen_text(app)
         assert isinstance(app.screen, FleetScreen)
-        assert "4 groups, 1,000 devices, 990 online, 1 rollout in progress" in text
-        assert "vans-lte" in text and "593" in text and "r-0001 running" in text
+        assert "4 groups, 1,000 devices, 990 online, rollout r-0001 running on vans-lte" in text
+        assert "vans-lte" in text and "593" in text and "r-0001 ▶" in text
         assert "ml/scoring:1 0cf457e" in text
 
 

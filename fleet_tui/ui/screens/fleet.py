@@ -14,13 +14,44 @@ from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 
+STATE_MARK = {"running": "▶", "paused": "‖", "halted": "■", "pending": "…"}  # full word: summary, Rollout
+
+
 def images_text(g: GroupRow) -> str:
     return ", ".join(f"{name} {short_digest(d)[:7]} ×{n:,}" if name else f"{short_digest(d)} ×{n:,}"
                      for name, d, n in g.images) or "-"
 
 
+def _cut_name(name: str, room: int) -> str:
+    """Shorten a repo:tag to `room` characters, cutting the repository before the tag."""
+    if len(name) <= room:
+        return name
+    repo, colon, tag = name.rpartition(":")
+    if colon and room >= len(tag) + 3:
+        return repo[: room - len(tag) - 2] + "…:" + tag
+    return name[: max(0, room - 1)] + "…"
+
+
+def fit_images(g: GroupRow, width: int) -> str:
+    """The IMAGES cell in `width` columns: device counts are never cut; repository names
+    lose their namespace, then the digests go, then the names are cut."""
+    items = [(name or short_digest(d), short_digest(d)[:7] if name else "", n) for name, d, n in g.images]
+    if not items:
+        return "-"
+    short = [(name.rsplit("/", 1)[-1], dig, n) for name, dig, n in items]
+    for level in (items, short):
+        text = ", ".join(f"{name} {dig} ×{n:,}" if dig else f"{name} ×{n:,}" for name, dig, n in level)
+        if len(text) <= width:
+            return text
+    counts = [f" ×{n:,}" for _, _, n in short]
+    room = (width - sum(map(len, counts)) - 2 * (len(items) - 1)) // len(items)
+    if room < 2:
+        return ", ".join(c.strip() for c in counts)
+    return ", ".join(_cut_name(name, room) + c for (name, _, _), c in zip(short, counts))
+
+
 def rollout_text(g: GroupRow) -> str:
-    return f"{g.rollout_id} {g.rollout_state}" if g.rollout_id else ""
+    return f"{g.rollout_id} {STATE_MARK.get(g.rollout_state, g.rollout_state[:1])}" if g.rollout_id else ""
 
 
 class FleetScreen(ListScreen):
@@ -30,13 +61,13 @@ class FleetScreen(ListScreen):
 
     def make_table(self) -> VirtualTable:
         return VirtualTable(
-            [
+            [  # at 80 columns IMAGES keeps ~28: enough for "ml/scoring:1 0cf457e ×582"
                 Column("GROUP", lambda g: g.name, 14),
                 Column("DEVICES", lambda g: g.devices, 8, True, lambda n: f"{n:,}"),
                 Column("ONLINE", lambda g: g.online, 7, True, lambda n: f"{n:,}"),
                 Column("OFFLINE", lambda g: g.offline, 7, True, lambda n: f"{n:,}"),
-                Column("ROLLOUT", rollout_text, 14),
-                Column("IMAGES (repo:tag digest ×devices)", images_text, 0),
+                Column("ROLLOUT", rollout_text, 11),
+                Column("IMAGES repo:tag digest ×N", images_text, 0, fit=fit_images),
             ],
             key=lambda g: g.name,
             state_of=lambda g: g.rollout_state or ("offline" if g.devices and g.offline == g.devices else ""),
@@ -57,9 +88,12 @@ class FleetScreen(ListScreen):
         rows = self.table.rows
         devices = sum(g.devices for g in rows)
         online = sum(g.online for g in rows)
-        active = sum(1 for g in rows if g.rollout_id)
-        return (f"{len(rows)} groups, {devices:,} devices, {online:,} online"
-                + (f", {active} rollout{'s' if active != 1 else ''} in progress" if active else ""))
+        active = [g for g in rows if g.rollout_id]
+        text = f"{len(rows)} groups, {devices:,} devices, {online:,} online"
+        if len(active) == 1:  # the ROLLOUT column shows a mark; the words are here
+            g = active[0]
+            return text + f", rollout {g.rollout_id} {g.rollout_state.replace('_', ' ')} on {g.name}"
+        return text + (f", {len(active)} rollouts in progress" if active else "")
 
     def _group(self) -> GroupRow | None:
         return self.table.current_row

@@ -11,7 +11,10 @@ from textual.app import ComposeResult
 from textual.widgets import Footer, Sparkline, Static
 
 from fleet_tui.ui.bindings import LIST, ROLLOUT, ROLLOUT_QUIET
-from fleet_tui.ui.formatting import age, bar, duration, short_ref, size, state_style
+from fleet_tui.ui.formatting import age, duration, short_ref, size, state_style
+from fleet_tui.ui.rollout_view import (
+    counts_text, device_state, gate_cell, progress, progress_text, status_hint, untouched_waves, wave_state,
+)
 from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.state import DANGEROUS_ACTIONS, RolloutSnapshot
@@ -29,8 +32,8 @@ def offered(action: str, s: RolloutSnapshot) -> bool:
         return s.state in ("pending", "running")
     if action == "resume":
         return s.state == "paused"
-    if action == "approve":
-        return s.awaiting_approval
+    if action == "approve":  # also ahead of time while paused: the engine records it for the next wave
+        return s.awaiting_approval or (s.state == "paused" and s.approvable)
     if action == "abort":
         return s.state not in FINISHED
     return s.state != "rolled_back"  # rollback
@@ -42,6 +45,7 @@ class RolloutScreen(ListScreen):
     SAMPLE_INTERVAL = 0.25
     snapshot: RolloutSnapshot | None = None
     only_failed = False
+    untouched: frozenset[int] = frozenset()  # waves an abort/rollback left unstarted
 
     def __init__(self, rollout_id: str) -> None:
         super().__init__()
@@ -69,13 +73,12 @@ class RolloutScreen(ListScreen):
             [
                 Column("DEVICE", lambda d: d.id, 0),
                 Column("WAVE", lambda d: d.wave + 1, 4, True),
-                Column("STATE", lambda d: d.state, 11),
-                Column("PROGRESS", lambda d: (d.bytes / d.total) if d.total else 0.0, 15, False,
-                       lambda f: bar(int(f * 1000), 1000, 10)),
+                Column("STATE", lambda d: device_state(d, self.untouched), 11),
+                Column("PROGRESS", lambda d: progress(d, self.untouched), 15, False, progress_text),
                 Column("BYTES", lambda d: d.bytes, 9, True, size),
                 Column("OF", lambda d: d.total, 9, True, size),
             ],
-            key=lambda d: d.id, state_of=lambda d: d.state, id="rollout-devices",
+            key=lambda d: d.id, state_of=lambda d: device_state(d, self.untouched), id="rollout-devices",
         )
 
     def fetch(self) -> RolloutSnapshot:
@@ -94,24 +97,18 @@ class RolloutScreen(ListScreen):
     def apply(self, s: RolloutSnapshot) -> None:
         old, self.snapshot = self.snapshot, s
         self.fleet.rollout_id = s.id
-        if old is None or (old.state, old.awaiting_approval, old.target_name) != (s.state, s.awaiting_approval, s.target_name):
+        keys = (s.state, s.awaiting_approval, s.approvable, s.target_name)
+        if old is None or (old.state, old.awaiting_approval, old.approvable, old.target_name) != keys:
             self.refresh_bindings()
             self.refresh_title()
-        rate = s.throughput[-1] if s.throughput else 0.0
-        status = Text.assemble(
-            (f"{s.state.upper()}", state_style(s.state) + " bold"),
-            f"  {s.target_name or short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
-            f"   {size(int(rate))}/s   ETA {duration(s.eta_seconds)}   cost so far ",
-            (f"${s.cost:,.2f}" if s.cost < 100 else f"${s.cost:,.0f}", "bold"),
-        )
-        if s.awaiting_approval:
-            status.append("   canary done: a approves the next wave", "bold yellow")
-        self.query_one("#rollout-status", Static).update(status)
+        self.untouched = untouched_waves(s)
+        self.query_one("#rollout-status", Static).update(self.status_text(s))
         waves = Table("WAVE", "SIZE", "STATE", "DONE", "FAILED", "GATE", box=None, pad_edge=False, expand=True)
         for w in s.waves:
-            waves.add_row(str(w.index + 1), f"{w.size:,}", Text(w.state, state_style(w.state)), f"{w.done:,}",
+            shown = wave_state(w, s, self.untouched)
+            waves.add_row(str(w.index + 1), f"{w.size:,}", Text(shown, state_style(shown)), f"{w.done:,}",
                           Text(str(w.failed), "bold red" if w.failed else ""),
-                          Text(w.gate, no_wrap=True, overflow="ellipsis"), end_section=False)
+                          Text(gate_cell(w, s), no_wrap=True, overflow="ellipsis"), end_section=False)
         self.query_one("#waves", Static).update(waves)
         self.query_one(Sparkline).data = list(s.throughput) or [0.0]
         devices = [d for d in s.devices if d.state in PROBLEM_STATES] if self.only_failed else s.devices
@@ -121,12 +118,28 @@ class RolloutScreen(ListScreen):
         self.query_one("#events", Static).update(
             "\n".join(f"{age(t, now):>8}  {text}" for t, text in s.events[-3:]))
 
+    def status_text(self, s: RolloutSnapshot) -> Text:
+        """Two lines: state, target → group, bytes, rate, ETA; then cost and what it waits for."""
+        rate = s.throughput[-1] if s.throughput else 0.0
+        # the gap after the badge belongs to the badge: a separate segment starting with spaces
+        # loses them in some SVG renderers (the screenshots)
+        status = Text.assemble(
+            (f"{s.state.replace('_', ' ').upper()}  ", state_style(s.state) + " bold"),
+            f"{s.target_name or short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
+            f"   {size(int(rate))}/s   ETA {duration(s.eta_seconds)}\ncost so far ",
+            (f"${s.cost:,.2f}" if s.cost < 100 else f"${s.cost:,.0f}", "bold"),
+        )
+        hint, style = status_hint(s, self.untouched)
+        if hint:
+            status.append("   ")
+            status.append(hint, style)
+        return status
+
     def summary_text(self) -> str:
         s = self.snapshot
         if s is None:
             return ""
-        counts = ", ".join(f"{n:,} {st}" for st in ("running", "downloading", "applying", "pending", "failed", "offline", "rolled_back")
-                           if (n := s.count(st)))
+        counts = counts_text(s, self.untouched)
         return f"{len(s.devices):,} devices: {counts}" + ("  │ failed/offline only (x)" if self.only_failed else "")
 
     # --- actions -------------------------------------------------------------------------

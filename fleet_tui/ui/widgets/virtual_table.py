@@ -25,7 +25,7 @@ from fleet_tui.ui.bindings import TABLE
 from fleet_tui.ui.widgets.keys import textual_bindings
 
 STATES = ("running", "succeeded", "downloading", "applying", "pending", "paused", "failed", "halted",
-          "offline", "rolled_back", "aborted")
+          "offline", "rolled_back", "aborted", "untouched")
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Column:
     width: int = 10  # 0: take the remaining width
     right: bool = False
     fmt: Callable[[Any], str] = str
+    fit: Callable[[Any, int], str] | None = None  # (row, width) → text that fits; default: cut with …
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -120,12 +121,13 @@ class VirtualTable(ScrollView, can_focus=True):
             return ("", "", "")
         row = self.view[idx]
         cells = [c.fmt(c.get(row)) for c in self.columns]
-        return (idx, self._text(cells), self.state_of(row) if self.state_of else "", idx == self.cursor)
+        return (idx, self._text(cells, row), self.state_of(row) if self.state_of else "", idx == self.cursor)
 
-    def _text(self, cells: list[str]) -> str:
+    def _text(self, cells: list[str], row: Any = None) -> str:
         out = []
         for c, w, text in zip(self.columns, self._widths(), cells):
-            text = text if len(text) <= w else text[: w - 1] + "…"
+            if len(text) > w:
+                text = c.fit(row, w)[:w] if c.fit is not None and row is not None else text[: w - 1] + "…"
             out.append(text.rjust(w) if c.right else text.ljust(w))
         return " ".join(out)
 

@@ -1,0 +1,143 @@
+"""What the Rollout and Fleet screens say about a rollout, driven by keys on seeded fake data
+at 80×24: the status badge, the live event wording, a wave short of its gate, honest
+endings (untouched devices, no partial bars after a rollback), pre-approval while paused,
+and a Fleet row whose device counts survive 80 columns."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet_tui.ui.fake_data import REPO, FakeConsoleData
+from fleet_tui.ui.fake_rollout import FakeRollout
+from fleet_tui.ui.screens.confirm import TypeToConfirm
+from fleet_tui.ui.screens.rollout import RolloutScreen
+from tests.ui.conftest import make_app, screen_text, wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+def footer(app) -> str:
+    return screen_text(app).splitlines()[-1]
+
+
+async def open_rollout(app, pilot) -> None:
+    await wait_for(pilot, lambda: getattr(app.screen, "loaded", False), what="fleet")
+    await pilot.press("o")
+    await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen) and app.screen.snapshot is not None,
+                   what="rollout screen")
+
+
+async def test_status_badge_is_spaced_and_events_use_the_live_wording(fake) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_rollout(app, pilot)
+        lines = screen_text(app).splitlines()
+        assert lines[1].strip().startswith("RUNNING  ml/scoring:2 → vans-lte"), lines[1]
+        assert lines[2].strip().startswith("cost so far $"), lines[2]
+        events = [text for _, text in app.screen.snapshot.events]
+        for line in ("release deployment created", "wave 1: tagged 1 device", "wave 1 gate passed: 1 of 1 running",
+                     "wave 2 approved by the operator", "wave 2: tagged 60 devices"):
+            assert line in events, events
+        assert not any("(1 devices)" in e or e.startswith("operator:") for e in events)
+        assert "wave 2: tagged 60 devices" in screen_text(app)
+
+
+async def test_a_wave_short_of_its_gate_says_what_it_waits_for_and_then_halts() -> None:
+    data = FakeConsoleData(groups={"vans-lte": 600}, with_rollout=False)
+    now = data.clock()
+    # wave 2 holds devices 1..24: three of them offline, so 21 can run and the gate needs 23
+    devices = [(f"van-{i:03d}", 1_000_000, i in (2, 5, 9)) for i in range(240)]
+    data.rollouts["r-0009"] = FakeRollout("r-0009", "vans-lte", f"{REPO}:2", devices, now, "wifi", 720.0,
+                                          previous=f"{REPO}:1")
+    data.rollouts["r-0009"].control("approve", now)
+    data.clock.advance(80)  # canary done; wave 2's online devices all run; gate opened ~70 s ago
+    app = make_app(data, rollout_id="r-0009", start="rollout")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen) and app.screen.snapshot is not None)
+        wave = app.screen.snapshot.waves[1]
+        assert (wave.done, wave.size, wave.needed) == (21, 24, 23) and wave.deadline is not None
+        text = screen_text(app)
+        assert "wave 2 waiting: 21/24 running, need 23 · timeout in 3m" in text, text
+        assert "need 23 of 24 · timeout in 3m" in text  # the waves table's GATE column
+        data.clock.advance(300)  # past the gate timeout: the rollout halts and says why
+        await wait_for(pilot, lambda: app.screen.snapshot.state == "halted", what="halt")
+        events = [t for _, t in app.screen.snapshot.events]
+        assert "wave 2 gate failed: timed out after 300s, 21 of 24 running (needed 23)" in events, events
+        assert "wave 2 halted: timed out after 300s, 21 of 24 running (needed 23)" in events
+        assert "waiting" not in screen_text(app)
+
+
+async def test_rollback_leaves_unstarted_devices_untouched_and_no_partial_bars(fake) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_rollout(app, pilot)
+        await pilot.press("B")
+        await wait_for(pilot, lambda: isinstance(app.screen, TypeToConfirm))
+        await pilot.press(*"vans-lte", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen)
+                       and app.screen.snapshot.state == "rolled_back", what="rollback")
+        await pilot.pause(0.1)
+        s = app.screen.snapshot
+        assert s.count("pending") == 532  # the snapshot keeps the CLI.md state…
+        text = screen_text(app)
+        assert "pending" not in text  # …the screen tells the truth: nothing was sent to them
+        assert "61 rolled_back" in text and "532 untouched" in text, text
+        assert "532 devices untouched (waves never started)" in text
+        rows = [line for line in text.splitlines() if line.startswith("vans-")]
+        assert rows and all("rolled_back" in r and "↺ rolled back" in r and "%" not in r for r in rows), rows
+        assert "rollback: 61 devices pinned to scoring:1" in [t for _, t in s.events]
+        wave_lines = [line.split() for line in text.splitlines() if line.split()[:1] in (["3"], ["4"])]
+        assert [w[2] for w in wave_lines[:2]] == ["untouched", "untouched"], wave_lines
+        assert "ROLLED BACK  ml/scoring:2" in text and "timeout in" not in text  # no gate is open any more
+        wave2 = next(line.split() for line in text.splitlines() if line.split()[:2] == ["2", "60"])
+        assert wave2[2] == "rolled_back", wave2
+
+
+async def test_abort_lets_started_devices_finish_and_marks_the_rest_untouched(fake) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_rollout(app, pilot)
+        await pilot.press("A")
+        await wait_for(pilot, lambda: isinstance(app.screen, TypeToConfirm))
+        await pilot.press(*"vans-lte", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen)
+                       and app.screen.snapshot.state == "aborted", what="abort")
+        fake.clock.advance(120)
+        await wait_for(pilot, lambda: app.screen.snapshot.count("running") >= 57, what="wave 2 to finish")
+        text = screen_text(app)
+        assert "untouched" in text and " pending" not in text, text
+        assert "aborted by the operator: no more devices will be tagged" in [t for _, t in app.screen.snapshot.events]
+
+
+async def test_approve_is_offered_while_paused_to_pre_approve_the_next_wave() -> None:
+    data = FakeConsoleData(with_rollout=False)
+    rid = data.start_rollout(f"{REPO}:2", "vans-lte")
+    app = make_app(data, rollout_id=rid, start="rollout")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen) and app.screen.snapshot is not None)
+        assert "a Approve" not in footer(app)  # running, canary not done: nothing to approve yet
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.screen.snapshot.state == "paused", what="pause")
+        await wait_for(pilot, lambda: "a Approve" in footer(app), what="approve offered")
+        assert "paused: a pre-approves wave 2" in screen_text(app)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: ("approve", rid) in data.sent, what="approve sent")
+        await wait_for(pilot, lambda: "a Approve" not in footer(app), what="approve no longer offered")
+        await pilot.press("u")
+        data.clock.advance(200)  # the canary passes and wave 2 starts without asking again
+        await wait_for(pilot, lambda: app.screen.snapshot.waves[1].state != "pending", what="wave 2 to start")
+        assert not app.screen.snapshot.awaiting_approval
+        assert "wave 2 approved by the operator" in [t for _, t in app.screen.snapshot.events]
+
+
+async def test_fleet_at_80_columns_keeps_device_counts_and_a_narrow_rollout_column(fake) -> None:
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: getattr(app.screen, "loaded", False), what="fleet")
+        text = screen_text(app)
+        vans = next(line for line in text.splitlines() if line.startswith("vans-lte"))
+        assert "r-0001 ▶" in vans and "running" not in vans, vans
+        assert "×582" in vans and "×18" in vans and "…" in vans, vans  # names cut, counts whole
+        canary = next(line for line in text.splitlines() if line.startswith("canary-lab"))
+        assert "ml/scoring:1 0cf457e ×12" in canary
+        assert "rollout r-0001 running on vans-lte" in text  # the full words, once

@@ -111,3 +111,16 @@ def test_blob_that_fails_its_digest_leaves_no_index(tmp_path):
     with pytest.raises(FleetError):
         rebase(f"oci:{tmp_path / 'store'}:2", f"oci:{tmp_path / 'store'}:1", "2-rebased", config, paths=PATHS)
     assert not LayerIndex.for_config(config).path_for(old.layers[1]).exists()
+
+
+def test_index_never_stands_in_for_extracted_files(registry, client, repo_name, tmp_path):
+    config = Config(state_dir=str(tmp_path / "state"))
+    ml_pair(client, repo_name)
+    old_ref, new_ref = f"{registry.host}/{repo_name}:1", f"{registry.host}/{repo_name}:2"
+    first = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS)
+    new = load_image(new_ref, config)
+    mark = registry.mark()
+    second = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS)  # every layer indexed now
+    assert second.digest == first.digest
+    assert _blob_gets(registry, mark, new.layers[1].digest) == 0  # the diff read no dependency blob …
+    assert _blob_gets(registry, mark, new.layers[2].digest) == 1  # … but the model files came from the blob

@@ -3,7 +3,8 @@
 The blob comes from `store.iter_blob` (which verifies its digest as it streams); it is
 decompressed on the fly (gzip detected by its magic bytes, plain tar accepted, zstd
 refused with a clear message) and read with `tarfile` in stream mode, so memory stays
-bounded by one chunk whatever the layer size.
+bounded by one chunk whatever the layer size. Rebase and verify read layers with the
+faster `tarscan.py`; this path remains for layers with sparse files (which it handles).
 """
 
 from __future__ import annotations

@@ -9,6 +9,24 @@ from fleet_tui.oci.registry import RegistryClient
 from tests.support.registry import RegistryServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory):
+    """Keep tests off the user's config and state (platformdirs reads the XDG variables):
+    no ~/.config/fleet-tui/config.toml leaks in, no layer index or hub lands in ~/.local."""
+    import os
+
+    root = tmp_path_factory.mktemp("xdg")
+    saved = {k: os.environ.get(k) for k in ("XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    for key in saved:
+        os.environ[key] = str(root / key.lower())
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory):
     """A real docker-registry on loopback, shared by the session. Fails if it cannot start."""

@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -133,8 +134,7 @@ def run_foreground(spec: SimSpec, config: Any, pidfile: Path, statusfile: Path) 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        threading.Thread(target=_wait_for_stop, args=(loop, stop, log), daemon=True, name="signals").start()
         fleet = SimFleet(spec, hub, config, module=config.hub.module, group_tag=config.hub.group_tag)
         await fleet.start()
         try:
@@ -151,6 +151,9 @@ def run_foreground(spec: SimSpec, config: Any, pidfile: Path, statusfile: Path) 
             log.info("stopping: reporting %d devices offline", len(fleet.devices))
             await fleet.stop()
 
+    # Block the stop signals in every thread (workers inherit the mask) and take them in one
+    # thread with sigwaitinfo, so the log can say which process asked the fleet to stop.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         asyncio.run(main())
     finally:
@@ -160,6 +163,15 @@ def run_foreground(spec: SimSpec, config: Any, pidfile: Path, statusfile: Path) 
             statusfile.unlink(missing_ok=True)
     log.info("simulated fleet stopped")
     return 0
+
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def _wait_for_stop(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, log: logging.Logger) -> None:
+    info = signal.sigwaitinfo(STOP_SIGNALS)
+    log.info("%s from pid %d: stopping", signal.Signals(info.si_signo).name, info.si_pid)
+    loop.call_soon_threadsafe(stop.set)
 
 
 def cmd_down(args: argparse.Namespace, ctx: Any) -> int:

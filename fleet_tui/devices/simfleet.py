@@ -85,6 +85,7 @@ class SimFleet:
         self._tasks = [asyncio.create_task(d.run(), name=d.id) for d in self.devices.values()]
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="poll"))
         self._tasks.append(asyncio.create_task(self._report_loop(), name="report"))
+        await asyncio.sleep(0)  # let every device task queue its first report before the flush
         await self.flush()
         log.info("simulated fleet up: %d devices in %d groups", len(self.devices), len(self.spec.groups))
 

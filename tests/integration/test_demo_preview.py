@@ -30,6 +30,11 @@ def test_demo_fleet_is_registered(demo, capsys):
     groups = {g["name"]: g for g in json.loads(out)["groups"]}
     assert code == 0 and set(groups) == {"vans-west", "trucks-east", "drones", "factory-basement"}
     assert sum(g["devices"] for g in groups.values()) == 12
+    # `sim up` returns only once every device has reported what it runs
+    code, out, _ = run(capsys, "-c", str(demo / "demo.toml"), "devices", "--json")
+    states = {d["state"] for d in json.loads(out)["devices"]}
+    assert states <= {"running", "offline"} and "running" in states
+    assert all(d["digest"] for d in json.loads(out)["devices"])
 
 
 def test_preview_naive_vs_rebased(demo, capsys):

@@ -56,9 +56,44 @@ class HubConfig:
     connection_string_env: str = "IOTHUB_CONNECTION_STRING"
     group_tag: str = "fleetGroup"
     module: str = "scoring"  # the module whose image fleet-tui manages
+    # azure call budget: the documented per-unit throttles of `tier` times `units`
+    # (fleet_tui.hub.azure_retry.limits_for); a rate of 0 means "from the tier".
+    tier: str = "S1"
+    units: int = 1
+    max_retries: int = 5  # retries of a throttled (429) or failed (5xx, network) call
+    queries_per_minute: float = 0
+    config_writes_per_minute: float = 0
+    twin_updates_per_second: float = 0
+    request_timeout: float = 30.0  # seconds per HTTP request
+
+    def __post_init__(self) -> None:
+        _check_hub(self)
 
     def local_path(self) -> Path:
         return Path(self.path).expanduser() if self.path else state_dir() / "hub.sqlite"
+
+
+HUB_TIERS = ("S1", "S2", "S3")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_hub(hub: "HubConfig") -> None:
+    """One line naming the bad [hub] key: wrong types or ranges are caught at load time."""
+    if hub.tier not in HUB_TIERS:
+        raise UsageError(f"config: hub.tier must be one of {', '.join(HUB_TIERS)}, not {hub.tier!r}")
+    if not isinstance(hub.units, int) or isinstance(hub.units, bool) or not 1 <= hub.units <= 200:
+        raise UsageError(f"config: hub.units must be a whole number of IoT Hub units (1-200), not {hub.units!r}")
+    if not isinstance(hub.max_retries, int) or isinstance(hub.max_retries, bool) or not 0 <= hub.max_retries <= 20:
+        raise UsageError(f"config: hub.max_retries must be a whole number from 0 to 20, not {hub.max_retries!r}")
+    for key in ("queries_per_minute", "config_writes_per_minute", "twin_updates_per_second"):
+        value = getattr(hub, key)
+        if not _number(value) or value < 0:
+            raise UsageError(f"config: hub.{key} must be a number >= 0 (0 = the tier's limit), not {value!r}")
+    if not _number(hub.request_timeout) or hub.request_timeout <= 0:
+        raise UsageError(f"config: hub.request_timeout must be a number of seconds > 0, not {hub.request_timeout!r}")
 
 
 @dataclass(frozen=True)

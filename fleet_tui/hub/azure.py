@@ -32,10 +32,11 @@ from fleet_tui.config import Config, RegistryAuth
 from fleet_tui.errors import Conflict, NotFound, RemoteError, UsageError
 from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_query import RawQuery, in_chunks, in_list, literal, path_name
-from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries
+from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries, limits_for
 from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page
 from fleet_tui.secrets import Secret, SecretRef, remember
 
+RANKS_TTL = 30.0  # seconds a read of configuration priorities is reused
 AGENT_QUERY = f"SELECT * FROM devices.modules WHERE moduleId = {literal(edge.EDGE_AGENT)}"
 
 
@@ -95,18 +96,31 @@ class AzureHub:
             if ca_bundle:
                 manager.protocol.config.connection.verify = ca_bundle
         self.query = RawQuery(self.registry, self.caller)
+        self._ranks_cache: tuple[float, dict[str, tuple[int, float]]] | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> "AzureHub":
         """The hub named by `config.hub`; the connection string comes from the env var
-        `hub.connection_string_env` (never from a file in the repo)."""
+        `hub.connection_string_env` (never from a file in the repo); call budget and retries
+        from `hub.tier`, `hub.units` and the explicit overrides (see `limits_for`)."""
         env = config.hub.connection_string_env
         secret = SecretRef(env=env).resolve("IoT Hub connection string")
+        hub = config.hub
+        limits = limits_for(
+            hub.tier,
+            hub.units,
+            max_retries=hub.max_retries,
+            queries_per_minute=hub.queries_per_minute,
+            config_writes_per_minute=hub.config_writes_per_minute,
+            twin_updates_per_second=hub.twin_updates_per_second,
+            timeout=hub.request_timeout,
+        )
         return cls(
             secret,
-            group_tag=config.hub.group_tag,
-            module=config.hub.module,
+            group_tag=hub.group_tag,
+            module=hub.module,
             registry_auth=config.registry.auth,
+            limits=limits,
             source=f"${env}",
         )
 
@@ -121,13 +135,23 @@ class AzureHub:
                 twins[str(row.get("deviceId"))] = row
         return twins
 
+    def _ranks(self) -> dict[str, tuple[int, float]]:
+        """id → (priority, created) of every configuration, read at most every RANKS_TTL s
+        and only for devices with several applied ones (deployment writes drop the cache)."""
+        now = time.monotonic()
+        if self._ranks_cache is None or now - self._ranks_cache[0] > RANKS_TTL:
+            ranks = {d.id: (d.priority, d.created) for d in self.list_deployments()}
+            self._ranks_cache = (now, ranks)
+        return self._ranks_cache[1]
+
     def _twin(self, device: Mapping[str, Any], agent: Mapping[str, Any] | None) -> DeviceTwin:
         agent = agent or {}
+        several = len(edge.applied_ids(agent)) > 1
         return DeviceTwin(
             device_id=str(device.get("deviceId", "")),
             tags=dict(device.get("tags") or {}),
             desired=edge.desired_modules(agent),
-            deployment_id=edge.applied_configuration(agent),
+            deployment_id=edge.applied_configuration(agent, self._ranks() if several else None),
             reported=edge.module_reports(agent),
             connected=device.get("connectionState", "Connected") == "Connected",
             last_seen=edge.timestamp(device.get("lastActivityTime")),
@@ -252,6 +276,7 @@ class AzureHub:
             priority=deployment.priority,
         )
         what = f"deployment {deployment.id}"
+        self._ranks_cache = None
         return self._deployment(self.caller.call("config_write", what, lambda: self.configs.create_configuration(model)))
 
     def get_deployment(self, deployment_id: str) -> Deployment:
@@ -272,6 +297,7 @@ class AzureHub:
     ) -> Deployment:
         """Change condition/priority/labels (content is immutable); one retry on a conflict."""
         what = f"deployment {deployment_id}"
+        self._ranks_cache = None
         for attempt in (1, 2):
             current = self.caller.call("other", what, lambda: self.configs.get_configuration(deployment_id))
             if target_condition is not None:
@@ -291,6 +317,7 @@ class AzureHub:
 
     def delete_deployment(self, deployment_id: str) -> None:
         what = f"deployment {deployment_id}"
+        self._ranks_cache = None
         self.caller.call("config_write", what, lambda: self.configs.delete_configuration(deployment_id, "*"))
 
     def apply_on_device(self, device_id: str, deployment: Deployment) -> None:

@@ -143,10 +143,21 @@ def desired_modules(agent_twin: Mapping[str, Any]) -> dict[str, ModuleSpec]:
     return {name: _spec(name, entry) for name, entry in (desired.get("modules") or {}).items()}
 
 
-def applied_configuration(twin: Mapping[str, Any]) -> str:
-    """The id of a configuration the hub reports as applied to this twin ('' if none)."""
-    applied = [cid for cid, c in (twin.get("configurations") or {}).items() if (c or {}).get("status") == "Applied"]
-    return applied[-1] if applied else ""
+def applied_ids(twin: Mapping[str, Any]) -> list[str]:
+    """Ids of the configurations the hub reports as Applied to this twin, in listed order."""
+    return [cid for cid, c in (twin.get("configurations") or {}).items() if (c or {}).get("status") == "Applied"]
+
+
+def applied_configuration(twin: Mapping[str, Any], ranks: Mapping[str, tuple[int, float]] | None = None) -> str:
+    """The deployment in force on this twin ('' if none): of the Applied configurations,
+    the one with the highest priority, a tie going to the later creation — the rule IoT Edge
+    uses to pick a deployment. `ranks` maps id → (priority, created); an id missing from it
+    (deleted meanwhile) ranks below every known one."""
+    applied = applied_ids(twin)
+    if len(applied) < 2 or not ranks:
+        return applied[0] if applied else ""
+    unknown = (-(2**63), float("-inf"))
+    return max(applied, key=lambda cid: ranks.get(cid, unknown))
 
 
 def timestamp(value: Any) -> float:

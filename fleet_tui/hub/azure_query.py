@@ -18,6 +18,7 @@ from typing import Any, Iterator, Sequence
 from azure.iot.hub.models import QuerySpecification
 
 from fleet_tui.errors import UsageError
+from fleet_tui.hub.query import quote
 from fleet_tui.hub.azure_retry import HubCaller
 
 MAX_QUERY_CHARS = 7000  # IoT Hub rejects long queries; keep IN lists well below the limit
@@ -25,9 +26,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 def literal(value: str | int | float) -> str:
+    """A query literal: numbers as they are, text through the shared `query.quote`."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return repr(value)
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return quote(str(value))
 
 
 def path_name(name: str, what: str) -> str:

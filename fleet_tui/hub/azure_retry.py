@@ -5,7 +5,8 @@ Why our own: the SDK (msrest on urllib3 2.x) never retries 429, and never retrie
 retry off (see `disable_sdk_retries`) and does it here, for every verb alike:
 
 - before each attempt it takes a token from the budget of the call's kind (token buckets:
-  an S1 unit allows about 20 queries/min, 20 configuration writes/min, 50 twin updates/s);
+  an S1 unit allows about 20 queries/min, 20 configuration writes/min, 50 twin updates/s;
+  `limits_for(tier, units)` scales them as documented, from the `[hub]` config keys);
 - 429 and 500/502/503/504 and connection failures are retried with exponential backoff,
   honouring `Retry-After` (seconds) when the hub sends it, up to `max_attempts`;
 - every other failure becomes a one-line `FleetError` (404 → NotFound, 401/403 →
@@ -22,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, TypeVar
 
 from msrest.exceptions import ClientRequestError, HttpOperationError
@@ -72,6 +73,40 @@ class HubLimits:
     timeout: float = 30.0  # per HTTP request
     job_poll_interval: float = 2.0
     job_timeout: float = 600.0
+
+
+# Documented per-hub operation throttles (learn.microsoft.com/azure/iot-hub/iot-hub-devguide-quotas-throttling):
+# queries/min per unit; configuration writes are 20/min/unit on every tier; twin updates/s
+# as (floor for the hub, per unit) — "higher of 50/sec or 5/sec/unit" on S2, flat 50/s on S1.
+_QUERIES_PER_MIN_UNIT = {"S1": 20.0, "S2": 20.0, "S3": 1000.0}
+_CONFIG_WRITES_PER_MIN_UNIT = 20.0
+_TWIN_UPDATES_PER_S = {"S1": (50.0, 0.0), "S2": (50.0, 5.0), "S3": (0.0, 250.0)}
+
+
+def limits_for(
+    tier: str = "S1",
+    units: int = 1,
+    *,
+    max_retries: int | None = None,
+    queries_per_minute: float = 0,
+    config_writes_per_minute: float = 0,
+    twin_updates_per_second: float = 0,
+    timeout: float | None = None,
+) -> HubLimits:
+    """`HubLimits` for `units` units of `tier`; a non-zero rate overrides the tier's.
+    `limits_for()` is `HubLimits()` (one S1 unit)."""
+    if tier not in _QUERIES_PER_MIN_UNIT:
+        raise UsageError(f"IoT Hub tier {tier!r} is not one of {', '.join(_QUERIES_PER_MIN_UNIT)}")
+    floor, per_unit = _TWIN_UPDATES_PER_S[tier]
+    base = HubLimits()
+    return replace(
+        base,
+        queries_per_s=(queries_per_minute or _QUERIES_PER_MIN_UNIT[tier] * units) / 60,
+        config_writes_per_s=(config_writes_per_minute or _CONFIG_WRITES_PER_MIN_UNIT * units) / 60,
+        twin_updates_per_s=twin_updates_per_second or max(floor, per_unit * units),
+        max_attempts=base.max_attempts if max_retries is None else max_retries + 1,
+        timeout=base.timeout if timeout is None else timeout,
+    )
 
 
 class HubCaller:

@@ -1,4 +1,4 @@
-"""The IoT Hub condition subset: parse, evaluate on a twin dict, compile to SQLite SQL.
+r"""The IoT Hub condition subset: parse, evaluate on a twin dict, compile to SQLite SQL.
 
 Grammar (keywords case-insensitive, as in IoT Hub):
 
@@ -8,7 +8,15 @@ Grammar (keywords case-insensitive, as in IoT Hub):
     comparison := path OP literal | literal OP path | path [NOT] IN '[' literal (',' literal)* ']'
     OP         := = | != | <> | < | <= | > | >=
     path       := name ('.' name)*          e.g. deviceId, tags.fleetGroup, tags.rollout.r42
-    literal    := 'string' (with '' for a quote) | number | true | false | null
+    literal    := string | number | true | false | null
+    string     := '…' or "…" with IoT Hub's escapes \' \" \\ \uXXXX (and, local only, the
+                  legacy '' for a quote inside '…', which fleet-tui no longer writes)
+
+Quoting: `quote()` is the one way fleet-tui writes a string literal into a condition (group
+names, tag values, device ids), on the local hub and on Azure alike. IoT Hub's query
+language documents backslash escapes only (learn.microsoft.com/azure/iot-hub/
+iot-hub-devguide-query-language, "Expressions and conditions": allowed escapes \' \" \\
+\uXXXX); SQL's doubled quote is not in its grammar.
 
 `*` alone matches every device (the target condition of an "all devices" deployment).
 
@@ -31,7 +39,7 @@ Literal = Union[str, int, float, bool, None]
 _OPS = {"=", "!=", "<>", "<", "<=", ">", ">="}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "=", "!=": "!=", "<>": "<>"}
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
+    r"\s*(?:(?P<str>'(?:\\.|''|[^'\\])*'|\"(?:\\.|[^\"\\])*\")|(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
     r"|(?P<op><=|>=|!=|<>|=|<|>)|(?P<punct>[()\[\],*])"
     r"|(?P<path>[A-Za-z_$][A-Za-z0-9_$-]*(?:\.[A-Za-z0-9_$][A-Za-z0-9_$-]*)*))"
 )
@@ -69,6 +77,45 @@ class Everything:
 
 
 Node = Union[Compare, In, BoolOp, Not, Everything]
+
+
+_ESCAPE_SQ = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)|''", re.S)  # in '…' (with the legacy '')
+_ESCAPE_DQ = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)  # in "…"
+_SIMPLE_ESCAPES = {"'": "'", '"': '"', "\\": "\\"}
+
+
+def quote(value: str) -> str:
+    """`value` as an IoT Hub string literal: '…' with \\ and ' backslash-escaped and control
+    characters as \\uXXXX. The local parser reads back exactly `value`."""
+    out = ["'"]
+    for ch in str(value):
+        if ch in "\\'":
+            out.append("\\" + ch)
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append("'")
+    return "".join(out)
+
+
+def _unquote(token: str, text: str, pos: int) -> str:
+    """The value of a string token ('…' or "…"), escapes resolved; unknown escapes are an error."""
+
+    def one(m: re.Match[str]) -> str:
+        esc = m.group(1)
+        if esc is None:  # the legacy '' inside '…'
+            return "'"
+        if esc in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[esc]
+        if len(esc) == 5:
+            return chr(int(esc[1:], 16))
+        raise UsageError(
+            f"bad condition {text!r}: unknown escape \\{esc} in the string at position {pos}; "
+            "IoT Hub allows only \\' \\\" \\\\ and \\uXXXX"
+        )
+
+    return (_ESCAPE_SQ if token[0] == "'" else _ESCAPE_DQ).sub(one, token[1:-1])
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
@@ -152,10 +199,10 @@ class _Parser:
         return self.comparison()
 
     def literal(self) -> Literal:
-        kind, value, _ = self.peek()
+        kind, value, pos = self.peek()
         if kind == "str":
             self.take()
-            return value[1:-1].replace("''", "'")
+            return _unquote(value, self.text, pos)
         if kind == "num":
             self.take()
             return float(value) if any(c in value for c in ".eE") else int(value)

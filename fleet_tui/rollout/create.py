@@ -21,6 +21,7 @@ from typing import Any
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
 from fleet_tui.hub.protocol import DeviceTwin
+from fleet_tui.hub.query import quote  # re-exported: the one quoting of condition literals
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.planning.pullplan import plan_for_blobs
@@ -33,10 +34,6 @@ MAX_VARIANTS = 8
 
 def new_id() -> str:
     return "r" + secrets.token_hex(4)
-
-
-def quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def previous_image(twin: DeviceTwin, module: str) -> tuple[str, str]:

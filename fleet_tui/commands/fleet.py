@@ -19,7 +19,7 @@ from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.hub.protocol import DEVICE_STATES, ModuleReport
-from fleet_tui.hub.query import quote
+from fleet_tui.hub.query_literal import quote
 
 KNOWN_SHOWN = 8  # groups named in an "unknown group" error
 

@@ -12,7 +12,7 @@ from typing import Any
 from fleet_tui.commands.output import add_json_flag, cost, print_json, size, table
 from fleet_tui.errors import NotFound
 from fleet_tui.hub import open_hub
-from fleet_tui.hub.query import quote
+from fleet_tui.hub.query_literal import quote
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import load_image
 from fleet_tui.planning.fleetplan import GroupPlan, plan_group

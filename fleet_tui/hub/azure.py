@@ -32,7 +32,7 @@ from fleet_tui.config import Config, RegistryAuth
 from fleet_tui.errors import Conflict, NotFound, RemoteError, UsageError
 from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_query import RawQuery, in_chunks, in_list, literal, path_name
-from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries, limits_for
+from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries, limits_from_config
 from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page
 from fleet_tui.secrets import Secret, SecretRef, remember
 
@@ -102,25 +102,15 @@ class AzureHub:
     def from_config(cls, config: Config) -> "AzureHub":
         """The hub named by `config.hub`; the connection string comes from the env var
         `hub.connection_string_env` (never from a file in the repo); call budget and retries
-        from `hub.tier`, `hub.units` and the explicit overrides (see `limits_for`)."""
+        from `hub.tier`, `hub.units` and the explicit overrides (see `limits_from_config`)."""
         env = config.hub.connection_string_env
         secret = SecretRef(env=env).resolve("IoT Hub connection string")
-        hub = config.hub
-        limits = limits_for(
-            hub.tier,
-            hub.units,
-            max_retries=hub.max_retries,
-            queries_per_minute=hub.queries_per_minute,
-            config_writes_per_minute=hub.config_writes_per_minute,
-            twin_updates_per_second=hub.twin_updates_per_second,
-            timeout=hub.request_timeout,
-        )
         return cls(
             secret,
-            group_tag=hub.group_tag,
-            module=hub.module,
+            group_tag=config.hub.group_tag,
+            module=config.hub.module,
             registry_auth=config.registry.auth,
-            limits=limits,
+            limits=limits_from_config(config.hub),
             source=f"${env}",
         )
 

@@ -29,6 +29,7 @@ from typing import Callable, TypeVar
 from msrest.exceptions import ClientRequestError, HttpOperationError
 from urllib3.util.retry import Retry
 
+from fleet_tui.config import HubConfig
 from fleet_tui.errors import AuthError, Conflict, FleetError, NotFound, RemoteError, UsageError
 from fleet_tui.secrets import redact
 
@@ -106,6 +107,19 @@ def limits_for(
         twin_updates_per_s=twin_updates_per_second or max(floor, per_unit * units),
         max_attempts=base.max_attempts if max_retries is None else max_retries + 1,
         timeout=base.timeout if timeout is None else timeout,
+    )
+
+
+def limits_from_config(hub: HubConfig) -> HubLimits:
+    """The budget the `[hub]` keys ask for (defaults: one S1 unit, 5 retries = `HubLimits()`)."""
+    return limits_for(
+        hub.tier,
+        hub.units,
+        max_retries=hub.max_retries,
+        queries_per_minute=hub.queries_per_minute,
+        config_writes_per_minute=hub.config_writes_per_minute,
+        twin_updates_per_second=hub.twin_updates_per_second,
+        timeout=hub.request_timeout,
     )
 
 

@@ -12,11 +12,8 @@ Grammar (keywords case-insensitive, as in IoT Hub):
     string     := '…' or "…" with IoT Hub's escapes \' \" \\ \uXXXX (and, local only, the
                   legacy '' for a quote inside '…', which fleet-tui no longer writes)
 
-Quoting: `quote()` is the one way fleet-tui writes a string literal into a condition (group
-names, tag values, device ids), on the local hub and on Azure alike. IoT Hub's query
-language documents backslash escapes only (learn.microsoft.com/azure/iot-hub/
-iot-hub-devguide-query-language, "Expressions and conditions": allowed escapes \' \" \\
-\uXXXX); SQL's doubled quote is not in its grammar.
+String literals are read by `query_literal.unquote`, and `query_literal.quote` is the one
+way fleet-tui writes one (see there for what IoT Hub accepts).
 
 `*` alone matches every device (the target condition of an "all devices" deployment).
 
@@ -34,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Union
 
 from fleet_tui.errors import UsageError
+from fleet_tui.hub.query_literal import unquote
 
 Literal = Union[str, int, float, bool, None]
 _OPS = {"=", "!=", "<>", "<", "<=", ">", ">="}
@@ -77,45 +75,6 @@ class Everything:
 
 
 Node = Union[Compare, In, BoolOp, Not, Everything]
-
-
-_ESCAPE_SQ = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)|''", re.S)  # in '…' (with the legacy '')
-_ESCAPE_DQ = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.S)  # in "…"
-_SIMPLE_ESCAPES = {"'": "'", '"': '"', "\\": "\\"}
-
-
-def quote(value: str) -> str:
-    """`value` as an IoT Hub string literal: '…' with \\ and ' backslash-escaped and control
-    characters as \\uXXXX. The local parser reads back exactly `value`."""
-    out = ["'"]
-    for ch in str(value):
-        if ch in "\\'":
-            out.append("\\" + ch)
-        elif ch < " " or ch == "\x7f":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append("'")
-    return "".join(out)
-
-
-def _unquote(token: str, text: str, pos: int) -> str:
-    """The value of a string token ('…' or "…"), escapes resolved; unknown escapes are an error."""
-
-    def one(m: re.Match[str]) -> str:
-        esc = m.group(1)
-        if esc is None:  # the legacy '' inside '…'
-            return "'"
-        if esc in _SIMPLE_ESCAPES:
-            return _SIMPLE_ESCAPES[esc]
-        if len(esc) == 5:
-            return chr(int(esc[1:], 16))
-        raise UsageError(
-            f"bad condition {text!r}: unknown escape \\{esc} in the string at position {pos}; "
-            "IoT Hub allows only \\' \\\" \\\\ and \\uXXXX"
-        )
-
-    return (_ESCAPE_SQ if token[0] == "'" else _ESCAPE_DQ).sub(one, token[1:-1])
 
 
 def _tokenize(text: str) -> list[tuple[str, str, int]]:
@@ -202,7 +161,7 @@ class _Parser:
         kind, value, pos = self.peek()
         if kind == "str":
             self.take()
-            return _unquote(value, self.text, pos)
+            return unquote(value, self.text, pos)
         if kind == "num":
             self.take()
             return float(value) if any(c in value for c in ".eE") else int(value)

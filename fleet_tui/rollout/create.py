@@ -21,7 +21,7 @@ from typing import Any
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
 from fleet_tui.hub.protocol import DeviceTwin
-from fleet_tui.hub.query import quote  # re-exported: the one quoting of condition literals
+from fleet_tui.hub.query_literal import quote
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.planning.pullplan import plan_for_blobs

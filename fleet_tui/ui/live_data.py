@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from fleet_tui.errors import FleetError, UsageError
-from fleet_tui.hub.query import quote
+from fleet_tui.hub.query_literal import quote
 from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.image_names import ImageNames
 from fleet_tui.ui.state import (

@@ -1,4 +1,5 @@
-"""`$edgeAgent` reported state → ModuleReport rules, content round trip, and the call budget."""
+"""`$edgeAgent` reported state → ModuleReport rules, the deployment in force, content round
+trip, and the call budget (token bucket, tier limits, `[hub]` key checks)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import time
 
 import pytest
 
+from fleet_tui.config import HubConfig, parse_config
 from fleet_tui.errors import UsageError
 from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_query import in_chunks, in_list, literal, path_name
-from fleet_tui.hub.azure_retry import TokenBucket
+from fleet_tui.hub.azure_retry import HubLimits, TokenBucket, limits_for, limits_from_config
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
 
 OLD = "acr.example.io/scoring@sha256:" + "1" * 64
@@ -81,3 +83,36 @@ def test_token_bucket_spaces_calls_beyond_the_burst() -> None:
     for _ in range(7):  # 2 free, then 5 at 50/s ≈ 0.1 s
         bucket.take()
     assert 0.08 <= time.monotonic() - start < 1.0
+
+
+def test_the_applied_configuration_with_the_highest_priority_is_the_deployment() -> None:
+    applied = {"configurations": {"hi": {"status": "Applied"}, "tie-new": {"status": "Applied"}, "tie-old": {"status": "Applied"},
+                                  "gone": {"status": "Applied"}, "top": {"status": "Targeted"}}}
+    ranks = {"hi": (50, 1.0), "tie-new": (50, 3.0), "tie-old": (50, 2.0), "top": (99, 9.0)}
+    assert edge.applied_configuration(applied, ranks) == "tie-new"  # Targeted-only "top" is not in force
+    assert edge.applied_configuration(applied, {"hi": (7, 0.0)}) == "hi"  # unknown ids rank last
+    assert edge.applied_configuration({"configurations": {"only": {"status": "Applied"}}}) == "only"
+    assert edge.applied_configuration({}) == ""
+
+
+def test_tier_and_units_scale_the_documented_limits() -> None:
+    assert limits_for() == HubLimits() and limits_from_config(HubConfig()) == HubLimits()
+    s2 = limits_for("S2", 20)
+    assert s2.queries_per_s == 400 / 60 and s2.config_writes_per_s == 400 / 60 and s2.twin_updates_per_s == 100
+    assert limits_for("S2", 2).twin_updates_per_s == 50  # "higher of 50/sec or 5/sec/unit"
+    s3 = limits_for("S3", 2, max_retries=0, queries_per_minute=30, timeout=5)
+    assert s3.queries_per_s == 0.5 and s3.twin_updates_per_s == 500 and s3.max_attempts == 1 and s3.timeout == 5
+    assert limits_for("S1", 4).twin_updates_per_s == 50  # S1: flat per hub, not per unit
+
+
+@pytest.mark.parametrize(
+    "hub, key",
+    [({"tier": "s4"}, "hub.tier"), ({"units": 0}, "hub.units"), ({"units": 1.5}, "hub.units"),
+     ({"max_retries": -1}, "hub.max_retries"), ({"max_retries": True}, "hub.max_retries"),
+     ({"queries_per_minute": "fast"}, "hub.queries_per_minute"), ({"request_timeout": 0}, "hub.request_timeout"),
+     ({"retries": 3}, "hub.retries")],
+)
+def test_bad_hub_budget_keys_are_one_line_naming_the_key(hub: dict, key: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_config({"hub": hub})
+    assert key in str(err.value) and "\n" not in str(err.value)

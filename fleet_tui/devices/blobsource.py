@@ -7,7 +7,9 @@ pool never holds thousands of queued waiters (its queue is scanned per release) 
 the registry sees at most `connections` concurrent connections. Each request asks for
 one byte range (`Range: bytes=a-b`), so a cut wastes at most one range, and carries a
 `User-Agent` naming the device, so the registry's access log attributes bytes to devices.
-Registries are read anonymously; one that asks for a login is a one-line error.
+Devices log in exactly like the sync registry client: the config's (or Docker's)
+credentials for the host answer a Basic or Bearer challenge through the shared
+`RegistryAuth`; one token fetch at a time serves the whole fleet. No credential is logged.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import httpx
 
 from fleet_tui.config import Config
 from fleet_tui.errors import AuthError, NotFound, RemoteError
+from fleet_tui.oci.auth import RegistryAuth, scope_for
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.layout import LayoutStore
 from fleet_tui.oci.transport import RETRY_STATUS, backoff, scheme_for
@@ -41,17 +44,35 @@ class RegistrySource:
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         )
         self.gate = asyncio.Semaphore(connections)
+        self.auth = RegistryAuth(host, config)
+        self._token_lock = asyncio.Lock()
         self.requests = 0
         self.bytes = 0
 
+    async def _authorization(self, scope: str, rejected: dict[str, str] | None) -> dict[str, str]:
+        header = self.auth.header(scope, rejected=rejected)
+        if header is not None:
+            return header
+        async with self._token_lock:  # one token fetch for all the devices waiting on it
+            header = self.auth.header(scope, rejected=rejected)
+            if header is not None:
+                return header
+            req = self.auth.token_request(scope)
+            try:
+                resp = await self.client.get(req.url, params=req.params, headers=req.headers)
+            except httpx.HTTPError as exc:
+                raise self.auth.token_unreachable(exc) from None
+            return self.auth.accept_token(scope, resp)
+
     async def fetch(self, repo: str, digest: str, start: int, end: int, device_id: str) -> bytes:
         headers = {"Range": f"bytes={start}-{end}", "User-Agent": f"fleet-sim/{device_id}"}
-        url = f"/v2/{repo}/blobs/{digest}"
-        attempt = 0
+        url, scope = f"/v2/{repo}/blobs/{digest}", scope_for(repo)
+        attempt, rejected = 0, None
         while True:
+            sent = await self._authorization(scope, rejected)
             async with self.gate:
                 try:
-                    resp = await self.client.get(url, headers=headers)
+                    resp = await self.client.get(url, headers={**headers, **sent})
                 except httpx.HTTPError as exc:
                     resp, error = None, exc
             self.requests += 1
@@ -63,8 +84,11 @@ class RegistrySource:
                     return resp.content[start : end + 1]
                 if resp.status_code == 404:
                     raise NotFound(f"blob {short(digest)} not found in {self.host}/{repo}")
+                if resp.status_code == 401 and rejected is None and self.auth.learn(resp.headers.get("www-authenticate", "")):
+                    rejected = sent  # answer the challenge once: a fresh token, or the login
+                    continue
                 if resp.status_code in (401, 403):
-                    raise AuthError(f"registry {self.host} asks for a login; simulated devices pull anonymously: use a registry open for reading")
+                    raise AuthError(f"registry {self.host} denied reading blob {short(digest)} ({resp.status_code}); check [registry.auth] or docker login")
                 if resp.status_code not in RETRY_STATUS:
                     raise RemoteError(f"registry {self.host}: reading blob {short(digest)} failed with HTTP {resp.status_code}")
             if attempt >= self.retries:

@@ -17,7 +17,7 @@ import httpx
 
 from fleet_tui.config import Config
 from fleet_tui.errors import AuthError, RemoteError
-from fleet_tui.oci.auth import Challenge, Credentials, TokenCache, credentials_for
+from fleet_tui.oci.auth import RegistryAuth
 from fleet_tui.secrets import redact
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -53,52 +53,18 @@ class Transport:
             follow_redirects=True,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
-        self._challenge: Challenge | None = None
-        self._creds: Credentials | None | bool = False  # False: not looked up yet
-        self._tokens = TokenCache(self._fetch_token)
-
-    # --- auth --------------------------------------------------------------------------
-    def _credentials(self) -> Credentials | None:
-        if self._creds is False:
-            self._creds = credentials_for(self.host, self.config)
-        return self._creds  # type: ignore[return-value]
+        self.auth = RegistryAuth(host, config)
 
     def _auth_header(self, scope: str, refresh: bool = False) -> dict[str, str]:
-        ch = self._challenge
-        if ch is None:
-            return {}
-        if ch.scheme == "basic":
-            creds = self._credentials()
-            if creds is None:
-                raise AuthError(f"registry {self.host} needs a login: add [registry.auth.\"{self.host}\"] to the config or run docker login")
-            return {"Authorization": creds.basic_header()}
-        if ch.scheme == "bearer":
-            return {"Authorization": "Bearer " + self._tokens.get(ch, scope, refresh)}
-        return {}
-
-    def _fetch_token(self, ch: Challenge, scope: str) -> str:
-        realm = ch.params.get("realm")
-        if not realm:
-            raise AuthError(f"registry {self.host} sent a bearer challenge without a realm")
-        params: list[tuple[str, str]] = [("service", ch.params.get("service", ""))]
-        params += [("scope", s) for s in scope.split(" ") if s]
-        headers = {}
-        creds = self._credentials()
-        if creds is not None:
-            headers["Authorization"] = creds.basic_header()
-        try:
-            resp = self.http.get(realm, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise RemoteError(f"token service of {self.host} unreachable: {redact(str(exc))}") from None
-        if resp.status_code in (401, 403):
-            raise AuthError(f"registry {self.host} refused the credentials ({resp.status_code}); check [registry.auth] or docker login")
-        if resp.status_code != 200:
-            raise RemoteError(f"token service of {self.host} answered {resp.status_code}")
-        body = resp.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
-            raise AuthError(f"token service of {self.host} returned no token")
-        return token
+        header = self.auth.header(scope, refresh)
+        if header is None:
+            req = self.auth.token_request(scope)
+            try:
+                resp = self.http.get(req.url, params=req.params, headers=req.headers)
+            except httpx.HTTPError as exc:
+                raise self.auth.token_unreachable(exc) from None
+            header = self.auth.accept_token(scope, resp)
+        return header
 
     # --- requests ----------------------------------------------------------------------
     def url(self, path_or_url: str) -> str:
@@ -129,12 +95,10 @@ class Transport:
             except httpx.HTTPError as exc:
                 err = RemoteError(f"registry {self.host}: {type(exc).__name__}: {redact(str(exc))}")
             else:
-                if resp.status_code == 401 and not authed:
-                    challenge = Challenge.parse(resp.headers.get("www-authenticate", ""))
-                    if challenge is not None and challenge.scheme in ("basic", "bearer"):
-                        resp.close()
-                        self._challenge, authed = challenge, True
-                        continue
+                if resp.status_code == 401 and not authed and self.auth.learn(resp.headers.get("www-authenticate", "")):
+                    resp.close()
+                    authed = True
+                    continue
                 if resp.status_code not in RETRY_STATUS or attempt >= self.retries:
                     return resp
                 delay = backoff(attempt, resp.headers.get("retry-after"))

@@ -2,7 +2,7 @@
 
 The registry is a second real `docker-registry` with htpasswd basic auth; the config names
 the password by environment variable (`[registry.auth."HOST"] password_env`). A detached
-engine (its own log file), the simulated fleet, `rollout status` and `rollout list` all
+engine (its own log file), the simulated fleet (its devices log in with the same config), `rollout status` and `rollout list` all
 run; afterwards every byte of every file the rollout left (journal, WAL files, engine log,
 the hub's SQLite with its deployments, the config) and every output is searched for the
 password, in clear and in the base64 of a basic-auth header.
@@ -16,10 +16,7 @@ import os
 import signal
 from pathlib import Path
 
-import httpx
 import pytest
-
-from fleet_tui.devices.blobsource import RegistrySource
 
 from tests.support.registry import RegistryServer, make_htpasswd
 from tests.support.rollout_env import GROUP, make_env, pid_alive, wait_for
@@ -34,14 +31,6 @@ def auth_registry(tmp_path_factory):
     server = RegistryServer(root, htpasswd=make_htpasswd(root / "htpasswd", USER, PASSWORD)).start()
     yield server
     server.stop()
-
-
-def device_source(host: str, config) -> RegistrySource:
-    """Devices pull with their own credentials (on IoT Edge: the deployment's registry
-    credentials); the simulated fleet reads anonymously, so give its client the login."""
-    source = RegistrySource(host, config, connections=4)
-    source.client.auth = httpx.BasicAuth(USER, PASSWORD)
-    return source
 
 
 def needles() -> list[bytes]:
@@ -61,7 +50,7 @@ def test_rollout_with_registry_credentials_never_writes_the_password(tmp_path, a
     monkeypatch.setenv(ENV, PASSWORD)  # inherited by the detached engine, like an operator's shell
     auth = f'[registry.auth."{auth_registry.host}"]\nusername = "{USER}"\npassword_env = "{ENV}"\n'
     env = make_env(tmp_path, auth_registry, 5, repo_name, extra=auth)
-    fleet = env.fleet(source_factory=lambda: device_source(auth_registry.host, env.config))
+    fleet = env.fleet()  # devices pull with the config's registry login, like the engine
     outputs: list[str] = []
     pid = 0
     try:

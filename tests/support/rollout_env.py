@@ -54,14 +54,13 @@ class RolloutEnv:
     def journal(self) -> Journal:
         return Journal.for_config(self.config)
 
-    def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "",
-              source_factory: Any = None) -> SimFleetThread:
+    def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "") -> SimFleetThread:
         """The real simulated fleet (fleet_tui.devices) on the env's hub, in a thread."""
         failures = (FailureRule(image=fail_image, devices=fail),) if fail else ()
         spec = SimSpec(self.v1, (GroupSpec(GROUP, len(self.device_ids), LINK.name),), links={LINK.name: LINK},
                        failures=failures, seed=6, speed=speed, prefix="sim-", poll_seconds=0.05, report_hz=20.0,
                        apply_seconds=0.05, chunk_bytes=256 * 1024, connections=32)
-        return SimFleetThread(spec, self.config.hub.local_path(), self.config, source_factory).start()
+        return SimFleetThread(spec, self.config.hub.local_path(), self.config).start()
 
     def cli(self, *args: str) -> tuple[int, str]:
         out = io.StringIO()

@@ -19,10 +19,8 @@ from fleet_tui.hub.local import LocalHub
 
 
 class SimFleetThread:
-    def __init__(self, spec: SimSpec, hub_path: Path, config: Any, source_factory: Any = None) -> None:
-        """`source_factory` (called inside the fleet's loop) may supply the devices' BlobSource."""
+    def __init__(self, spec: SimSpec, hub_path: Path, config: Any) -> None:
         self.spec, self.hub_path, self.config = spec, hub_path, config
-        self.source_factory = source_factory
         self.fleet: SimFleet | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -47,8 +45,7 @@ class SimFleetThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         hub = LocalHub(self.hub_path, module="scoring")
-        source = self.source_factory() if self.source_factory else None
-        self.fleet = SimFleet(self.spec, hub, self.config, source=source)
+        self.fleet = SimFleet(self.spec, hub, self.config)
         try:
             await self.fleet.start()
             self._ready.set()

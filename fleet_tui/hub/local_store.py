@@ -1,4 +1,5 @@
-"""SQLite plumbing of the local hub: connection, schema, transactions, row codecs.
+"""SQLite plumbing of the local hub: connection, schema, transactions (via
+fleet_tui.sqlite_tx, shared with the rollout journal), row codecs.
 
 Invariants:
 - one SQLite file in WAL mode shared by many processes (device agents, rollout engine,
@@ -17,13 +18,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ContextManager
 
 from fleet_tui.errors import RemoteError, UsageError
 from fleet_tui.hub.protocol import ModuleReport, ModuleSpec
+from fleet_tui.sqlite_tx import open_wal, read_tx, write_tx
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -64,13 +64,7 @@ class Store:
         self.path = path
         self.lock = threading.RLock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(
-                str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            self._set_wal()
-            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self.conn = open_wal(path, BUSY_TIMEOUT_S, "NORMAL")
             with self.write() as conn:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
@@ -78,40 +72,13 @@ class Store:
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RemoteError(f"local hub {path} cannot be opened ({exc}); check hub.path in the config") from None
 
-    def _set_wal(self) -> None:
-        # Switching to WAL needs a moment of exclusive access; other processes opening
-        # the same new file at the same time may hold it, so retry briefly.
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                self.conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    def write(self) -> ContextManager[sqlite3.Connection]:
+        """One short `BEGIN IMMEDIATE` write transaction (fleet_tui.sqlite_tx)."""
+        return write_tx(self.conn, self.lock)
 
-    @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taken with the write lock up front."""
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
+    def read(self) -> ContextManager[sqlite3.Connection]:
         """A consistent snapshot for several reads (WAL: never blocks writers)."""
-        with self.lock:
-            self.conn.execute("BEGIN")
-            try:
-                yield self.conn
-            finally:
-                self.conn.execute("COMMIT")
+        return read_tx(self.conn, self.lock)
 
     def meta(self, conn: sqlite3.Connection, key: str, default: str = "") -> str:
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

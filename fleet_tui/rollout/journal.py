@@ -24,12 +24,12 @@ import os
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, ContextManager, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError
+from fleet_tui.sqlite_tx import open_wal, write_tx
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -110,11 +110,7 @@ class Journal:
         self.path = Path(path)
         self.lock = threading.RLock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA busy_timeout = 30000")
-            _retry_locked(lambda: self.conn.execute("PRAGMA journal_mode = WAL"))
-            self.conn.execute("PRAGMA synchronous = FULL")  # an intent must survive power loss too
+            self.conn = open_wal(self.path, 30.0, "FULL")  # FULL: an intent must survive power loss too
             with self.tx() as conn:
                 for statement in SCHEMA.split(";"):
                     if statement.strip():
@@ -126,16 +122,9 @@ class Journal:
     def for_config(cls, config: Any) -> "Journal":
         return cls(config.state_path() / "rollouts.sqlite")
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+    def tx(self) -> ContextManager[sqlite3.Connection]:
+        """One short `BEGIN IMMEDIATE` write transaction (fleet_tui.sqlite_tx)."""
+        return write_tx(self.conn, self.lock)
 
     def close(self) -> None:
         with self.lock:
@@ -294,14 +283,3 @@ class EngineLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
-
-
-def _retry_locked(fn: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)

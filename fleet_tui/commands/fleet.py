@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
     hub = subparsers.add_parser("hub", help="local hub maintenance (seed a demo fleet)")
     hub_sub = hub.add_subparsers(dest="hub_command", metavar="ACTION", required=True)
     p = hub_sub.add_parser("seed", help="register N devices in groups, reporting IMAGE as running")
-    p.add_argument("--devices", type=int, required=True, metavar="N")
+    p.add_argument("--devices", type=int, required=True, metavar="N", help="how many devices to register")
     p.add_argument("--groups", required=True, metavar="A,B,…", help="devices are spread round-robin")
     p.add_argument("--image", required=True, metavar="REF", help="what they run: repo@sha256:…")
     p.add_argument("--prefix", default="dev-", help="device id prefix (default dev-)")

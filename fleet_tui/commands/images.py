@@ -16,22 +16,22 @@ from fleet_tui.planning.pullplan import plan_pull
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tags", help="list the tags of a repository",
                        description="List the tags of a repository (host/ns/name or oci:DIR).")
-    p.add_argument("repository", metavar="REPO")
+    p.add_argument("repository", metavar="REPO", help="repository: host/ns/name or oci:DIR")
     add_json_flag(p)
     p.set_defaults(handler=cmd_tags)
 
     p = sub.add_parser("layers", help="an image's layers, oldest first",
                        description="Show an image's layers oldest first: compressed digest, size, and the build step that made each.")
-    p.add_argument("ref", metavar="REF")
+    p.add_argument("ref", metavar="REF", help="image reference (tag or digest)")
     p.add_argument("--platform", default=DEFAULT_PLATFORM, help="os/arch to pick from a multi-platform image (default %(default)s)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_layers)
 
     p = sub.add_parser("plan", help="what a device holding --have images pulls for TARGET",
                        description="Bytes a device that holds the --have images downloads to run TARGET: the layers it lacks (by compressed digest), plus manifest and config.")
-    p.add_argument("target", metavar="TARGET")
+    p.add_argument("target", metavar="TARGET", help="image reference (tag or digest) to plan the pull of")
     p.add_argument("--have", action="append", default=[], metavar="REF", help="an image the device already holds (repeatable)")
-    p.add_argument("--platform", default=DEFAULT_PLATFORM)
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, help="os/arch to pick from a multi-platform image (default %(default)s)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_plan)
 

@@ -24,8 +24,8 @@ def register(subparsers: Any) -> None:
         description="What each device of a group downloads to run TARGET, given the image it runs now: "
         "layers it lacks (by compressed digest), manifest and config; totals and cost.",
     )
-    p.add_argument("target", metavar="TARGET")
-    p.add_argument("--group", required=True, metavar="G")
+    p.add_argument("target", metavar="TARGET", help="image reference (tag or digest) the group would run")
+    p.add_argument("--group", required=True, metavar="G", help="device group to plan for (see fleet-tui groups)")
     p.add_argument("--compare", metavar="REF", help="also plan REF (e.g. the rebased image) and show the saving")
     add_json_flag(p)
     p.set_defaults(handler=cmd_preview)

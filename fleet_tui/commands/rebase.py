@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="do A and B have the same merged filesystem?",
                        description="Compare A's and B's merged filesystems (content, mode, owner, link targets; "
                                    "timestamps ignored). Exit 0 when equal, else list the differences and exit 1.")
-    p.add_argument("a", metavar="A")
-    p.add_argument("b", metavar="B")
+    p.add_argument("a", metavar="A", help="first image reference")
+    p.add_argument("b", metavar="B", help="second image reference")
     add_json_flag(p)
     p.set_defaults(handler=cmd_verify)
 

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("start", help="start a staged rollout of TARGET to a group; prints its id")
     p.add_argument("target", metavar="TARGET", help="image reference (tag or digest)")
-    p.add_argument("--group", required=True, metavar="G")
+    p.add_argument("--group", required=True, metavar="G", help="device group to roll out to (see fleet-tui groups)")
     p.add_argument("--waves", metavar="LIST", help="cumulative wave sizes, counts or %% (default 1,10%%,50%%,100%%)")
     p.add_argument("--detach", action="store_true", help="run the engine in the background and return")
     rebase = p.add_mutually_exclusive_group()
@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_start)
 
     p = sub.add_parser("status", help="state of a rollout: waves, devices, bytes, cost")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
     p.add_argument("--devices", action="store_true", help="list every device")
     add_json_flag(p)
     p.set_defaults(handler=cmd_status)
@@ -59,12 +59,12 @@ def register(subparsers: Any) -> None:
 
     for kind in COMMANDS:
         p = sub.add_parser(kind, help=f"{kind} a rollout (works from any terminal)")
-        p.add_argument("id", metavar="ID")
+        p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
         add_json_flag(p)
         p.set_defaults(handler=cmd_command, command_kind=kind)
 
     p = sub.add_parser("run", help="run a rollout's engine in this terminal (what --detach starts)")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
     p.set_defaults(handler=cmd_run)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ def increment_counter(path: str, n: int, start: Any, results: Any) -> None:
     for _ in range(n):
         while True:
             twin = hub.get_device("shared")
+            time.sleep(0.0005)  # widen the read-modify-write window so collisions happen even on a loaded machine
             try:
                 hub.update_tags("shared", {"counter": twin.tags.get("counter", 0) + 1}, etag=twin.etag)
                 break

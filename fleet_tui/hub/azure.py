@@ -4,7 +4,7 @@
   `update_twin` with a quoted If-Match etag (412 → Conflict); the modules a device runs come
   from its `$edgeAgent` module twin (see azure_edge for the state rules);
 - many devices at once: `IoTHubJobManager` scheduled `scheduleUpdateTwin` jobs with a
-  `deviceId IN [...]` query condition, run one after another (S1 allows one job at a time);
+  `deviceId IN [...]` query condition, run one after another (see azure_jobs);
 - deployments: `IoTHubConfigurationManager` configurations (layered by default). Content is
   immutable: `update_deployment` changes condition, priority and labels only, re-sending
   the etag *quoted* (the SDK sends it bare, and the hub answers 409 to that —
@@ -19,18 +19,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import time
-import uuid
 from typing import Any, Iterator, Mapping, Sequence
 
 from azure.iot.hub import IoTHubConfigurationManager, IoTHubJobManager, IoTHubRegistryManager
 from azure.iot.hub.connection_string import ConnectionString
-from azure.iot.hub.models import Configuration, ConfigurationContent, JobRequest, Twin
+from azure.iot.hub.models import Configuration, ConfigurationContent, Twin
 
 from fleet_tui.config import Config, RegistryAuth
-from fleet_tui.errors import Conflict, NotFound, RemoteError, UsageError
+from fleet_tui.errors import Conflict, NotFound, UsageError
 from fleet_tui.hub import azure_edge as edge
+from fleet_tui.hub.azure_jobs import run_tag_jobs
 from fleet_tui.hub.azure_query import RawQuery, in_chunks, in_list, literal, path_name
 from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries, limits_from_config
 from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page
@@ -221,34 +220,7 @@ class AzureHub:
     def bulk_update_tags(self, device_ids: Sequence[str], tags: dict[str, Any]) -> int:
         """Merge `tags` onto many devices with scheduled twin-update jobs (one per ~7 KB of
         ids, run one after another); returns how many device updates succeeded."""
-        done = 0
-        for chunk in in_chunks(list(device_ids)):
-            done += self._run_tag_job(chunk, tags)
-        return done
-
-    def _run_tag_job(self, ids: list[str], tags: dict[str, Any]) -> int:
-        job_id = f"fleet-tui-tags-{uuid.uuid4().hex[:12]}"
-        request = JobRequest(
-            job_id=job_id,
-            type="scheduleUpdateTwin",
-            update_twin=Twin(tags=tags, etag="*"),
-            query_condition=f"deviceId IN {in_list(ids)}",
-            start_time=dt.datetime.now(dt.timezone.utc),
-            max_execution_time_in_seconds=int(self.limits.job_timeout),
-        )
-        what = f"tagging job {job_id}"
-        job = self.caller.call("other", what, lambda: self.jobs.create_scheduled_job(job_id, request))
-        deadline = time.monotonic() + self.limits.job_timeout
-        while (job.status or "").lower() not in ("completed", "failed", "cancelled"):
-            if time.monotonic() > deadline:
-                raise RemoteError(f"{what} did not finish in {self.limits.job_timeout:.0f}s; check it in the Azure portal")
-            time.sleep(self.limits.job_poll_interval)
-            job = self.caller.call("other", what, lambda: self.jobs.get_scheduled_job(job_id))
-        if job.status.lower() != "completed":
-            reason = " ".join(str(job.failure_reason or job.status_message or job.status).split())[:160]
-            raise RemoteError(f"{what} {job.status.lower()}: {reason}")
-        stats = job.device_job_statistics
-        return int(stats.succeeded_count or 0) if stats else len(ids)
+        return run_tag_jobs(self.jobs, self.caller, self.limits, device_ids, tags)
 
     # --- deployments ---------------------------------------------------------------
     def _deployment(self, model: Configuration) -> Deployment:

@@ -5,7 +5,8 @@ temporary local hub and times what the console and the rollout engine do most:
 - list groups with device counts, online/offline and current images (`group_summaries`),
   against a naive baseline measured in the same run: read every twin and count in Python;
 - widen a rollout wave by tagging 10,000 devices in one `bulk_update_tags` (which also
-  re-materialises their desired modules), against one `update_tags` per device;
+  re-materialises their desired modules), against one `update_tags` per device; then the
+  same for 10,000 contiguous devices (the scattered wave rewrites rows all over the file);
 - poll desired state for 10,000 simulated devices with `desired_for_many`, against one
   `desired_for` per device; and report their state with `report_many`.
 
@@ -100,6 +101,10 @@ def main() -> None:
     print(f"bulk_update_tags on {len(wave_ids):,} devices (+ re-materialise desired): {t_bulk * 1000:.0f} ms "
           f"(one update_tags per device: {per_device * 1000:.2f} ms each, measured on {len(sample):,} → "
           f"{per_device * len(wave_ids):.1f} s for the wave, {per_device * len(wave_ids) / t_bulk:.0f}x)")
+    block = ids[-len(wave_ids):]
+    t_block, count = timed(lambda: hub.bulk_update_tags(block, {"rollout": {"r42": "on"}}))
+    assert count == len(block)
+    print(f"bulk_update_tags on {len(block):,} contiguous devices (+ re-materialise desired): {t_block * 1000:.0f} ms")
 
     poll_ids = ids[: wave]
     t_many, desired = timed(lambda: hub.desired_for_many(poll_ids), repeat=3)

@@ -32,7 +32,7 @@ from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_jobs import run_tag_jobs
 from fleet_tui.hub.azure_query import RawQuery, in_chunks, in_list, literal, path_name
 from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries, limits_from_config
-from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page
+from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page, iter_pages
 from fleet_tui.secrets import Secret, SecretRef, remember
 
 RANKS_TTL = 30.0  # seconds a read of configuration priorities is reused
@@ -155,13 +155,7 @@ class AzureHub:
         return Page([self._twin(r, agents.get(str(r.get("deviceId")))) for r in rows], token)
 
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
-        token: str | None = None
-        while True:
-            page = self.query_devices(condition, 1000, token)
-            yield from page.items
-            if not page.continuation:
-                return
-            token = page.continuation
+        return iter_pages(self.query_devices, condition)
 
     def _agent_twin(self, device_id: str) -> dict:
         what = f"$edgeAgent twin of {device_id}"

@@ -31,7 +31,7 @@ from fleet_tui.hub.local_devices import DeviceSideMixin
 from fleet_tui.hub.local_store import (
     Store, check_tags, dumps, group_of, modules_from_json, reports_from_json,
 )
-from fleet_tui.hub.protocol import DeviceTwin, GroupSummary, Page
+from fleet_tui.hub.protocol import DeviceTwin, GroupSummary, Page, iter_pages
 from fleet_tui.hub.query import parse
 from fleet_tui.hub.query_sql import compile_sql
 
@@ -135,13 +135,7 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
         return Page(items, token)
 
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
-        token: str | None = None
-        while True:
-            page = self.query_devices(condition, 1000, token)
-            yield from page.items
-            token = page.continuation
-            if token is None:
-                return
+        return iter_pages(self.query_devices, condition)
 
     def group_summaries(self, module: str) -> list[GroupSummary]:
         if module == self.module:

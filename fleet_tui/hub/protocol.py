@@ -18,7 +18,7 @@ failed, offline, rolled_back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 DEVICE_STATES = ("pending", "downloading", "applying", "running", "failed", "offline", "rolled_back")
 
@@ -97,6 +97,18 @@ class GroupSummary:
 class Page:
     items: list[DeviceTwin]
     continuation: str | None  # pass back to get the next page; None at the end
+
+
+def iter_pages(query_devices: Callable[[str | None, int, str | None], Page], condition: str | None) -> Iterator[DeviceTwin]:
+    """Every twin `query_devices` returns for `condition`, following continuations in pages
+    of 1000: the shared body of each hub's `iter_devices`."""
+    token: str | None = None
+    while True:
+        page = query_devices(condition, 1000, token)
+        yield from page.items
+        token = page.continuation
+        if not token:
+            return
 
 
 class FleetHub(Protocol):

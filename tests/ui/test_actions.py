@@ -11,14 +11,10 @@ from fleet_tui.ui.fake_data import REPO, FakeConsoleData
 from fleet_tui.ui.screens.confirm import SafetyScreen, TypeToConfirm
 from fleet_tui.ui.screens.preview import PreviewScreen
 from fleet_tui.ui.screens.rollout import RolloutScreen
-from tests.ui.conftest import make_app, screen_text, wait_for
+from tests.ui.conftest import confirm_typed, loaded, make_app, open_rollout, screen_text, wait_for
 
 pytestmark = pytest.mark.anyio
 TARGET = f"{REPO}:2"
-
-
-def loaded(app) -> bool:
-    return getattr(app.screen, "loaded", False)
 
 
 async def open_preview(app, pilot, down: int = 0) -> None:
@@ -63,9 +59,7 @@ async def test_start_rollout_needs_the_group_name(fake) -> None:
     app = make_app(fake, target=TARGET)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_preview(app, pilot, down=2)
-        await pilot.press("R")
-        await wait_for(pilot, lambda: isinstance(app.screen, TypeToConfirm))
-        await pilot.press(*"trucks", "enter")  # wrong name: refused, still asking
+        await confirm_typed(app, pilot, "R", "trucks")  # wrong name: refused, still asking
         await wait_for(pilot, lambda: "nothing was done" in screen_text(app))
         assert fake.sent == []
         await pilot.press(*"-sat", "enter")
@@ -73,12 +67,6 @@ async def test_start_rollout_needs_the_group_name(fake) -> None:
         assert fake.sent == [("start_rollout", TARGET, "trucks-sat")]
         assert app.screen.rollout_id == "r-0002"
         assert "trucks-sat" in screen_text(app)
-
-
-async def open_rollout(app, pilot) -> None:
-    await wait_for(pilot, lambda: loaded(app), what="fleet")
-    await pilot.press("o")
-    await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen) and loaded(app), what="rollout")
 
 
 async def test_rollout_shows_waves_progress_and_totals(fake) -> None:
@@ -108,9 +96,7 @@ async def test_rollout_pause_resume_and_abort_confirmed(fake) -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen))
         assert fake.sent == [("pause", "r-0001"), ("resume", "r-0001")]
-        await pilot.press("A")
-        await wait_for(pilot, lambda: isinstance(app.screen, TypeToConfirm))
-        await pilot.press(*"vans-lte", "enter")
+        await confirm_typed(app, pilot, "A")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen) and app.screen.snapshot.state == "aborted")
         assert fake.sent[-1] == ("abort", "r-0001")
         assert "ABORTED" in screen_text(app)

@@ -10,13 +10,9 @@ from fleet_tui.ui.screens.devices import DevicesScreen
 from fleet_tui.ui.screens.fleet import FleetScreen
 from fleet_tui.ui.screens.help import HelpScreen
 from fleet_tui.ui.screens.images import ImagesScreen
-from tests.ui.conftest import make_app, screen_text, wait_for
+from tests.ui.conftest import loaded, make_app, screen_text, wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-def loaded(app) -> bool:
-    return getattr(app.screen, "loaded", False)
 
 
 async def test_fleet_lists_groups_with_counts_images_and_rollout(fake) -> None:

@@ -9,22 +9,10 @@ import pytest
 
 from fleet_tui.ui.fake_data import REPO, FakeConsoleData
 from fleet_tui.ui.fake_rollout import FakeRollout
-from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.rollout import RolloutScreen
-from tests.ui.conftest import make_app, screen_text, wait_for
+from tests.ui.conftest import confirm_typed, footer, loaded, make_app, open_rollout, screen_text, wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-def footer(app) -> str:
-    return screen_text(app).splitlines()[-1]
-
-
-async def open_rollout(app, pilot) -> None:
-    await wait_for(pilot, lambda: getattr(app.screen, "loaded", False), what="fleet")
-    await pilot.press("o")
-    await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen) and app.screen.snapshot is not None,
-                   what="rollout screen")
 
 
 async def test_status_badge_is_spaced_and_events_use_the_live_wording(fake) -> None:
@@ -71,9 +59,7 @@ async def test_rollback_leaves_unstarted_devices_untouched_and_no_partial_bars(f
     app = make_app(fake)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_rollout(app, pilot)
-        await pilot.press("B")
-        await wait_for(pilot, lambda: isinstance(app.screen, TypeToConfirm))
-        await pilot.press(*"vans-lte", "enter")
+        await confirm_typed(app, pilot, "B")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen)
                        and app.screen.snapshot.state == "rolled_back", what="rollback")
         await pilot.pause(0.1)
@@ -97,9 +83,7 @@ async def test_abort_lets_started_devices_finish_and_marks_the_rest_untouched(fa
     app = make_app(fake)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_rollout(app, pilot)
-        await pilot.press("A")
-        await wait_for(pilot, lambda: isinstance(app.screen, TypeToConfirm))
-        await pilot.press(*"vans-lte", "enter")
+        await confirm_typed(app, pilot, "A")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen)
                        and app.screen.snapshot.state == "aborted", what="abort")
         fake.clock.advance(120)
@@ -133,7 +117,7 @@ async def test_approve_is_offered_while_paused_to_pre_approve_the_next_wave() ->
 async def test_fleet_at_80_columns_keeps_device_counts_and_a_narrow_rollout_column(fake) -> None:
     app = make_app(fake)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: getattr(app.screen, "loaded", False), what="fleet")
+        await wait_for(pilot, lambda: loaded(app), what="fleet")
         text = screen_text(app)
         vans = next(line for line in text.splitlines() if line.startswith("vans-lte"))
         assert "r-0001 ▶" in vans and "running" not in vans, vans

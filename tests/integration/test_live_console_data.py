@@ -6,9 +6,6 @@ No Textual here: LiveConsoleData is a plain class and the screens only call thes
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 
 from fleet_tui.errors import FleetError, UsageError
@@ -16,7 +13,7 @@ from fleet_tui.oci.image import load_image
 from fleet_tui.oci.registry import RegistryClient
 from fleet_tui.planning.pullplan import plan_pull
 from fleet_tui.ui.live_data import LiveConsoleData
-from tests.support.rollout_env import GROUP, make_env, pid_alive, wait_for
+from tests.support.rollout_env import GROUP, make_env, wait_for
 
 pytestmark = pytest.mark.integration
 DEVICES = 8
@@ -32,11 +29,7 @@ def env(tmp_path, registry, repo_name):
     hub.close()
     env.tag_ref = f"{registry.host}/{repo_name}"
     yield env
-    journal = env.journal()
-    for row in journal.list_rollouts():
-        if row.pid and pid_alive(row.pid):
-            os.kill(row.pid, signal.SIGKILL)  # only engines this test's journal recorded
-    journal.close()
+    env.kill_engines()
     fleet.stop()
 
 

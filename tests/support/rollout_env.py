@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -53,6 +54,16 @@ class RolloutEnv:
 
     def journal(self) -> Journal:
         return Journal.for_config(self.config)
+
+    def kill_engines(self) -> None:
+        """SIGKILL every detached engine still alive — only those this env's journal recorded."""
+        journal = self.journal()
+        try:
+            for row in journal.list_rollouts():
+                if row.pid and pid_alive(row.pid):
+                    os.kill(row.pid, signal.SIGKILL)
+        finally:
+            journal.close()
 
     def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "") -> SimFleetThread:
         """The real simulated fleet (fleet_tui.devices) on the env's hub, in a thread."""

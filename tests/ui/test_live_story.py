@@ -5,8 +5,6 @@ screen, raw 0-based journal events, the header's target, and a clipped Rollout f
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 
 import pytest
@@ -16,8 +14,8 @@ from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.live_data import LiveConsoleData
 from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.rollout import RolloutScreen
-from tests.support.rollout_env import GROUP, make_env, pid_alive
-from tests.ui.conftest import screen_text, wait_for
+from tests.support.rollout_env import GROUP, make_env
+from tests.ui.conftest import footer, screen_text, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -30,16 +28,8 @@ def story_env(tmp_path, registry, repo_name, policy: str, fail: bool):
 
 
 def stop(env, fleet) -> None:
-    journal = env.journal()
-    for row in journal.list_rollouts():
-        if row.pid and pid_alive(row.pid):
-            os.kill(row.pid, signal.SIGKILL)  # only engines this test's journal recorded
-    journal.close()
+    env.kill_engines()
     fleet.stop()
-
-
-def footer(app: FleetApp) -> str:
-    return screen_text(app).splitlines()[-1]
 
 
 async def test_names_resolved_off_the_ui_thread_and_events_read_as_lines(tmp_path, registry, repo_name) -> None:

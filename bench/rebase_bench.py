@@ -147,12 +147,11 @@ def floor_bytes(old_ref: str, new_ref: str, rebased_ref: str, config: Config) ->
     new = load_image(new_ref, config)
     changes = [c for c in diff_images(load_image(old_ref, config), new).changes if c.new is not None and c.new.kind == "file"]
     changed = {c.path for c in changes}
-    from fleet_tui.rebase.blobstream import iter_members, norm_path
+    from fleet_tui.rebase.blobstream import map_layer, norm_path
     contents = []
     for index in sorted({c.new.layer for c in changes}):  # only the layers that hold them
-        for m, tar in iter_members(new, new.layers[index]):
-            if m.isreg() and norm_path(m.name) in changed:
-                contents.append(tar.extractfile(m).read())
+        contents += map_layer(new, new.layers[index],
+                              lambda m, data: b"".join(data) if m.isreg() and norm_path(m.name) in changed else None)
     gz = gzip.compress(b"".join(contents), 6, mtime=0)
     rebased = load_image(rebased_ref, config)
     return len(gz) + rebased.manifest_bytes + rebased.config_bytes

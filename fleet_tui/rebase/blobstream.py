@@ -1,34 +1,38 @@
-"""Read a layer blob as a stream of tar entries, without unpacking it anywhere.
+"""Read a layer's entries with their data: the lean scanner, or `tarfile` for sparse files.
 
-The blob comes from `store.iter_blob` (which verifies its digest as it streams); it is
-decompressed on the fly (gzip detected by its magic bytes, plain tar accepted, zstd
-refused with a clear message) and read with `tarfile` in stream mode, so memory stays
-bounded by one chunk whatever the layer size. Rebase and verify read layers with the
-faster `tarscan.py`; this path remains for layers with sparse files (which it handles).
+`map_layer` is how rebase and verify read a layer blob without unpacking it anywhere: it
+streams it through `tarscan.py` and, when the scanner hands a layer back (`Unsupported`:
+sparse files), reads that layer again from the start with `tarfile` in stream mode, which
+handles them. Both paths share the blob opening of `tarscan.layer_bytes` (digest checked
+as it streams, gzip or plain tar, zstd refused) and give the same `Member`s, so callers
+never see which one ran.
+
+Invariants: memory is bounded by one chunk whatever the layer size; a list is returned
+only after the blob was read to its end and its digest verified.
 """
 
 from __future__ import annotations
 
 import io
 import tarfile
-import zlib
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from fleet_tui.errors import FleetError
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import Image, Layer
+from fleet_tui.rebase.tarscan import DECOMPRESS_ERRORS, Member, Unsupported, layer_bytes, scan_layer
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 1 << 20
+T = TypeVar("T")
+Data = Iterator["bytes | memoryview"]
 
 
 class IterReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks."""
+    """A read-only file over an iterator of byte chunks (for `io.BufferedReader`)."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
         self._buf = b""
-        self.count = 0
 
     def readable(self) -> bool:
         return True
@@ -42,103 +46,40 @@ class IterReader(io.RawIOBase):
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
-        self.count += n
         return n
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
-        """Whole chunks when they fit (no copy), else a slice."""
-        if not self._buf:
-            self._buf = next(self._chunks, b"")
-        if n < 0 or n >= len(self._buf):
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        self.count += len(out)
-        return out
 
-    def drain(self) -> None:
-        self._buf = b""
-        for _ in self._chunks:
+def tarfile_entries(image: Image, layer: Layer) -> Iterator[tuple[Member, Data]]:
+    """Like `tarscan.scan_layer`, read with `tarfile` (slower; handles sparse files)."""
+    pieces = layer_bytes(image, layer)
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(IterReader(pieces), CHUNK), mode="r|") as tar:  # type: ignore[arg-type]
+            for info in tar:
+                fh = tar.extractfile(info) if info.isreg() else None
+                data: Data = iter(lambda: fh.read(CHUNK), b"") if fh is not None else iter(())  # type: ignore[union-attr]
+                kind = tarfile.REGTYPE if info.issparse() else info.type  # its data is the whole file, holes filled
+                yield Member(info.name, kind, info.mode, info.uid, info.gid, info.size, info.linkname,
+                             info.devmajor, info.devminor), data
+        for _ in pieces:  # read to the end so that the blob's digest gets verified
             pass
-
-    def peek(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            try:
-                self._buf += next(self._chunks)
-            except StopIteration:
-                break
-        return self._buf[:n]
-
-
-class GunzipReader(io.RawIOBase):
-    """Decompress a gzip stream (several members allowed) in large steps.
-
-    Faster than `gzip.GzipFile` for tarfile's many small reads: one zlib call per input
-    chunk and slices of a buffer, instead of Python-level work per read.
-    """
-
-    def __init__(self, raw: IterReader) -> None:
-        self.raw = raw
-        self._z = zlib.decompressobj(wbits=31)
-        self._buf = b""
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def _fill(self) -> bool:
-        while True:
-            if self._z.eof:
-                rest = self._z.unused_data
-                self._z = zlib.decompressobj(wbits=31)
-                if rest:
-                    self._buf = self._z.decompress(rest)
-                    self._pos = 0
-                    if self._buf:
-                        return True
-            piece = self._z.unconsumed_tail or self.raw.read(1 << 20)
-            if not piece:
-                return False
-            self._buf, self._pos = self._z.decompress(piece, 1 << 20), 0
-            if self._buf:
-                return True
-
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        if self._pos >= len(self._buf) and not self._fill():
-            return 0
-        n = min(len(b), len(self._buf) - self._pos)
-        b[:n] = self._buf[self._pos:self._pos + n]
-        self._pos += n
-        return n
-
-
-def open_layer(image: Image, layer: Layer, raw: IterReader) -> tarfile.TarFile:
-    """A stream-mode TarFile over one layer of `image` (decompressed as it is read)."""
-    head = raw.peek(4)
-    if head.startswith(GZIP_MAGIC):
-        stream: io.IOBase = io.BufferedReader(GunzipReader(raw), 1 << 16)
-    elif head.startswith(ZSTD_MAGIC):
-        raise FleetError(f"layer {short(layer.digest)} of {image.ref} is zstd-compressed; rebase reads gzip or plain tar layers only")
-    else:
-        stream = io.BufferedReader(raw, 1 << 20)
-    try:
-        return tarfile.open(fileobj=stream, mode="r|")  # type: ignore[arg-type]
-    except tarfile.TarError as exc:
-        raise FleetError(f"layer {short(layer.digest)} of {image.ref} is not a tar archive ({exc})") from None
-
-
-def iter_members(image: Image, layer: Layer) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
-    """Yield (member, tar) for each entry; read content with `tar.extractfile(member)` right away."""
-    raw = IterReader(image.store.iter_blob(image.repo, layer.digest, layer.size))
-    tar = open_layer(image, layer, raw)
-    try:
-        for member in tar:
-            yield member, tar
-        raw.drain()  # read to the end so that the blob's digest gets verified
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+    except (tarfile.TarError, OSError, *DECOMPRESS_ERRORS) as exc:
         raise FleetError(f"layer {short(layer.digest)} of {image.ref} is corrupted ({type(exc).__name__}: {exc})") from None
-    finally:
-        tar.close()
+
+
+def map_layer(image: Image, layer: Layer, visit: Callable[[Member, Data], T | None], ahead: bool = False) -> list[T]:
+    """`visit(member, data)` for each entry of `layer`, in order; its non-None results.
+
+    `data` is the entry's bytes, readable only during the call. A layer the scanner hands back
+    is read again from its start with `tarfile` and the first attempt's results dropped, so
+    `visit` may be called twice for an entry. `ahead`: see `tarscan.scan_layer`.
+    """
+    def collect(entries: Iterator[tuple[Member, Data]]) -> list[T]:
+        return [r for member, data in entries if (r := visit(member, data)) is not None]
+
+    try:
+        return collect(scan_layer(image, layer, ahead))
+    except Unsupported:
+        return collect(tarfile_entries(image, layer))
 
 
 def norm_path(name: str) -> str:

@@ -19,10 +19,10 @@ from typing import BinaryIO, Iterable
 from fleet_tui.errors import FleetError
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import Entry, LayerResult, whiteout, write_layer
-from fleet_tui.rebase.blobstream import iter_members, norm_path
+from fleet_tui.rebase.blobstream import map_layer, norm_path
 from fleet_tui.rebase.diff import Change
-from fleet_tui.rebase.tarscan import Unsupported, scan_layer
-from fleet_tui.rebase.tree import CHUNK, Progress
+from fleet_tui.rebase.tarscan import Member
+from fleet_tui.rebase.tree import Progress
 
 SPOOL_IN_MEMORY = 4 << 20
 
@@ -64,16 +64,13 @@ def extract(image: Image, wanted: dict[int, set[str]], workdir: str,
     for index in sorted(wanted):
         if progress:
             progress("extracting files from NEW layer", index + 1, len(image.layers))
-        try:
-            for member, scan in scan_layer(image, image.layers[index]):
-                if member.isreg() and norm_path(member.name) in wanted[index]:
-                    spools[(index, norm_path(member.name))] = _spool(scan.data(), member.size, workdir)
-        except Unsupported:  # sparse files: read this layer with tarfile instead
-            for info, tar in iter_members(image, image.layers[index]):
-                if info.isreg() and norm_path(info.name) in wanted[index]:
-                    fh = tar.extractfile(info)
-                    pieces = iter(lambda: fh.read(CHUNK), b"") if fh is not None else iter(())  # type: ignore[union-attr]
-                    spools[(index, norm_path(info.name))] = _spool(pieces, info.size, workdir)
+        paths = wanted[index]
+
+        def keep(member: Member, data: Iterable[bytes | memoryview]) -> tuple[str, Spool] | None:
+            path = norm_path(member.name)
+            return (path, _spool(data, member.size, workdir)) if member.isreg() and path in paths else None
+        for path, spool in map_layer(image, image.layers[index], keep):
+            spools[(index, path)] = spool
     return spools
 
 

@@ -1,8 +1,8 @@
 """A lean streaming reader of layer blobs: gunzip in big steps, tar headers parsed by hand.
 
-`scan_layer` yields `(Member, TarScan)` for each entry of a layer; a consumer that wants a
-regular file's bytes iterates `scan.data()` (zero-copy memoryviews of the decompressed
-buffer) before asking for the next entry, else the bytes are skipped. This is the hot path
+`scan_layer` yields `(Member, data)` for each entry of a layer; a consumer that wants a
+regular file's bytes iterates `data` (zero-copy memoryviews of the decompressed buffer)
+before asking for the next entry, else the bytes are skipped. This is the hot path
 of every rebase and verify: `tarfile`'s per-member object and read overhead, `gzip.GzipFile`
 and small reads cost several times the decompression itself.
 
@@ -17,7 +17,7 @@ Invariants:
   prefix, GNU long names/links, PAX `x`/`g` records for path, linkpath, size, uid, gid;
   old-style directories as regular entries with a trailing `/`). Unlike `tarfile`, a bad
   header checksum in the middle is an error, never a silent end of the layer;
-- sparse files raise `Unsupported`: the caller falls back to `tarfile` for that layer.
+- sparse files raise `Unsupported`: `blobstream.map_layer` then reads the layer with `tarfile`.
 """
 
 from __future__ import annotations
@@ -238,11 +238,12 @@ def _pax_int(pax: dict[str, str], key: str, default: int) -> int:
         return 0  # as tarfile does
 
 
-def scan_layer(image: Image, layer: Layer, ahead: bool = False) -> Iterator[tuple[Member, TarScan]]:
-    """Each entry of `layer` with the scanner to read its data from; verifies the blob at the end.
+DECOMPRESS_ERRORS = (_zlib.error, EOFError)
 
-    `ahead`: download and gunzip in a read-ahead thread (when this is the only layer read).
-    """
+
+def layer_bytes(image: Image, layer: Layer) -> Iterator[bytes]:
+    """The uncompressed tar bytes of `layer` (gzip or plain; zstd refused); the blob's digest is
+    checked when the iterator is run to its end."""
     raw = image.store.iter_blob(image.repo, layer.digest, layer.size)
     first = next(raw, b"")
     while len(first) < 4 and (more := next(raw, None)) is not None:
@@ -250,18 +251,27 @@ def scan_layer(image: Image, layer: Layer, ahead: bool = False) -> Iterator[tupl
     if first.startswith(ZSTD_MAGIC):
         raise FleetError(f"layer {short(layer.digest)} of {image.ref} is zstd-compressed; rebase reads gzip or plain tar layers only")
     pieces = _chain(first, raw)
-    pieces = inflate(pieces) if first.startswith(GZIP_MAGIC) else pieces
+    return inflate(pieces) if first.startswith(GZIP_MAGIC) else pieces
+
+
+def scan_layer(image: Image, layer: Layer, ahead: bool = False) -> Iterator[tuple[Member, Iterator[memoryview]]]:
+    """Each entry of `layer` with its data (read it before the next entry, else it is skipped);
+    verifies the blob at the end.
+
+    `ahead`: download and gunzip in a read-ahead thread (when this is the only layer read).
+    """
+    pieces = layer_bytes(image, layer)
     if ahead:
         pieces = read_ahead(pieces)
     scan = TarScan(pieces)
     try:
         for member in scan.members():
-            yield member, scan
+            yield member, scan.data()
         for _ in pieces:  # read to the end so that the blob's digest gets verified
             pass
     except TarFormatError as exc:
         raise FleetError(f"layer {short(layer.digest)} of {image.ref} is corrupted or not a tar archive ({exc})") from None
-    except (_zlib.error, EOFError) as exc:
+    except DECOMPRESS_ERRORS as exc:
         raise FleetError(f"layer {short(layer.digest)} of {image.ref} is corrupted ({type(exc).__name__}: {exc})") from None
 
 

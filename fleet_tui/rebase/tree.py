@@ -13,7 +13,7 @@ at a time); only per-path metadata is kept, so memory grows with the number of p
 never with layer size. A whiteout or opaque marker only affects layers *below* its own
 layer. Hard links become a copy of their target's metadata (same content hash).
 Each layer's entries come from the layer index cache when it has that exact layer (see
-`layerindex.py`), else from streaming the blob (`tarscan.py`), which then indexes it: both
+`layerindex.py`), else from streaming the blob (`blobstream.map_layer`), which then indexes it: both
 give the same entries, so the merged filesystem does not depend on the cache.
 """
 
@@ -27,11 +27,10 @@ from typing import Callable, Iterable, Optional
 
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import OPAQUE, WHITEOUT
-from fleet_tui.rebase.blobstream import iter_members, norm_path
+from fleet_tui.rebase.blobstream import map_layer, norm_path
 from fleet_tui.rebase.layerindex import LayerIndex
-from fleet_tui.rebase.tarscan import Member, Unsupported, scan_layer
+from fleet_tui.rebase.tarscan import Member
 
-CHUNK = 1 << 20
 Progress = Callable[[str, int, int], None]  # (what, n, of)
 
 _KINDS = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.CONTTYPE: "file",
@@ -192,24 +191,15 @@ def _hash(views: Iterable[memoryview | bytes]) -> str:
     return h.hexdigest()
 
 
+def _hashed(member: Member, data: Iterable[memoryview | bytes]) -> Member:
+    if member.isreg():
+        member.sha256 = _hash(data)
+    return member
+
+
 def read_layer(image: Image, index: int, ahead: bool = False) -> list[Member]:
     """Every entry of one layer, regular files hashed; the blob's digest verified at the end."""
-    layer = image.layers[index]
-    try:
-        members = []
-        for member, scan in scan_layer(image, layer, ahead):
-            if member.isreg():
-                member.sha256 = _hash(scan.data())
-            members.append(member)
-        return members
-    except Unsupported:  # sparse files: tarfile knows them; re-read this layer with it
-        members = []
-        for info, tar in iter_members(image, layer):
-            fh = tar.extractfile(info) if info.isreg() else None
-            digest = _hash(iter(lambda: fh.read(CHUNK), b"")) if fh is not None else ""  # type: ignore[union-attr]
-            members.append(Member(info.name, info.type, info.mode, info.uid, info.gid, info.size, info.linkname,
-                                  info.devmajor, info.devminor, digest))
-        return members
+    return map_layer(image, image.layers[index], _hashed, ahead)
 
 
 def layer_members(image: Image, index: int, cache: LayerIndex | None = None, ahead: bool = False) -> list[Member]:

@@ -61,7 +61,12 @@ def running_ref(twin: DeviceTwin, module: str, target: Image) -> str:
     return target.ref.pinned(report.digest)
 
 
-def plan_group(target: Image, twins: Iterable[DeviceTwin], module: str, config: Config) -> GroupPlan:
+def plan_group(target: Image, twins: Iterable[DeviceTwin], module: str, config: Config,
+               by_tag: bool = False) -> GroupPlan:
+    """Cohorts of `twins` by running image, largest first, each with its pull plan of `target`.
+
+    `by_tag` counts the index a pull by tag fetches first (rollouts pin the digest: False).
+    """
     members: dict[str, list[str]] = defaultdict(list)
     for twin in twins:
         members[running_ref(twin, module, target)].append(twin.device_id)
@@ -74,5 +79,5 @@ def plan_group(target: Image, twins: Iterable[DeviceTwin], module: str, config: 
             except FleetError:
                 have = []
         digest = ref.rsplit("@", 1)[-1] if ref else ""
-        cohorts.append(Cohort(digest, ref, tuple(ids), plan_pull(target, have, by_tag=False), bool(have)))
+        cohorts.append(Cohort(digest, ref, tuple(ids), plan_pull(target, have, by_tag=by_tag), bool(have)))
     return GroupPlan(str(target.ref), target.digest, cohorts)

@@ -156,27 +156,18 @@ class LiveConsoleData:
         return rows
 
     # --- preview and rebase ----------------------------------------------------------------
-    def _variant(self, label: str, target: Any, group: str) -> Variant:
-        from fleet_tui.oci.image import load_image
-        from fleet_tui.planning.pullplan import plan_pull
+    def _variant(self, label: str, target: Any, twins: Sequence[Any]) -> Variant:
+        from fleet_tui.planning.fleetplan import plan_group
 
-        twins = list(self.hub.iter_devices(self._condition(group)))
-        counts = Counter(t.digest(self.module) for t in twins)
-        cohorts = []
-        for digest, n in counts.most_common():
-            ids = tuple(t.device_id for t in twins if t.digest(self.module) == digest)[:5]
-            have = []
-            if digest:
-                try:
-                    have = [load_image(f"{target.ref.registry}/{target.ref.repository}@{digest}" if not target.ref.layout
-                                       else f"oci:{target.ref.repository}@{digest}", self.config)]
-                except FleetError:
-                    have = []
-            plan = plan_pull(target, have)
-            layers = tuple(PlanLayer(l.digest, l.size, l.needed, l.created_by) for l in plan.layers)
-            nbytes = 0 if digest == target.digest else plan.total_bytes
-            cohorts.append(Cohort(self.names.get(digest, digest[:19] or "unknown"), digest, n, layers, nbytes, ids))
-        return Variant(label, target.pinned, tuple(cohorts))
+        # by_tag=True keeps the console's figure: an index-backed tag target counts its index.
+        plan = plan_group(target, twins, self.module, self.config, by_tag=True)
+        cohorts = tuple(
+            Cohort(self.names.get(c.digest, c.digest[:19] or "unknown"), c.digest, len(c.device_ids),
+                   tuple(PlanLayer(l.digest, l.size, l.needed, l.created_by) for l in c.plan.layers),
+                   c.bytes_per_device, c.device_ids[:5])
+            for c in plan.cohorts
+        )
+        return Variant(label, target.pinned, cohorts)
 
     def _rebased_ref(self, target: str) -> str:
         return f"{target}-rebased" if "@" not in target else target
@@ -185,9 +176,11 @@ class LiveConsoleData:
         from fleet_tui.oci.image import load_image
 
         self.names.refresh()
-        naive = self._variant("naive", load_image(target, self.config), group)
+        image = load_image(target, self.config)
+        twins = list(self.hub.iter_devices(self._condition(group)))  # one query for both variants
+        naive = self._variant("naive", image, twins)
         try:
-            rebased = best_of(naive, self._variant("rebased", load_image(self._rebased_ref(target), self.config), group))
+            rebased = best_of(naive, self._variant("rebased", load_image(self._rebased_ref(target), self.config), twins))
         except FleetError:
             rebased = None
         c = self.config.cost

@@ -75,57 +75,53 @@ def test_unknown_tag_is_a_clear_not_found(client, registry, repo_name, config):
         load_image(f"{registry.host}/{repo_name}:nope", config)
 
 
-def test_cut_download_resumes_with_range(registry, repo_name, config, client):
-    blob = noise(400_000, 6)
+@pytest.fixture
+def proxy(registry):
+    """A FaultyProxy in front of the session registry, stopped after the test."""
+    p = FaultyProxy(registry.host)
+    yield p
+    p.stop()
+
+
+def pushed_blob(client: RegistryClient, repo: str, n: int, seed: int) -> tuple[bytes, str]:
+    """Push `n` bytes of noise to `repo`; return the blob and its digest."""
+    blob = noise(n, seed)
     digest = sha256(blob)
-    client.push_blob(repo_name, digest, blob)
-    proxy = FaultyProxy(registry.host)
-    try:
-        proxy.cut_after = len(blob) // 2
-        via = RegistryClient(proxy.host, config)
-        assert via.read_blob(repo_name, digest, len(blob)) == blob
-        assert via.resumes == 1
-        ranges = [r for m, p, r in proxy.requests if "/blobs/" in p and m == "GET"]
-        assert ranges == ["", f"bytes={len(blob) // 2}-"]
-        assert proxy.body_bytes == len(blob)  # each byte crossed the wire once
-    finally:
-        proxy.stop()
+    client.push_blob(repo, digest, blob)
+    return blob, digest
 
 
-def test_corrupted_blob_is_rejected(registry, repo_name, config, client):
-    blob = noise(10_000, 7)
-    digest = sha256(blob)
-    client.push_blob(repo_name, digest, blob)
-    proxy = FaultyProxy(registry.host)
-    try:
-        proxy.corrupt = True
-        with pytest.raises(DigestMismatch, match="refusing corrupted content"):
-            RegistryClient(proxy.host, config).read_blob(repo_name, digest)
-    finally:
-        proxy.stop()
+def test_cut_download_resumes_with_range(proxy, repo_name, config, client):
+    blob, digest = pushed_blob(client, repo_name, 400_000, 6)
+    proxy.cut_after = len(blob) // 2
+    via = RegistryClient(proxy.host, config)
+    assert via.read_blob(repo_name, digest, len(blob)) == blob
+    assert via.resumes == 1
+    ranges = [r for m, p, r in proxy.requests if "/blobs/" in p and m == "GET"]
+    assert ranges == ["", f"bytes={len(blob) // 2}-"]
+    assert proxy.body_bytes == len(blob)  # each byte crossed the wire once
 
 
-def test_503_then_success_is_retried(registry, repo_name, config, client):
+def test_corrupted_blob_is_rejected(proxy, repo_name, config, client):
+    _blob, digest = pushed_blob(client, repo_name, 10_000, 7)
+    proxy.corrupt = True
+    with pytest.raises(DigestMismatch, match="refusing corrupted content"):
+        RegistryClient(proxy.host, config).read_blob(repo_name, digest)
+
+
+def test_503_then_success_is_retried(proxy, repo_name, config, client):
     ml_pair(client, repo_name)
-    proxy = FaultyProxy(registry.host)
-    try:
-        proxy.fail_first = 2
-        tags = RegistryClient(proxy.host, config).list_tags(repo_name)
-        assert sorted(tags) == ["1", "2"]
-        assert len(proxy.requests) == 3
-    finally:
-        proxy.stop()
+    proxy.fail_first = 2
+    tags = RegistryClient(proxy.host, config).list_tags(repo_name)
+    assert sorted(tags) == ["1", "2"]
+    assert len(proxy.requests) == 3
 
 
-def test_persistent_503_gives_up_with_one_line(registry, repo_name, config):
-    proxy = FaultyProxy(registry.host)
-    try:
-        proxy.fail_first = 100
-        with pytest.raises(RemoteError, match="HTTP 503"):
-            RegistryClient(proxy.host, config).list_tags(repo_name)
-        assert len(proxy.requests) == config.registry.retries + 1
-    finally:
-        proxy.stop()
+def test_persistent_503_gives_up_with_one_line(proxy, repo_name, config):
+    proxy.fail_first = 100
+    with pytest.raises(RemoteError, match="HTTP 503"):
+        RegistryClient(proxy.host, config).list_tags(repo_name)
+    assert len(proxy.requests) == config.registry.retries + 1
 
 
 def test_refused_connection(config):
@@ -136,9 +132,7 @@ def test_refused_connection(config):
 
 
 def test_cross_repository_mount(client, registry, repo_name):
-    blob = noise(20_000, 9)
-    digest = sha256(blob)
-    client.push_blob(repo_name + "-src", digest, blob)
+    blob, digest = pushed_blob(client, repo_name + "-src", 20_000, 9)
     mark = registry.mark()
     assert client.push_blob(repo_name + "-dst", digest, blob, mount_from=repo_name + "-src") is False
     assert client.blob_size(repo_name + "-dst", digest) == len(blob)

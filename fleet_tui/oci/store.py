@@ -38,13 +38,17 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+# Registry clients are per (host, config): the config carries insecure hosts, auth, timeouts.
+# id(config) is a safe key because the cached client holds its config (Transport.config), so
+# that id cannot be reused while the entry lives. A layout store does not use the config:
+# one per directory.
 _cache: dict[tuple[str, int], Store] = {}
 _lock = threading.Lock()
 
 
 def open_store(ref: Reference, config: Config, create: bool = False) -> Store:
     """The store holding `ref` (a registry client or a layout directory)."""
-    key = (("oci:" + ref.repository) if ref.layout else ref.registry, id(config))
+    key = ("oci:" + ref.repository, 0) if ref.layout else (ref.registry, id(config))
     with _lock:
         store = _cache.get(key)
         if store is None:

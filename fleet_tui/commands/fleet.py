@@ -19,7 +19,7 @@ from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.hub.protocol import DEVICE_STATES, ModuleReport
-from fleet_tui.hub.query_literal import quote
+from fleet_tui.hub.query_literal import group_condition
 
 KNOWN_SHOWN = 8  # groups named in an "unknown group" error
 
@@ -109,7 +109,7 @@ def cmd_devices(args: argparse.Namespace, ctx: Any) -> int:
         condition = None
         if args.group is not None:
             _check_group([g.name for g in hub.group_summaries(module)], args.group)
-            condition = f"tags.{group_tag} = {quote(args.group)}"
+            condition = group_condition(group_tag, args.group)
         twins = [t for t in hub.iter_devices(condition) if args.state is None or t.state(module) == args.state]
     finally:
         hub.close()

@@ -12,7 +12,7 @@ from typing import Any
 from fleet_tui.commands.output import add_json_flag, cost, print_json, size, table
 from fleet_tui.errors import NotFound
 from fleet_tui.hub import open_hub
-from fleet_tui.hub.query_literal import quote
+from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import load_image
 from fleet_tui.planning.fleetplan import GroupPlan, plan_group
@@ -39,7 +39,7 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
     cfg = ctx.config
     hub = open_hub(cfg)
     try:
-        condition = f"tags.{cfg.hub.group_tag} = {quote(args.group)}"
+        condition = group_condition(cfg.hub.group_tag, args.group)
         twins = list(hub.iter_devices(condition))
         if not twins:
             names = sorted(g.name for g in hub.group_summaries(cfg.hub.module) if g.name)

@@ -37,6 +37,11 @@ def quote(value: str) -> str:
     return "".join(out)
 
 
+def group_condition(group_tag: str, group: str) -> str:
+    """The condition selecting one device group: `tags.<group_tag> = '<group>'`."""
+    return f"tags.{group_tag} = {quote(group)}"
+
+
 def unquote(token: str, text: str, pos: int) -> str:
     """The value of a string token ('…' or "…"), escapes resolved; unknown escapes are an error."""
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
 from fleet_tui.hub.protocol import DeviceTwin
-from fleet_tui.hub.query_literal import quote
+from fleet_tui.hub.query_literal import group_condition, quote
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.planning.pullplan import plan_for_blobs
@@ -68,7 +68,7 @@ def create_rollout(
 ) -> str:
     module, group_tag = config.hub.module, hub.group_tag
     target = load_image(target_ref, config)
-    twins = list(hub.iter_devices(f"tags.{group_tag} = {quote(group)}"))
+    twins = list(hub.iter_devices(group_condition(group_tag, group)))
     if not twins:
         raise NotFound(f"group {group!r} has no devices in the hub; see fleet-tui groups")
     for other in journal.list_rollouts():
@@ -150,4 +150,4 @@ def deployment_id(rollout_id: str, key: str) -> str:
 
 
 def target_condition(spec: dict[str, Any], value: str) -> str:
-    return f"tags.{spec['group_tag']} = {quote(spec['group'])} AND tags.{spec['tag']} = {quote(value)}"
+    return f"{group_condition(spec['group_tag'], spec['group'])} AND tags.{spec['tag']} = {quote(value)}"

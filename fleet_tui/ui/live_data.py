@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from fleet_tui.errors import FleetError, UsageError
-from fleet_tui.hub.query_literal import quote
+from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.image_names import ImageNames
 from fleet_tui.ui.state import (
@@ -96,7 +96,7 @@ class LiveConsoleData:
         return rows
 
     def _condition(self, group: str) -> str:
-        return f"tags.{self.group_tag} = {quote(group)}"
+        return group_condition(self.group_tag, group)
 
     def _row(self, t: Any) -> DeviceRow:
         report = t.reported.get(self.module)

@@ -13,8 +13,11 @@ import argparse
 import importlib
 import os
 import sys
+import typing
 from dataclasses import dataclass
 from typing import Callable
+
+import argcomplete
 
 from fleet_tui import __version__
 from fleet_tui.config import Config, load_config
@@ -22,7 +25,7 @@ from fleet_tui.errors import FleetError
 from fleet_tui.secrets import redact
 
 # Areas whose modules exist are loaded; each adds its own subcommands.
-AREAS = ["images", "rebase", "fleet", "preview", "sim", "rollout", "console", "demo"]
+AREAS = ["images", "rebase", "fleet", "preview", "sim", "rollout", "console", "demo", "config"]
 
 EPILOG = """\
 examples:
@@ -37,6 +40,15 @@ use plain HTTP; others need --insecure-registry HOST:PORT for that.
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is the same one line as every other error (plus exit 2)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        hint = f"; see `{self.prog} --help`"
+        self.exit(2, f"fleet-tui: error: {self.prog.removeprefix('fleet-tui ')}: {message}{hint}\n"
+                  if self.prog != "fleet-tui" else f"fleet-tui: error: {message}{hint}\n")
+
+
 @dataclass
 class Context:
     config: Config
@@ -47,7 +59,7 @@ Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="fleet-tui",
         description="Ship container images to edge fleets for kilobytes: preview what each "
         "device pulls, rebase onto what it runs, roll out in staged waves.",
@@ -79,9 +91,13 @@ def error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argcomplete.autocomplete(parser)  # answers a shell's completion request and exits; else nothing
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config).with_insecure(args.insecure_registry)
+        if getattr(args, "config_free", False):  # config show/check, completion: work with a broken config
+            config = Config()
+        else:
+            config = load_config(args.config).with_insecure(args.insecure_registry)
         ctx = Context(config=config, read_only=args.read_only)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:

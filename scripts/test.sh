@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Run the whole test suite on a fresh machine: installs the real parts the tests use
-# (Debian docker-registry, docker.io, busybox-static, tmux) when missing, installs the package with
-# its test extras, then runs pytest. Tests fail loudly if a real part cannot start.
+# Run the whole test suite: installs the real parts the tests use (Debian docker-registry,
+# docker.io, busybox-static, tmux) when missing, installs the package with its test extras
+# into a virtual environment, then runs pytest. Tests fail loudly if a real part cannot start.
+#
+# The environment: the active virtualenv ($VIRTUAL_ENV) when there is one; otherwise a
+# fresh one, created here in .venv-test, so that only what pyproject.toml declares is
+# importable (an undeclared import fails the run instead of passing on the machine's Python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,5 +21,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-python3 -m pip install -q -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as" -e "Location 'file:" || true
-exec python3 -m pytest -q -p no:cacheprovider "$@"
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  echo "creating a fresh virtual environment in .venv-test"
+  rm -rf .venv-test
+  python3 -m venv .venv-test
+  # shellcheck disable=SC1091
+  . .venv-test/bin/activate
+fi
+python -m pip install -q -e ".[test]" 2>&1 | grep -v -e "^WARNING: Running pip as" -e "Location 'file:" || true
+exec python -m pytest -q -p no:cacheprovider "$@"

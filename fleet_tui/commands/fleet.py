@@ -1,7 +1,7 @@
-"""Fleet subcommands: `groups`, `devices` (CLI.md) and `hub seed` (fill a local hub).
+"""Fleet subcommands: `groups`, `devices` (docs/cli.md) and `hub seed` (fill a local hub).
 
 They work on whichever hub the config names (`open_hub`): the embedded local hub by
-default, Azure IoT Hub when `hub.kind = "azure"`. JSON keys follow CLI.md; extra keys
+default, Azure IoT Hub when `hub.kind = "azure"`. JSON keys follow docs/cli.md; extra keys
 (`online`, `offline`, `last_seen`, `digest`) are additive. An unknown group is one
 error line listing the groups that do exist.
 """

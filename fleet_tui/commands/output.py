@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any, Iterable, Sequence
@@ -47,4 +48,17 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence
 
 
 def add_json_flag(parser: Any) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output (keys as in CLI.md)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output (keys in docs/cli.md)")
+
+
+def duration_arg(text: str) -> float:
+    """argparse type for a duration flag: seconds, or "90s", "10m", "1h30m" (as in the config)."""
+    from fleet_tui.config.units import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, float) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: give seconds or e.g. 90s, 10m, 1h30m")
+    return value

@@ -1,4 +1,4 @@
-"""`fleet-tui rebase` and `fleet-tui verify` (keys and flags as in shared/CLI.md).
+"""`fleet-tui rebase` and `fleet-tui verify` (keys and flags as in docs/cli.md).
 
 Exit status of `rebase`: 0 when the rebased image was pushed, and also on fallback (the
 printed ref is then NEW's, the image to deploy instead); 1 when refused because

@@ -4,7 +4,7 @@
 in this terminal, or with `--detach` in a background process of its own session that
 survives the terminal. `run ID` is what a detached engine executes (also usable by hand
 to drive a rollout in the foreground). Every other subcommand only reads the journal and
-the hub, or writes a command row (see fleet_tui.rollout.control). JSON keys follow CLI.md.
+the hub, or writes a command row (see fleet_tui.rollout.control). JSON keys follow docs/cli.md.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fleet_tui.commands.output import add_json_flag, cost, print_json, size, table
+from fleet_tui.commands.output import add_json_flag, cost, duration_arg, print_json, size, table
 from fleet_tui.errors import UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.rollout.control import engine_pid, log_path, send_command, spawn_engine, stop_signal_safe
@@ -35,15 +35,15 @@ def register(subparsers: Any) -> None:
     rebase = p.add_mutually_exclusive_group()
     rebase.add_argument("--rebase-onto", metavar="REF", help="ship TARGET's changes as one layer on top of REF")
     rebase.add_argument("--auto-rebase", action="store_true", help="rebase onto each image the group runs")
-    p.add_argument("--gate-timeout", type=float, metavar="S", help="seconds a wave has to pass its gate")
+    p.add_argument("--gate-timeout", type=duration_arg, metavar="DURATION", help="time a wave has to pass its gate (e.g. 10m, 600)")
     p.add_argument("--success", metavar="P%", help="share of a wave that must run the new image (default 95%%)")
     p.add_argument("--max-failed", metavar="N|P%", help="failures tolerated among finished devices")
     p.add_argument("--min-finished", type=int, metavar="N", help="finished devices before --max-failed applies")
-    p.add_argument("--bake", type=float, metavar="S", help="seconds to wait after a passed gate")
+    p.add_argument("--bake", type=duration_arg, metavar="DURATION", help="wait after a passed gate (e.g. 5m, 30)")
     p.add_argument("--on-failure", choices=ON_FAILURE, help="what a failed gate does (default halt)")
     p.add_argument("--approve-each", action="store_true", default=None, help="wait for `rollout approve` between waves")
     p.add_argument("--seed", type=int, help="device selection seed")
-    p.add_argument("--poll", type=float, metavar="S", help="engine poll interval")
+    p.add_argument("--poll", type=duration_arg, metavar="DURATION", help="engine poll interval (e.g. 1s)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_start)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import tomli_w
+
 from fleet_tui.demo.images import build_demo_store
 from fleet_tui.oci.layout import LayoutStore
 
@@ -40,33 +42,24 @@ class Demo:
     devices: int
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def demo_config_text(root: Path, store: Path, v1: str, devices_scale: float, speed: float) -> str:
-    lines = [
-        "# fleet-tui demo: embedded store, local hub, simulated fleet (written by `fleet-tui demo`)",
-        f"state_dir = {_toml_value(str(root))}",
-        "", "[registry]", f"default = {_toml_value('oci:' + str(store))}",
-        f"repositories = [{_toml_value('oci:' + str(store))}]",
-        "", "[hub]", 'kind = "local"', f"path = {_toml_value(str(root / 'hub.sqlite'))}",
-        'group_tag = "fleetGroup"', 'module = "scoring"',
-        "", "[cost]", "per_gb = 720.0", 'currency = "$"',
-        "", "[rollout]", 'waves = "1,10%,50%,100%"', "gate_timeout = 180", 'success = "90%"', "bake = 5",
-        "", "[sim]", f"image = {_toml_value(v1)}", "seed = 7", f"speed = {speed:g}", "poll_seconds = 1.0",
-        "apply_seconds = 3.0",
-    ]
-    for name, link in LINKS.items():
-        lines += ["", f"[sim.links.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in link.items()]
-    for name, (count, link) in GROUPS.items():
-        lines += ["", f"[sim.groups.{name}]", f"devices = {max(1, round(count * devices_scale))}", f'link = "{link}"']
-    lines += ["", "[[sim.failures]]", 'image = ""', "fraction = 0.02"]
-    return "\n".join(lines) + "\n"
+    oci = f"oci:{store}"
+    data = {
+        "state_dir": str(root),
+        "registry": {"default": oci, "repositories": [oci]},
+        "hub": {"kind": "local", "path": str(root / "hub.sqlite"), "group_tag": "fleetGroup", "module": "scoring"},
+        "cost": {"per_gb": 720.0, "currency": "$"},
+        "rollout": {"waves": "1,10%,50%,100%", "gate_timeout": 180, "success": "90%", "bake": 5},
+        "sim": {
+            "image": v1, "seed": 7, "speed": float(speed), "poll_seconds": 1.0, "apply_seconds": 3.0,
+            "links": LINKS,
+            "groups": {name: {"devices": max(1, round(count * devices_scale)), "link": link}
+                       for name, (count, link) in GROUPS.items()},
+            "failures": [{"image": "", "fraction": 0.02}],
+        },
+    }
+    head = "# fleet-tui demo: embedded store, local hub, simulated fleet (written by `fleet-tui demo`)\n"
+    return head + tomli_w.dumps(data)
 
 
 def prepare_demo(root: Path, progress: Callable[[str], None] = lambda s: None, devices: int | None = None,

@@ -60,7 +60,7 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
 
     @classmethod
     def from_config(cls, config: Any) -> "LocalHub":
-        return cls(config.hub.local_path(), group_tag=config.hub.group_tag, module=config.hub.module)
+        return cls(config.hub_path(), group_tag=config.hub.group_tag, module=config.hub.module)
 
     def _adopt_settings(self, conn: sqlite3.Connection) -> None:
         """Recompute the mirror columns if this file was last used with another group tag

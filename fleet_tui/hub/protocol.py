@@ -11,7 +11,7 @@ Mirrors Azure IoT Hub so the embedded local hub teaches the real one:
 - twin writes carry an ETag; a stale one raises `fleet_tui.errors.Conflict`.
 
 Every method may block (network, SQLite): call them from workers in the UI.
-Device `state` values are those of CLI.md: pending, downloading, applying, running,
+Device `state` values are those of docs/cli.md: pending, downloading, applying, running,
 failed, offline, rolled_back.
 """
 
@@ -60,7 +60,7 @@ class DeviceTwin:
         return str(self.tags.get(group_tag, ""))
 
     def state(self, module: str) -> str:
-        """The CLI.md device state for `module`: offline when not connected, else the
+        """The docs/cli.md device state for `module`: offline when not connected, else the
         module's reported state (pending when it reports nothing yet)."""
         if not self.connected:
             return "offline"

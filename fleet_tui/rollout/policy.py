@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Sequence
 
+from fleet_tui.config import RolloutSection, parse_config
 from fleet_tui.errors import UsageError
 
 DEFAULT_WAVES = "1,10%,50%,100%"
@@ -96,24 +97,11 @@ class Policy:
 
     # --- construction ----------------------------------------------------------------
     @classmethod
-    def from_config(cls, section: dict[str, Any]) -> "Policy":
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(section) - names)
-        if unknown:
-            raise UsageError(f"config: unknown key rollout.{unknown[0]}; known keys: {', '.join(sorted(names))}")
-        data = dict(section)
-        if "waves" in data:
-            data["waves"] = parse_waves(data["waves"])
-        for key in ("success", "max_failed"):
-            if key in data:
-                data[key] = str(data[key])
-        for key in ("gate_timeout", "bake", "poll"):
-            if key in data and isinstance(data[key], int) and not isinstance(data[key], bool):
-                data[key] = float(data[key])
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise UsageError(f"config: bad [rollout] section: {exc}") from None
+    def from_config(cls, section: RolloutSection | dict[str, Any]) -> "Policy":
+        """The policy of a `[rollout]` section (validated, or raw TOML data)."""
+        if isinstance(section, dict):
+            section = parse_config({"rollout": section}).rollout
+        return cls(**section.model_dump())
 
     def with_overrides(self, **overrides: Any) -> "Policy":
         """Flags win over the config; None means "not given"."""

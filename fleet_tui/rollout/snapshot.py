@@ -9,7 +9,7 @@ the current rate. Events read as operator lines (fleet_tui.rollout.event_text, w
 numbered from 1). Field names mirror `fleet_tui.ui.state.RolloutSnapshot` (the UI may not
 be imported from domain code), so the console converts one into the other field by field.
 
-Device state (CLI.md values): `pending` until the device's wave started and it reported
+Device state (docs/cli.md values): `pending` until the device's wave started and it reported
 after that start; then what it reports (`offline` when not connected); `rolled_back` once a
 rolled-back device reports the digest it ran before, settled (running, or failed on the new
 image while its old one kept running). Bytes count only reports made
@@ -83,7 +83,7 @@ class RolloutSnapshot:
         return sum(1 for d in self.devices if d.state == state)
 
     def to_json(self) -> dict[str, Any]:
-        """The CLI.md `rollout status --json` shape (plus additive keys)."""
+        """The docs/cli.md `rollout status --json` shape (plus additive keys)."""
         return {
             "id": self.id, "state": self.state, "reason": self.reason, "group": self.group, "target": self.target,
             "waves": [{"size": w.size, "state": w.state, "gate": w.gate, "result": w.result,

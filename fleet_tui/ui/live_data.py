@@ -73,7 +73,7 @@ class LiveConsoleData:
             raise UsageError(f"{what} changes the fleet; the console is read-only")
 
     def settings(self) -> Settings:
-        hub = "Azure IoT Hub" if self.config.hub.kind == "azure" else f"local hub {self.config.hub.local_path()}"
+        hub = "Azure IoT Hub" if self.config.hub.kind == "azure" else f"local hub {self.config.hub_path()}"
         c = self.config.cost
         return Settings(hub, self.config.registry.default, self.module, c.per_gb, c.currency, self.read_only)
 

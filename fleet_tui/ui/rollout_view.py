@@ -1,6 +1,6 @@
 """How a rollout snapshot reads on the Rollout screen: pure functions, no Textual.
 
-Display only — the snapshot keeps the CLI.md device states. After an abort or rollback the
+Display only — the snapshot keeps the docs/cli.md device states. After an abort or rollback the
 devices of waves that never started are `untouched` (nothing was ever sent to them), not
 `pending`; a rolled-back device's progress is not a download in progress; a wave whose
 gate is open says what it waits for and when it times out.

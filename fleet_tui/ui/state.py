@@ -38,7 +38,7 @@ class DeviceRow:
     group: str
     image: str  # short repo:tag (or short digest when unknown)
     digest: str
-    state: str  # CLI.md device state
+    state: str  # docs/cli.md device state
     last_seen: float  # unix time; 0 = never
     link: str = ""  # link profile name (e.g. "lte", "sat-flaky")
 

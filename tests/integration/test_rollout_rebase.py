@@ -37,7 +37,7 @@ def odd_fleet(env, other: str) -> SimFleetThread:
     hub.close()
     spec = SimSpec(other, (GroupSpec(GROUP, 1, LINK.name),), links={LINK.name: LINK}, seed=7, speed=1000.0,
                    prefix="odd-", poll_seconds=0.05, report_hz=20.0, apply_seconds=0.05, connections=4)
-    return SimFleetThread(spec, env.config.hub.local_path(), env.config).start()
+    return SimFleetThread(spec, env.config.hub_path(), env.config).start()
 
 
 def push_other(env, registry, repo: str) -> str:

@@ -50,7 +50,7 @@ class RolloutEnv:
     device_ids: list[str]
 
     def hub(self) -> LocalHub:
-        return LocalHub(self.config.hub.local_path(), module=MODULE)
+        return LocalHub(self.config.hub_path(), module=MODULE)
 
     def journal(self) -> Journal:
         return Journal.for_config(self.config)
@@ -71,7 +71,7 @@ class RolloutEnv:
         spec = SimSpec(self.v1, (GroupSpec(GROUP, len(self.device_ids), LINK.name),), links={LINK.name: LINK},
                        failures=failures, seed=6, speed=speed, prefix="sim-", poll_seconds=0.05, report_hz=20.0,
                        apply_seconds=0.05, chunk_bytes=256 * 1024, connections=32)
-        return SimFleetThread(spec, self.config.hub.local_path(), self.config).start()
+        return SimFleetThread(spec, self.config.hub_path(), self.config).start()
 
     def cli(self, *args: str) -> tuple[int, str]:
         out = io.StringIO()
@@ -104,7 +104,7 @@ def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = ""
     client.close()
     v1 = load_image(f"{registry.host}/{repo}@{pair.v1}", config)
     v2 = load_image(f"{registry.host}/{repo}@{pair.v2}", config)
-    hub = LocalHub(config.hub.local_path(), module=MODULE)
+    hub = LocalHub(config.hub_path(), module=MODULE)
     ids = [f"sim-{GROUP}-{i:05d}" for i in range(n)]  # the ids SimFleet registers
     hub.create_deployment(Deployment("base-vans", f"tags.fleetGroup = '{GROUP}'", 1,
                                      {MODULE: ModuleSpec(MODULE, v1.pinned)}))

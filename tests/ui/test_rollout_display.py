@@ -64,7 +64,7 @@ async def test_rollback_leaves_unstarted_devices_untouched_and_no_partial_bars(f
                        and app.screen.snapshot.state == "rolled_back", what="rollback")
         await pilot.pause(0.1)
         s = app.screen.snapshot
-        assert s.count("pending") == 532  # the snapshot keeps the CLI.md state…
+        assert s.count("pending") == 532  # the snapshot keeps the docs/cli.md state…
         text = screen_text(app)
         assert "pending" not in text  # …the screen tells the truth: nothing was sent to them
         assert "61 rolled_back" in text and "532 untouched" in text, text

@@ -51,7 +51,7 @@ def test_open_gate_reports_needed_and_deadline(tmp_path) -> None:
     assert snap.waves[0].deadline is None  # a passed gate is closed
     waves = snap.to_json()["waves"]
     assert waves[1]["needed"] == 23 and waves[1]["deadline"] == wave.deadline  # additive keys
-    assert {d["state"] for d in snap.to_json()["devices"].values()} <= {"running", "offline"}  # CLI.md states
+    assert {d["state"] for d in snap.to_json()["devices"].values()} <= {"running", "offline"}  # docs/cli.md states
     hub.close()
     journal.close()
 

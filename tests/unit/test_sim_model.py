@@ -90,7 +90,7 @@ def test_parse_sim_builds_groups_links_and_failures():
     ({"image": IMAGE, "groups": {}}, "at least one group"),
     ({"image": IMAGE, "groups": {"a": {"devices": -1}}}, "sim.groups.a.devices"),
     ({"image": IMAGE, "groups": {"a": {"devices": 1}}, "sped": 2}, "unknown key sim.sped"),
-    ({"image": IMAGE, "groups": {"a": {"devices": 1}}, "failures": [{"fraction": 2}]}, "between 0 and 1"),
+    ({"image": IMAGE, "groups": {"a": {"devices": 1}}, "failures": [{"fraction": 2}]}, "from 0 to 1"),
 ])
 def test_parse_sim_rejects_bad_input_in_one_line(data, words):
     with pytest.raises(UsageError) as err:

@@ -1,0 +1,56 @@
+"""The `[rollout]` section: default policy of `rollout start` (flags override each key).
+
+`fleet_tui.rollout.policy.Policy.from_config` builds the immutable policy a rollout is
+journalled with from this section; the journal stores the policy, so a resumed engine
+never re-reads the config. Waves are cumulative (`1,10%,50%,100%`: one device, then up to
+10 % of the group, …).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from fleet_tui.config.sections import Section
+from fleet_tui.config.units import Duration, Form, Threshold, parse_threshold
+
+DEFAULT_WAVES = ("1", "10%", "50%", "100%")
+
+
+def parse_waves(value: Any) -> Any:
+    """`"1,10%,100%"` or `["1", "10%", "100%"]` (numbers allowed) → a tuple of thresholds."""
+    if isinstance(value, str):
+        value = [s for s in (part.strip() for part in value.split(",")) if s]
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError("no waves given")
+        return tuple(parse_threshold(v) for v in value)
+    return value
+
+
+Waves = Annotated[
+    tuple[str, ...], BeforeValidator(parse_waves),
+    Form("cumulative waves: \"1,10%,50%,100%\" or a list of counts and percentages"),
+]
+
+
+class RolloutSection(Section):
+    waves: Waves = Field(DEFAULT_WAVES, description="cumulative wave sizes, canary first")
+    success: Threshold = Field("95%", description="devices of a wave that must run the target to pass its gate")
+    gate_timeout: Duration = Field(600.0, ge=0, description="time from a wave's start until its gate fails")
+    max_failed: Threshold = Field("10%", description="failed devices (of those finished) that fail the gate")
+    min_finished: int = Field(10, ge=1, description="finished devices before `max_failed` applies (capped at the wave size)")
+    bake: Duration = Field(0.0, ge=0, description="wait after a passed gate before the next wave")
+    approve_each: bool = Field(False, description="wait for `rollout approve` before every wave after the first")
+    on_failure: Literal["halt", "rollback"] = Field("halt", description="what a failed gate does")
+    seed: int = Field(0, description="seed of the stable device order (same seed → same canary)")
+    poll: Duration = Field(1.0, gt=0, description="how often the engine reads device state from the hub")
+
+    @field_validator("waves")
+    @classmethod
+    def _counts_at_least_one(cls, waves: tuple[str, ...]) -> tuple[str, ...]:
+        for wave in waves:
+            if not wave.endswith("%") and int(wave) < 1:
+                raise ValueError(f"wave {wave!r} is invalid: a wave count must be at least 1")
+        return waves

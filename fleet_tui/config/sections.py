@@ -1,0 +1,67 @@
+"""The `[registry]`, `[hub]` and `[cost]` sections of the config, as pydantic models.
+
+Invariant: secrets are never values here, only references to them (`password_env`,
+`password_file`, `connection_string_env`). Every field has a default and a description;
+docs/configuration.md is generated from these descriptions (`fleet_tui.config.reference`).
+Models are strict (a string is not a number) and frozen.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleet_tui.config.units import Duration, Strs
+from fleet_tui.secrets import SecretRef
+
+HUB_TIERS = ("S1", "S2", "S3")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RegistryAuth(Section):
+    """Credentials for one registry host, by reference only."""
+
+    username: str = Field("", description="user name to log in with")
+    password_env: str | None = Field(None, description="environment variable that holds the password or token")
+    password_file: str | None = Field(None, description="file that holds the password or token")
+
+    def password_ref(self) -> SecretRef:
+        return SecretRef(env=self.password_env, file=self.password_file)
+
+
+class RegistryConfig(Section):
+    default: str = Field("", description="registry (or `oci:DIR`) the Images screen opens, e.g. `127.0.0.1:5000`")
+    repositories: Strs = Field((), description="repositories listed on the Images screen (`host/ns/name` or `oci:DIR`)")
+    insecure: Strs = Field((), description="hosts reached over plain HTTP (127.0.0.1 and localhost always are)")
+    auth: dict[str, RegistryAuth] = Field(
+        default_factory=dict, description="credentials per registry host: `[registry.auth.\"HOST\"]`")
+    timeout: Duration = Field(30.0, gt=0, description="time allowed for one registry request")
+    retries: int = Field(4, ge=0, le=20, description="retries of a failed request (429, 5xx, connection) with backoff")
+
+
+class HubConfig(Section):
+    kind: Literal["local", "azure"] = Field(
+        "local", description="`local`: the embedded SQLite hub; `azure`: Azure IoT Hub (docs/azure.md)")
+    path: str = Field("", description="local hub file; empty: `hub.sqlite` in the state directory")
+    connection_string_env: str = Field(
+        "IOTHUB_CONNECTION_STRING", description="azure: environment variable that holds the IoT Hub connection string")
+    group_tag: str = Field("fleetGroup", min_length=1, description="twin tag that names a device's group: `tags.<group_tag>`")
+    module: str = Field("scoring", min_length=1, description="the IoT Edge module whose image fleet-tui manages")
+    tier: Literal["S1", "S2", "S3"] = Field("S1", description="azure: IoT Hub tier, for its documented throttles")
+    units: int = Field(1, ge=1, le=200, description="azure: IoT Hub units of that tier")
+    max_retries: int = Field(5, ge=0, le=20, description="azure: retries of a throttled (429), 5xx or unreachable call")
+    queries_per_minute: float = Field(0, ge=0, description="azure: query budget override; 0 = the tier's limit × units")
+    config_writes_per_minute: float = Field(
+        0, ge=0, description="azure: configuration writes budget override; 0 = the tier's limit × units")
+    twin_updates_per_second: float = Field(
+        0, ge=0, description="azure: twin updates budget override; 0 = the tier's limit × units")
+    request_timeout: Duration = Field(30.0, gt=0, description="azure: time allowed for one HTTP request")
+
+
+class CostConfig(Section):
+    per_gb: float = Field(400.0, ge=0, description="cellular data price per GB (10^9 bytes), in `currency`")
+    currency: str = Field("$", max_length=8, description="currency symbol shown with costs")

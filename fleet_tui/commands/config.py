@@ -10,6 +10,7 @@ line. Both run without a valid config (they are how an operator finds what is wr
 from __future__ import annotations
 
 import argparse
+import sys
 
 from fleet_tui.commands.output import add_json_flag, print_json
 from fleet_tui.config import Config, load_config
@@ -78,6 +79,7 @@ def cmd_check(args: argparse.Namespace, ctx: object) -> int:
         if not args.json:
             raise
         print_json({"file": str(file), "valid": False, "error": str(exc)})
+        print(f"fleet-tui: error: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.json:
         print_json({"file": config.source, "valid": True, **summary})

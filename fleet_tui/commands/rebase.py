@@ -16,8 +16,9 @@ from fleet_tui.cli import Context
 from fleet_tui.commands.output import add_json_flag, print_json, size
 from fleet_tui.errors import UsageError
 from fleet_tui.oci.digest import short
-from fleet_tui.rebase.engine import RebaseResult, prepare_rebase
-from fleet_tui.rebase.verify import verify_images
+from fleet_tui.rebase.engine import COMPRESSIONS, RebaseResult
+from fleet_tui.rebase.multiplatform import prepare_any
+from fleet_tui.rebase.verify import verify_refs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,14 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="push even if dependencies changed outside the paths or the saving is under 20%%")
     p.add_argument("--dry-run", action="store_true", help="compute and report, push nothing")
+    p.add_argument("--platform", metavar="OS/ARCH[,…]",
+                   help="rebase only these platforms of a multi-platform NEW (default: every platform NEW has)")
+    p.add_argument("--compression", choices=COMPRESSIONS, default="gzip",
+                   help="of the new layer: gzip (every engine) or zstd (moby >= 23, OCI images only)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_rebase)
 
-    p = sub.add_parser("verify", help="do A and B have the same merged filesystem?",
-                       description="Compare A's and B's merged filesystems (content, mode, owner, link targets; "
-                                   "timestamps ignored). Exit 0 when equal, else list the differences and exit 1.")
+    p = sub.add_parser("verify", help="do A and B run the same: merged filesystem and runtime config?",
+                       description="Compare A and B as a device's engine sees them: merged filesystems (type, "
+                                   "content, mode, owner, link targets, device numbers, xattrs, hard links; "
+                                   "timestamps ignored) and runtime config (user, env, command, healthcheck, "
+                                   "platform, …); every platform of multi-platform images. Exit 0 when equal, "
+                                   "1 listing the differences; an image that cannot be read whole is an error.")
     p.add_argument("a", metavar="A", help="first image reference")
     p.add_argument("b", metavar="B", help="second image reference")
+    p.add_argument("--platform", metavar="OS/ARCH", help="compare only this platform of multi-platform images")
     add_json_flag(p)
     p.set_defaults(handler=cmd_verify)
 
@@ -64,8 +73,9 @@ def cmd_rebase(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.read_only and not args.dry_run:
         raise UsageError("rebase pushes an image, which --read-only forbids; add --dry-run to only compute it")
     progress = _progress(sys.stderr.isatty() or not args.json)
-    with prepare_rebase(args.new, args.onto, args.tag, ctx.config, paths=args.paths, auto=args.auto,
-                        force=args.force, progress=progress) as plan:
+    platforms = [p.strip() for p in args.platform.split(",") if p.strip()] if args.platform else None
+    with prepare_any(args.new, args.onto, args.tag, ctx.config, paths=args.paths, auto=args.auto, force=args.force,
+                     progress=progress, compression=args.compression, platforms=platforms) as plan:
         result = plan.result(pushed=False) if args.dry_run else plan.push(progress)
     if args.json:
         print_json(result.to_json())
@@ -93,6 +103,9 @@ def _human(r: RebaseResult, dry_run: bool) -> None:
           f"{size(r.new_layer['size'])} ({r.changes.get('written', 0)} entries, {r.changes.get('whiteouts', 0)} whiteouts)")
     print(f"  a device running OLD pulls {size(r.bytes_for_old_holders)} instead of {size(r.bytes_naive)}"
           f" (saves {r.saving:.1%}, {r.bytes_naive / max(r.bytes_for_old_holders, 1):.0f}x less)")
+    for key, p in r.platforms.items():
+        print(f"  {key:<14} {short(p['digest'])}  new layer {size(p['new_layer']['size'])}, an OLD holder pulls "
+              f"{size(p['bytes_for_old_holders'])} instead of {size(p['bytes_naive'])}")
     _outside(r)
     print(f"  took {r.seconds:.1f} s")
 
@@ -109,13 +122,17 @@ def _outside(r: RebaseResult) -> None:
 
 
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
-    result = verify_images(args.a, args.b, ctx.config, progress=_progress(not args.json))
+    result = verify_refs(args.a, args.b, ctx.config, progress=_progress(not args.json), platform=args.platform)
     if args.json:
         print_json(result.to_json())
     elif result.equal:
-        print(f"equal: {result.a} and {result.b} have the same merged filesystem")
+        print(f"equal: {result.a} and {result.b} have the same merged filesystem and runtime config")
     else:
-        print(f"{len(result.differences)} differences between {result.a} and {result.b}:")
+        count = len(result.differences) + len(result.config_differences)
+        print(f"{count} differences between {result.a} and {result.b}:")
         for c in result.differences:
             print(f"  {c.what:<14} /{c.path}")
+        for d in result.config_differences:
+            where = f" ({d['platform']})" if "platform" in d else ""
+            print(f"  {'config':<14} {d['field']}{where}: {d['a']!r} → {d['b']!r}")
     return 0 if result.equal else 1

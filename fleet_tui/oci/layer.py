@@ -1,8 +1,8 @@
 """Write layer tarballs deterministically, hashing both forms as they stream.
 
-Invariants: entries are written in sorted path order with normalised mtimes, uid/gid as
-given, empty user/group names, PAX format; gzip header mtime 0 and no file name; fixed
-compression level. So the same entries always give the same `diff_id` (sha256 of the tar)
+Invariants: entries are written in sorted path order (or in the caller's order, `ordered`)
+with normalised mtimes, uid/gid as given, empty user/group names, PAX format (xattrs as
+`SCHILY.xattr.*`); gzip header mtime 0 and no file name (or zstd); fixed compression level. So the same entries always give the same `diff_id` (sha256 of the tar)
 and the same `digest` (sha256 of the gzip) — devices cache by digest.
 Memory stays bounded: file contents stream from file objects.
 """
@@ -49,14 +49,15 @@ class LayerResult:
     diff_id: str  # sha256 of the uncompressed tar
     size: int  # compressed bytes
     data: bytes | None = None  # the blob, when written to memory
+    compression: str = "gzip"  # or "zstd"
 
 
 @dataclass
 class Entry:
     """One tar entry to write. `data`/`source` for files; `linkname` for links."""
 
-    path: str  # without leading "/"
-    kind: str = "file"  # file, dir, symlink, hardlink
+    path: str  # without leading "/"; "" is the root directory
+    kind: str = "file"  # file, dir, symlink, hardlink, char, block, fifo
     mode: int = 0o644
     uid: int = 0
     gid: int = 0
@@ -65,14 +66,18 @@ class Entry:
     size: int = 0
     linkname: str = ""
     xattrs: dict[str, str] = field(default_factory=dict)
+    dev: tuple[int, int] = (0, 0)  # char/block device numbers
 
     def tarinfo(self, mtime: int) -> tarfile.TarInfo:
-        ti = tarfile.TarInfo(self.path.lstrip("/") + ("/" if self.kind == "dir" else ""))
+        path = self.path.strip("/")
+        ti = tarfile.TarInfo((path or ".") + ("/" if self.kind == "dir" else ""))
         ti.mode, ti.uid, ti.gid, ti.mtime = self.mode, self.uid, self.gid, mtime
         ti.uname = ti.gname = ""
-        ti.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE,
-                   "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}[self.kind]
+        ti.type = {"file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+                   "hardlink": tarfile.LNKTYPE, "char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE,
+                   "fifo": tarfile.FIFOTYPE}[self.kind]
         ti.linkname = self.linkname
+        ti.devmajor, ti.devminor = self.dev
         ti.size = (len(self.data) if self.data is not None else self.size) if self.kind == "file" else 0
         if self.xattrs:
             ti.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in sorted(self.xattrs.items())}
@@ -88,15 +93,25 @@ def opaque(directory: str) -> Entry:
     return Entry(f"{directory.strip('/')}/{OPAQUE}", mode=0o644)
 
 
+def _compressor(sink: BinaryIO, compression: str, level: int) -> BinaryIO:
+    if compression == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(sink, closefd=False)  # type: ignore[return-value]
+    return gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=level)  # type: ignore[return-value]
+
+
 def write_layer(entries: Iterable[Entry], out: BinaryIO | None = None, mtime: int = NORMAL_MTIME,
-                compresslevel: int = 6) -> LayerResult:
-    """Write a gzip'd tar of `entries` (sorted here) to `out`, or to memory if None."""
+                compresslevel: int = 6, ordered: bool = False, compression: str = "gzip") -> LayerResult:
+    """Write a compressed tar of `entries` to `out`, or to memory if None: sorted by path, or
+    in the given order when `ordered` (the caller decides, e.g. hard links after targets).
+    `compression`: "gzip" (what every engine pulls) or "zstd" (moby >= 23)."""
     buffer = io.BytesIO() if out is None else None
     gz_sink = _HashingSink(out if out is not None else buffer)
-    gz = gzip.GzipFile(filename="", mode="wb", fileobj=gz_sink, mtime=0, compresslevel=compresslevel)  # type: ignore[arg-type]
+    gz = _compressor(gz_sink, compression, compresslevel)  # type: ignore[arg-type]
     tar_sink = _HashingSink(gz)  # type: ignore[arg-type]
     with tarfile.open(fileobj=tar_sink, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
-        for entry in sorted(entries, key=lambda e: e.path.strip("/")):
+        for entry in (entries if ordered else sorted(entries, key=lambda e: e.path.strip("/"))):
             ti = entry.tarinfo(mtime)
             if entry.kind == "file":
                 src = io.BytesIO(entry.data) if entry.data is not None else entry.source
@@ -106,7 +121,7 @@ def write_layer(entries: Iterable[Entry], out: BinaryIO | None = None, mtime: in
     gz.close()
     return LayerResult(
         "sha256:" + gz_sink.h.hexdigest(), "sha256:" + tar_sink.h.hexdigest(), gz_sink.count,
-        buffer.getvalue() if buffer is not None else None,
+        buffer.getvalue() if buffer is not None else None, compression,
     )
 
 

@@ -1,7 +1,7 @@
 """Media types of the Docker v2 schema 2 and OCI image formats, and their families.
 
 Invariant: a manifest never mixes families — `family_of()` tells which one a manifest
-uses, and `layer_type(family, gzip)`/`config_type(family)` give the matching types when
+uses, and `layer_type(family, compression)`/`config_type(family)` give the matching types when
 something new is appended.
 """
 
@@ -32,7 +32,12 @@ def family_of(media_type: str) -> str:
     return DOCKER if "vnd.docker" in media_type else OCI
 
 
-def layer_type(family: str) -> str:
+def layer_type(family: str, compression: str = "gzip") -> str:
+    """The layer media type of a family; zstd exists only in OCI (Docker v2 has gzip alone)."""
+    if compression == "zstd":
+        if family == DOCKER:
+            raise ValueError("zstd layers exist only in OCI images; this image is Docker v2 (use gzip)")
+        return OCI_LAYER_ZSTD
     return DOCKER_LAYER if family == DOCKER else OCI_LAYER_GZIP
 
 

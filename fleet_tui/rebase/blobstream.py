@@ -4,7 +4,7 @@
 streams it through `tarscan.py` and, when the scanner hands a layer back (`Unsupported`:
 sparse files), reads that layer again from the start with `tarfile` in stream mode, which
 handles them. Both paths share the blob opening of `tarscan.layer_bytes` (digest checked
-as it streams, gzip or plain tar, zstd refused) and give the same `Member`s, so callers
+and end of stream checked, gzip, zstd or plain tar) and give the same `Member`s, so callers
 never see which one ran.
 
 Invariants: memory is bounded by one chunk whatever the layer size; a list is returned
@@ -17,53 +17,32 @@ import io
 import tarfile
 from typing import Callable, Iterator, TypeVar
 
-from fleet_tui.errors import FleetError
-from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import Image, Layer
-from fleet_tui.rebase.tarscan import DECOMPRESS_ERRORS, Member, Unsupported, layer_bytes, scan_layer
+from fleet_tui.rebase.layerstream import PieceReader, layer_bytes, layer_error
+from fleet_tui.rebase.tarscan import XATTR, Member, Unsupported, scan_layer
 
 CHUNK = 1 << 20
 T = TypeVar("T")
 Data = Iterator["bytes | memoryview"]
 
 
-class IterReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (for `io.BufferedReader`)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        while not self._buf:
-            try:
-                self._buf = next(self._chunks)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
 def tarfile_entries(image: Image, layer: Layer) -> Iterator[tuple[Member, Data]]:
     """Like `tarscan.scan_layer`, read with `tarfile` (slower; handles sparse files)."""
     pieces = layer_bytes(image, layer)
     try:
-        with tarfile.open(fileobj=io.BufferedReader(IterReader(pieces), CHUNK), mode="r|") as tar:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=io.BufferedReader(PieceReader(pieces), CHUNK), mode="r|") as tar:  # type: ignore[arg-type]
             for info in tar:
                 fh = tar.extractfile(info) if info.isreg() else None
                 data: Data = iter(lambda: fh.read(CHUNK), b"") if fh is not None else iter(())  # type: ignore[union-attr]
                 kind = tarfile.REGTYPE if info.issparse() else info.type  # its data is the whole file, holes filled
-                yield Member(info.name, kind, info.mode, info.uid, info.gid, info.size, info.linkname,
-                             info.devmajor, info.devminor), data
-        for _ in pieces:  # read to the end so that the blob's digest gets verified
+                member = Member(info.name, kind, info.mode, info.uid, info.gid, info.size, info.linkname,
+                                info.devmajor, info.devminor)
+                member.xattrs = {k[len(XATTR):]: v for k, v in info.pax_headers.items() if k.startswith(XATTR)}
+                yield member, data
+        for _ in pieces:  # read to the end: blob digest, end of stream and diff_id get checked
             pass
-    except (tarfile.TarError, OSError, *DECOMPRESS_ERRORS) as exc:
-        raise FleetError(f"layer {short(layer.digest)} of {image.ref} is corrupted ({type(exc).__name__}: {exc})") from None
+    except (tarfile.TarError, OSError) as exc:
+        raise layer_error(image, layer, f"its tar stream is malformed ({type(exc).__name__}: {exc})") from None
 
 
 def map_layer(image: Image, layer: Layer, visit: Callable[[Member, Data], T | None], ahead: bool = False) -> list[T]:

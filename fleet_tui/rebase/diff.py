@@ -1,31 +1,49 @@
 """Differences between the merged filesystems of two images, reading as little as possible.
 
 Two images that start with the same layers (same `diff_id`s) share that part of their
-filesystem. Only the layers above the shared prefix are streamed at first; the prefix is
-read only if a path touched on one side alone needs its state there (or a directory
-hidden on one side alone needs its listing). So comparing a model update whose base layer
-is 1 GB costs the same as with a 1 MB base.
+filesystem. The layers above the shared prefix are read first and applied over an *open*
+lower part (`MergedFS(open_lower=True)`); when neither side's result depends on what the
+lower part holds (no whiteout, implied parent, symlinked parent or outside hard-link target
+touches it) and both sides name the same paths, the shared layers are never read. Otherwise
+the shared prefix is read once (from the layer index when it has it) and both images are
+compared whole. So comparing a model update over a 1 GB base costs the same as over 1 MB.
 
-A difference is content, mode, owner, link target or type; timestamps never count.
-Invariant: `changes` is sorted by path and, applied to A as a layer, yields B exactly.
+A difference is type, content, mode, owner, link target, device numbers, xattrs, or the set
+of paths sharing the inode (hard links); timestamps never count. Paths are as the engine
+resolves them (cleaned, parent symlinks followed).
+Invariant: `changes` is sorted by path and names every path whose state differs.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Iterable, Optional
 
 from fleet_tui.oci.image import Image
 from fleet_tui.rebase.layerindex import LayerIndex
-from fleet_tui.rebase.tree import LayerStack, Node, Progress, ancestors, walk_layers
+from fleet_tui.rebase.mergedfs import Inode, MergedFS, NeedLower
+from fleet_tui.rebase.tree import Progress, ancestors, build, read_range
+
+NO_LINKS: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Change:
     path: str  # without leading "/"
-    old: Optional[Node]
-    new: Optional[Node]
+    old: Optional[Inode]
+    new: Optional[Inode]
+    old_links: frozenset[str] = NO_LINKS  # every path naming the same inode (hard links), if several
+    new_links: frozenset[str] = NO_LINKS
+
+    @property
+    def fields(self) -> list[str]:
+        if self.old is None or self.new is None:
+            return []
+        out = self.old.differences(self.new)
+        if self.old_links != self.new_links:
+            out.append("hardlinks")
+        return out
 
     @property
     def what(self) -> str:
@@ -33,20 +51,31 @@ class Change:
             return "added"
         if self.new is None:
             return "deleted"
-        return "+".join(self.old.differences(self.new)) or "modified"
+        return "+".join(self.fields) or "modified"
 
-    def to_json(self) -> dict:
-        return {"path": "/" + self.path, "change": self.what,
-                "kind": (self.new or self.old).kind}  # type: ignore[union-attr]
+    def to_json(self) -> dict[str, Any]:
+        node = self.new or self.old
+        out: dict[str, Any] = {"path": "/" + self.path, "change": self.what, "kind": node.kind}  # type: ignore[union-attr]
+        if self.old is not None and self.new is not None:
+            out["details"] = {name: [_shown(self.old, self.old_links, name), _shown(self.new, self.new_links, name)]
+                              for name in self.fields}
+        return out
+
+
+def _shown(node: Inode, links: frozenset[str], name: str) -> Any:
+    return {"type": node.kind, "content": node.sha256, "mode": oct(node.mode), "owner": f"{node.uid}:{node.gid}",
+            "link": node.target, "device": list(node.dev), "xattrs": sorted(k for k, _ in node.xattrs),
+            "hardlinks": sorted("/" + p for p in links)}[name]
 
 
 @dataclass
 class Diff:
     changes: list[Change]
-    shared_layers: int  # bottom layers the two images have in common (never read unless needed)
+    shared_layers: int  # bottom layers the two images have in common
     layers_read: int
-    a_stack: LayerStack = field(repr=False, default_factory=LayerStack)
-    b_stack: LayerStack = field(repr=False, default_factory=LayerStack)
+    a_fs: MergedFS = field(repr=False, default_factory=MergedFS)
+    b_fs: MergedFS = field(repr=False, default_factory=MergedFS)
+    whole: bool = True  # both filesystems built whole (else: the layers above the shared prefix)
 
     @property
     def equal(self) -> bool:
@@ -66,57 +95,52 @@ def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tu
                 exact: bool = True, cache: LayerIndex | None = None) -> Diff:
     """Every path whose state differs between A's and B's merged filesystems.
 
-    With `exact=False` (rebase), a path B's upper layers provide and A's do not is taken
-    as a change without reading the shared layers to check (shipping B's entry is right
-    either way), so only deletions and hidden directories make the shared prefix be read.
-    `cache` (a layer index) stands in for the blobs of layers it has; the result is the same.
+    With `exact=False` (rebase), a path only B's upper layers name counts as a change without
+    reading the shared layers to check (shipping B's entry is right either way).
     """
     k = shared_prefix(a, b)
-    # one side wholly indexed: the other is the only stream, give it a read-ahead thread
-    ahead_a = cache is not None and cache.has_all(b.layers[k:])
+    ahead_a = cache is not None and cache.has_all(b.layers[k:])  # one side wholly indexed: read ahead
     ahead_b = cache is not None and cache.has_all(a.layers[k:])
     with ThreadPoolExecutor(2) as pool:  # zlib and sha256 release the GIL: both images at once
-        fa = pool.submit(walk_layers, a, k, progress=progress, label=labels[0], cache=cache, ahead=ahead_a)
-        fb = pool.submit(walk_layers, b, k, progress=progress, label=labels[1], cache=cache, ahead=ahead_b)
-        sa, sb = fa.result(), fb.result()
-    candidates = set(sa.nodes) | set(sb.nodes) | sa.deleted | sb.deleted
-    need_points = {p for p in candidates if not (sa.covers(p) and sb.covers(p))}
-    if not exact:
-        need_points = {p for p in need_points if p not in sb.nodes}
-    need_subtrees = _subtrees_needing_lower(sa, sb) | _subtrees_needing_lower(sb, sa)
-    lower = LayerStack()
-    layers_read = (len(a.layers) - k) + (len(b.layers) - k)
-    if k and (need_points or need_subtrees):
-        lower = walk_layers(a, 0, k, progress=progress, label="shared", cache=cache)
-        layers_read += k
-    for top in need_subtrees | {p for p in need_points if _is_dir(lower.get(p))}:
-        candidates.update(lower.under(top))
+        fa = pool.submit(read_range, a, k, progress=progress, label=labels[0], cache=cache, ahead=ahead_a)
+        fb = pool.submit(read_range, b, k, progress=progress, label=labels[1], cache=cache, ahead=ahead_b)
+        upper_a, upper_b = fa.result(), fb.result()
+    layers_read = len(upper_a) + len(upper_b)
+    if k:
+        try:
+            ua = build(a, upper_a, k, MergedFS(open_lower=True))
+            ub = build(b, upper_b, k, MergedFS(open_lower=True))
+            pa, pb = set(ua.paths), set(ub.paths)
+            if (pa == pb or (not exact and pa <= pb)) and ua.node("") == ub.node(""):
+                return Diff(compare(ua, ub, pb), k, layers_read, ua, ub, whole=False)
+        except NeedLower:
+            pass
+    lower = build(a, read_range(a, 0, k, progress=progress, label="shared", cache=cache), 0)
+    whole_a = build(a, upper_a, k, lower.copy())
+    whole_b = build(b, upper_b, k, lower)
+    return Diff(compare(whole_a, whole_b, set(whole_a.paths) | set(whole_b.paths)), k, layers_read + k,
+                whole_a, whole_b)
+
+
+def compare(fa: MergedFS, fb: MergedFS, paths: Iterable[str]) -> list[Change]:
+    links_a, links_b = fa.links(), fb.links()
     changes = []
-    for path in sorted(candidates):
-        old, new = sa.lookup(path, lower.get), sb.lookup(path, lower.get)
+    for path in sorted(paths):
+        old, new = fa.node(path), fb.node(path)
         if old is None and new is None:
             continue
-        if old is None or new is None or old.identity() != new.identity():
-            changes.append(Change(path, old, new))
-    return Diff(changes, k, layers_read, sa, sb)
-
-
-def _is_dir(node: Optional[Node]) -> bool:
-    return node is not None and node.kind == "dir"
-
-
-def _subtrees_needing_lower(x: LayerStack, y: LayerStack) -> set[str]:
-    """Dirs below which X hides lower entries that Y may still show."""
-    tops = set(x.hidden) | x.deleted
-    tops |= {p for p, n in x.nodes.items() if n.kind != "dir" and _is_dir(y.nodes.get(p))}
-    return {t for t in tops if not y.hides_subtree(t)}
+        ga = links_a.get(fa.paths.get(path, -1), NO_LINKS)
+        gb = links_b.get(fb.paths.get(path, -1), NO_LINKS)
+        if old is None or new is None or old.identity() != new.identity() or ga != gb:
+            changes.append(Change(path, old, new, ga, gb))
+    return changes
 
 
 def layer_changes(changes: list[Change]) -> tuple[list[Change], list[Change]]:
     """Split into (entries to write from B, paths to white out), collapsing deleted subtrees.
 
-    A deletion below a path that B replaces with a non-directory (or deletes) is implied
-    by that entry, so one whiteout stands for a whole deleted directory.
+    A deletion below a path that B replaces with a non-directory (or deletes) is implied by
+    that entry, so one whiteout stands for a whole deleted directory.
     """
     by_path = {c.path: c for c in changes}
     writes, whiteouts = [], []

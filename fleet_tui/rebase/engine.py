@@ -25,7 +25,7 @@ from typing import Any
 
 from fleet_tui.config import Config
 from fleet_tui.errors import FleetError, UsageError
-from fleet_tui.oci.image import Image, load_image
+from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.oci.layer import LayerResult
 from fleet_tui.oci.reference import Reference, parse_reference
 from fleet_tui.oci.store import open_store
@@ -38,6 +38,8 @@ from fleet_tui.rebase.safety import SafetyReport, safety_report
 from fleet_tui.rebase.tree import Progress, ancestors, is_under
 
 MIN_SAVING = 0.20
+MAX_LAYERS = 125  # moby refuses deeper images: "max depth exceeded" (layer/layer_store.go maxLayerDepth)
+COMPRESSIONS = ("gzip", "zstd")
 
 
 @dataclass
@@ -57,6 +59,8 @@ class RebaseResult:
     changes: dict[str, int] = field(default_factory=dict)
     blobs: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    platforms: dict[str, dict[str, Any]] = field(default_factory=dict)  # multi-platform: per platform
+    index_bytes: int = 0
 
     @property
     def saving(self) -> float:
@@ -70,6 +74,7 @@ class RebaseResult:
             "saving": round(self.saving, 4), "outside_paths_changed": self.outside_paths_changed,
             "warnings": self.warnings, "refused": self.refused, "fallback": self.fallback,
             "changes": self.changes, "blobs": self.blobs, "seconds": round(self.seconds, 3),
+            "platforms": self.platforms, "index_bytes": self.index_bytes,
         }
 
 
@@ -140,6 +145,12 @@ class RebasePlan:
         blobs = push_rebased(self.old, self.target, store, self.assembled, self.layer_path, progress)
         return self.result(pushed=True, blobs=blobs)
 
+    def push_untagged(self, progress: Progress | None = None) -> dict[str, int]:
+        """Publish blobs and the manifest by digest only (a multi-platform index tags it)."""
+        store = open_store(self.target, self.config, create=True)
+        return push_rebased(self.old, self.target.with_digest(self.assembled.digest), store, self.assembled,
+                            self.layer_path, progress, tag=False)
+
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -183,13 +194,26 @@ def _inside(change: Change, paths: list[str]) -> bool:
             and any(change.path in set(ancestors(p)) for p in paths))
 
 
+def check_depth(old: Image, max_layers: int = MAX_LAYERS) -> None:
+    if len(old.layers) + 1 > max_layers:
+        raise FleetError(f"{old.ref} has {len(old.layers)} layers; a rebase onto it would have {len(old.layers) + 1}, "
+                         f"more than engines accept ({max_layers}: \"max depth exceeded\") — deploy NEW instead, "
+                         f"or rebase onto an image with fewer layers")
+
+
 def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
-                   auto: bool = False, force: bool = False, progress: Progress | None = None) -> RebasePlan:
+                   auto: bool = False, force: bool = False, progress: Progress | None = None,
+                   compression: str = "gzip", platform: str = DEFAULT_PLATFORM) -> RebasePlan:
     if bool(paths) == bool(auto):
         raise UsageError("choose one of --paths P[,P…] or --auto")
+    if compression not in COMPRESSIONS:
+        raise UsageError(f"--compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
     started = time.monotonic()
-    new_img = new if isinstance(new, Image) else load_image(new, config)
-    old_img = onto if isinstance(onto, Image) else load_image(onto, config)
+    new_img = new if isinstance(new, Image) else load_image(new, config, platform)
+    old_img = onto if isinstance(onto, Image) else load_image(onto, config, platform)
+    check_depth(old_img)
+    if compression == "zstd" and old_img.family != "oci":
+        raise UsageError(f"--compression zstd needs an OCI image; {old_img.ref} is Docker v2 (its layers are gzip only)")
     target = target_reference(tag, new_img)
     wanted = [] if auto else normalise_paths(paths or [])
     diff = diff_images(old_img, new_img, progress, exact=False, cache=LayerIndex.for_config(config))
@@ -205,7 +229,7 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     writes, whiteouts = layer_changes(inside)
     workdir = tempfile.mkdtemp(prefix="fleet-rebase-")
     try:
-        layer, layer_path = build_delta(new_img, writes, whiteouts, workdir, progress)
+        layer, layer_path = build_delta(new_img, writes, whiteouts, workdir, progress, compression)
         how = "--auto" if auto else "--paths " + ",".join("/" + p for p in wanted)
         assembled = assemble(old_img, new_img, layer, f"fleet-tui rebase {how}")
         naive = plan_pull(new_img, [old_img]).total_bytes

@@ -5,7 +5,8 @@ were read (rebase, verify and the UI preview all index what they read) and need 
 streamed, gunzipped and hashed again. One file per layer in `<state dir>/layer-index/`,
 named by the layer's diff_id and blob digest: gzip'd JSON holding a header (format, blob
 digest, diff_id, entry count) and the layer's tar entries in order — path, type, mode,
-uid, gid, size, link target, device numbers, content sha256 (whiteouts and opaque markers
+uid, gid, size, link target, device numbers, content sha256, xattrs (whiteouts, opaque markers
+and PAX global headers
 are entries like any other, so replaying them gives exactly what streaming gives).
 
 Invariants:
@@ -33,7 +34,7 @@ from fleet_tui.config import Config
 from fleet_tui.oci.image import Layer
 from fleet_tui.rebase.tarscan import Member
 
-FORMAT = 1
+FORMAT = 2  # 2: xattrs per entry, PAX global headers as entries
 KEEP = 512  # index files kept; the least recently used go first
 
 
@@ -71,7 +72,11 @@ class LayerIndex:
             head, rows = doc["head"], doc["entries"]
             if (head["format"], head["digest"], head["diff_id"], head["count"]) != (FORMAT, layer.digest, layer.diff_id, len(rows)):
                 raise ValueError("index of another layer")
-            members = [Member(r[0], r[1].encode("latin-1"), *r[2:]) for r in rows]
+            members = []
+            for r in rows:
+                member = Member(r[0], r[1].encode("latin-1"), *r[2:10])
+                member.xattrs = dict(r[10])
+                members.append(member)
             os.utime(path)  # recently used: pruned last
         except (OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, KeyError, TypeError, IndexError, AttributeError):
             self._count("misses")
@@ -84,7 +89,7 @@ class LayerIndex:
         if not layer.diff_id:
             return
         rows = [[m.name, m.type.decode("latin-1"), m.mode, m.uid, m.gid, m.size, m.linkname,
-                 m.devmajor, m.devminor, m.sha256] for m in members]
+                 m.devmajor, m.devminor, m.sha256, m.xattrs] for m in members]
         head = {"format": FORMAT, "digest": layer.digest, "diff_id": layer.diff_id, "count": len(rows)}
         data = gzip.compress(json.dumps({"head": head, "entries": rows}, separators=(",", ":")).encode(), 6, mtime=0)
         tmp = None

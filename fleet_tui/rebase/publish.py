@@ -1,8 +1,9 @@
 """Assemble and push a rebased image: OLD's blobs as they are + one new layer.
 
-Config = OLD's config with the new layer's `diff_id` and one `history` entry appended;
-the container settings the scoring entry point depends on (Cmd, Entrypoint, Env,
-WorkingDir, ExposedPorts, Labels) are NEW's. Manifest = OLD's media-type family (never
+Config = NEW's config — its runtime settings (`config`: User, Healthcheck, StopSignal,
+Volumes, Cmd, Env, …), platform (architecture, os, variant) and `created` — with `rootfs`
+and `history` from OLD plus the new layer (so diff_ids match the manifest's layers).
+Manifest = OLD's media-type family (never
 mixed), OLD's layer descriptors unchanged + the new one, annotated with
 `org.opencontainers.image.base.name`/`.base.digest` = OLD. Docker v2 schema 2 manifests
 carry these annotations too: the Docker spec ignores unknown fields, Distribution 2.8
@@ -31,7 +32,6 @@ from fleet_tui.oci.store import Store, repo_of
 
 BASE_NAME = "org.opencontainers.image.base.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"
-CONTAINER_KEYS = ("Cmd", "Entrypoint", "Env", "WorkingDir", "ExposedPorts", "Labels")
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -48,25 +48,16 @@ class Assembled:
 
 
 def assemble(old: Image, new: Image, layer: LayerResult, created_by: str) -> Assembled:
-    doc = copy.deepcopy(old.config.doc)
+    doc = copy.deepcopy(new.config.doc)
     created = new.config.doc.get("created") or EPOCH
-    rootfs = doc.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-    rootfs["diff_ids"] = list(rootfs.get("diff_ids") or []) + [layer.diff_id]
-    doc["history"] = list(doc.get("history") or []) + [
+    doc["rootfs"] = {"type": "layers", "diff_ids": list(old.config.diff_ids) + [layer.diff_id]}
+    doc["history"] = list(copy.deepcopy(old.config.doc.get("history") or [])) + [
         {"created": created, "created_by": created_by, "comment": f"fleet-tui rebase of {new.pinned}"}
     ]
     doc["created"] = created
-    container = dict(doc.get("config") or {})
-    theirs = new.config.container
-    for key in CONTAINER_KEYS:
-        if key in theirs:
-            container[key] = theirs[key]
-        else:
-            container.pop(key, None)
-    doc["config"] = container
     config_bytes = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
     family = old.family
-    descriptor = Descriptor(mt.layer_type(family), layer.digest, layer.size)
+    descriptor = Descriptor(mt.layer_type(family, layer.compression), layer.digest, layer.size)
     manifest = Manifest(
         mt.manifest_type(family),
         Descriptor(mt.config_type(family), sha256(config_bytes), len(config_bytes)),
@@ -95,7 +86,8 @@ def copy_blob(src_image: Image, dst: Store, dst_repo: str, desc: Descriptor) -> 
 
 
 def push_rebased(old: Image, target: Reference, target_store: Store, assembled: Assembled,
-                 layer_path: str, progress: Callable[[str, int, int], None] | None = None) -> dict[str, int]:
+                 layer_path: str, progress: Callable[[str, int, int], None] | None = None,
+                 tag: bool = True) -> dict[str, int]:
     """Push blobs (OLD's, the new layer, config) then the manifest; returns blob outcome counts."""
     repo = repo_of(target)
     outcomes: dict[str, int] = {}
@@ -109,7 +101,7 @@ def push_rebased(old: Image, target: Reference, target_store: Store, assembled: 
         target_store.push_blob(repo, layer.digest, _file_chunks(layer_path), layer.size)
     config = assembled.manifest.config
     target_store.push_blob(repo, config.digest, assembled.config_bytes, config.size)
-    reference = target.tag or assembled.digest
+    reference = (target.tag if tag else None) or assembled.digest
     target_store.put_manifest(repo, reference, assembled.manifest_bytes, assembled.manifest.media_type)
     return outcomes
 

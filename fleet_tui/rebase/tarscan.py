@@ -1,4 +1,4 @@
-"""A lean streaming reader of layer blobs: gunzip in big steps, tar headers parsed by hand.
+"""A lean streaming reader of layer tar streams, headers parsed the way devices parse them.
 
 `scan_layer` yields `(Member, data)` for each entry of a layer; a consumer that wants a
 regular file's bytes iterates `data` (zero-copy memoryviews of the decompressed buffer)
@@ -7,16 +7,20 @@ of every rebase and verify: `tarfile`'s per-member object and read overhead, `gz
 and small reads cost several times the decompression itself.
 
 Invariants:
-- the blob comes from `store.iter_blob`, which hashes it as it streams; after the last tar
-  entry the rest of the blob is drained, so its digest is checked before the generator
-  ends (a caller that saw the generator finish has read a verified blob);
+- the stream comes from `layerstream.layer_bytes`; after the last tar entry the rest is
+  drained, so blob digest, end of the compressed stream and diff_id are checked before the
+  generator ends (a caller that saw the generator finish has read a layer a device accepts);
 - memory is bounded by one decompressed piece (`INFLATE_OUT`) plus one header, whatever
   the layer or file size (a gzip bomb cannot inflate more than that at once), times the
   read-ahead depth when download + gunzip run ahead in their own thread (`readahead.py`);
-- entries read like `tarfile` reads them (names in UTF-8 with surrogateescape, ustar
-  prefix, GNU long names/links, PAX `x`/`g` records for path, linkpath, size, uid, gid;
-  old-style directories as regular entries with a trailing `/`). Unlike `tarfile`, a bad
-  header checksum in the middle is an error, never a silent end of the layer;
+- headers read as Go's archive/tar reads them — the reader of every device's engine (moby):
+  format by magic/version/trailer (USTAR/PAX and STAR use the name prefix at byte 345, GNU
+  keeps atime/ctime there, V7 has neither); numbers octal with spaces/NULs trimmed, or
+  base-256; GNU long names/links; PAX `x` records for path, linkpath, size, uid, gid and
+  `SCHILY.xattr.*`; PAX *global* `g` headers are NOT applied to later entries (archive/tar
+  returns them as entries, moby ignores them); a legacy `\0` type with a trailing `/` is a
+  directory. A bad checksum, a bad PAX number, or a zero block followed by data is an error,
+  never a silent end of the layer; an empty stream is an empty layer;
 - sparse files raise `Unsupported`: `blobstream.map_layer` then reads the layer with `tarfile`.
 """
 
@@ -25,23 +29,15 @@ from __future__ import annotations
 import struct
 from typing import Iterator
 
-from fleet_tui.errors import FleetError
-from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import Image, Layer
+from fleet_tui.rebase.layerstream import layer_bytes, layer_error
 from fleet_tui.rebase.readahead import read_ahead
 
-try:  # ISA-L inflates about twice as fast as zlib, same format and API
-    from isal import isal_zlib as _zlib
-except ImportError:  # pragma: no cover - isal is a declared dependency
-    import zlib as _zlib  # type: ignore[no-redef]
-
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 BLOCK = 512
-INFLATE_OUT = 1 << 20  # most bytes one decompress call may return
-MAX_META = 16 << 20  # PAX / GNU long-name data bigger than this is not a real layer
+MAX_META = 1 << 20  # archive/tar maxSpecialFileSize: bigger PAX / GNU long-name data fails the read
 ZERO_BLOCK = bytes(BLOCK)
 REGULAR = (b"0", b"\0", b"7")
+XATTR = "SCHILY.xattr."
 DATA_LESS = (b"1", b"2", b"3", b"4", b"5", b"6")  # tarfile skips no data for these types
 _SIGNED = struct.Struct("148b8x356b")
 
@@ -57,13 +53,14 @@ class Unsupported(Exception):
 class Member:
     """One tar entry, with the attributes `tarfile.TarInfo` has for them."""
 
-    __slots__ = ("name", "type", "mode", "uid", "gid", "size", "linkname", "devmajor", "devminor", "sha256")
+    __slots__ = ("name", "type", "mode", "uid", "gid", "size", "linkname", "devmajor", "devminor", "sha256", "xattrs")
 
     def __init__(self, name: str, type: bytes, mode: int, uid: int, gid: int, size: int,
                  linkname: str, devmajor: int, devminor: int, sha256: str = "") -> None:
         self.name, self.type, self.mode, self.uid, self.gid = name, type, mode, uid, gid
         self.size, self.linkname, self.devmajor, self.devminor = size, linkname, devmajor, devminor
         self.sha256 = sha256  # hex digest of the content, filled in by whoever hashed it
+        self.xattrs: dict[str, str] = {}  # from PAX SCHILY.xattr.* records (values as text, surrogateescape)
 
     def isreg(self) -> bool:
         return self.type in REGULAR
@@ -74,11 +71,14 @@ def _nts(field: bytes) -> str:
 
 
 def _num(field: bytes) -> int:
-    if field[0] in (0o200, 0o377):  # GNU base-256
-        n = int.from_bytes(field[1:], "big")
-        return -(256 ** (len(field) - 1) - n) if field[0] == 0o377 else n
+    """archive/tar parseNumeric: base-256 when the top bit is set, else octal with
+    leading/trailing spaces and NULs trimmed (an empty field is 0)."""
+    if field[0] & 0x80:
+        n = int.from_bytes(bytes([field[0] & 0x7F]) + field[1:], "big")
+        return n - (1 << (8 * len(field) - 1)) if field[0] & 0x40 else n
+    text = field.strip(b" \0")
     try:
-        return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+        return int(text, 8) if text else 0
     except ValueError:
         raise TarFormatError("invalid number in a tar header") from None
 
@@ -97,22 +97,6 @@ def _pax(data: bytes) -> dict[str, str]:
         out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         pos += length
     return out
-
-
-def inflate(pieces: Iterator[bytes]) -> Iterator[bytes]:
-    """Decompressed pieces of a gzip stream (several members allowed)."""
-    z = _zlib.decompressobj(31)
-    for piece in pieces:
-        while piece:
-            out = z.decompress(piece, INFLATE_OUT)
-            if out:
-                yield out
-            if z.eof:
-                piece, z = z.unused_data, _zlib.decompressobj(31)
-            else:
-                piece = z.unconsumed_tail
-    if rest := z.flush():
-        yield rest
 
 
 class TarScan:
@@ -166,8 +150,8 @@ class TarScan:
     def _skip_rest(self) -> None:
         for _ in self._views(self._left):
             pass
-        if self._pad and len(self._take(self._pad)) != self._pad:
-            raise TarFormatError("unexpected end of data")
+        if self._pad:
+            self._take(self._pad)  # cut inside the last padding: archive/tar ends cleanly there
         self._left = self._pad = 0
 
     def _meta(self, size: int) -> bytes:
@@ -179,84 +163,95 @@ class TarScan:
         return data[:size]
 
     def members(self) -> Iterator[Member]:
-        glob: dict[str, str] = {}
+        """Entries as Go's archive/tar returns them, less those moby ignores (PAX globals)."""
         local: dict[str, str] = {}
         long_name = long_link = None
-        first = True
         while True:
             self._skip_rest()
             block = self._take(BLOCK)
             if len(block) < BLOCK:
-                if block or first:
-                    raise TarFormatError("truncated header" if block else "empty file")
-                return
+                if block:
+                    raise TarFormatError("truncated header")
+                return  # end of data at a header boundary: Go's reader ends (an empty layer too)
             if block == ZERO_BLOCK:
+                second = self._take(BLOCK)
+                if second and second != ZERO_BLOCK:  # archive/tar: "zero block and then non-zero block"
+                    raise TarFormatError("a zero block followed by data")
                 return
-            first = False
             chksum = _num(block[148:156])
             if chksum != 256 + sum(block) - sum(block[148:156]) and chksum != 256 + sum(_SIGNED.unpack(block)):
                 raise TarFormatError("bad checksum in a tar header")
+            fmt = _format(block)
             kind, size = block[156:157], _num(block[124:136])
             if kind in (b"L", b"K"):
                 value = _nts(self._meta(size))
                 long_name, long_link = (value, long_link) if kind == b"L" else (long_name, value)
                 continue
-            if kind in (b"x", b"g", b"X"):
-                records = _pax(self._meta(size))
-                (glob if kind == b"g" else local).update(records)
+            if kind == b"x":  # a second `x` replaces the first (archive/tar), it does not add to it
+                local = {k: v for k, v in _pax(self._meta(size)).items() if v != ""}  # empty: keep the header's
                 continue
-            if kind == b"S" or any(k.startswith("GNU.sparse") for k in local):
+            if kind == b"g":
+                # archive/tar returns a global header as an entry of its own, its records not
+                # merged into later entries; moby ignores it (after creating its parent dirs).
+                self._meta(size)
+                yield Member(_nts(block[0:100]), kind, 0, 0, 0, 0, "", 0, 0)
+                local, long_name, long_link = {}, None, None
+                continue
+            if kind == b"S":  # archive/tar keeps the type; moby's createTarFile refuses it
+                raise TarFormatError("an old-GNU sparse entry (type S), which engines refuse")
+            if any(k.startswith("GNU.sparse") for k in local):
                 raise Unsupported("sparse file")
             name = _nts(block[0:100])
-            if kind == b"\0" and name.endswith("/"):
-                kind = b"5"
-            if (prefix := _nts(block[345:500])):
-                name = prefix + "/" + name
+            if fmt in ("ustar", "star") and (prefix := _nts(block[345:500] if fmt == "ustar" else block[345:476])):
+                name = prefix + "/" + name  # GNU headers keep atime/ctime at 345: never a prefix there
             linkname = _nts(block[157:257])
             uid, gid = _num(block[108:116]), _num(block[116:124])
-            name, linkname = long_name or name, long_link or linkname
-            pax = {**glob, **local} if glob else local
-            if pax:
-                name, linkname = pax.get("path", name), pax.get("linkpath", linkname)
-                uid, gid, size = (_pax_int(pax, "uid", uid), _pax_int(pax, "gid", gid), _pax_int(pax, "size", size))
+            xattrs: dict[str, str] = {}
+            if local:
+                name, linkname = local.get("path", name), local.get("linkpath", linkname)
+                uid, gid, size = (_pax_int(local, "uid", uid), _pax_int(local, "gid", gid), _pax_int(local, "size", size))
+                xattrs = {k[len(XATTR):]: v for k, v in local.items() if k.startswith(XATTR)}
+            name, linkname = long_name or name, long_link or linkname  # GNU L/K win over PAX path/linkpath
+            raw_kind = kind
+            if kind == b"\0":  # TypeRegA, after long names and PAX: a trailing slash makes a directory
+                kind = b"5" if name.endswith("/") else b"0"
             if kind == b"5":
                 name = name.rstrip("/")
-            dev = (_num(block[329:337]), _num(block[337:345])) if kind in (b"3", b"4") else (0, 0)
+            dev = (_num(block[329:337]), _num(block[337:345])) if kind in (b"3", b"4") and fmt != "v7" else (0, 0)
             member = Member(name, kind, _num(block[100:108]), uid, gid, size, linkname, *dev)
+            if xattrs:
+                member.xattrs = xattrs
             local, long_name, long_link = {}, None, None
-            if kind not in DATA_LESS:
+            if raw_kind not in DATA_LESS:
                 self._left, self._pad = size, -size % BLOCK
             yield member
+
+
+def _format(block: bytes) -> str:
+    """archive/tar's format detection (format.go getFormat): magic, version, STAR trailer."""
+    magic, version = block[257:263], block[263:265]
+    if magic == b"ustar\0":
+        return "star" if block[508:512] == b"tar\0" else "ustar"
+    if magic == b"ustar " and version == b" \0":
+        return "gnu"
+    return "v7"
 
 
 def _pax_int(pax: dict[str, str], key: str, default: int) -> int:
     if key not in pax:
         return default
     try:
-        return int(pax[key])
+        value = int(pax[key], 10)
     except ValueError:
-        return 0  # as tarfile does
-
-
-DECOMPRESS_ERRORS = (_zlib.error, EOFError)
-
-
-def layer_bytes(image: Image, layer: Layer) -> Iterator[bytes]:
-    """The uncompressed tar bytes of `layer` (gzip or plain; zstd refused); the blob's digest is
-    checked when the iterator is run to its end."""
-    raw = image.store.iter_blob(image.repo, layer.digest, layer.size)
-    first = next(raw, b"")
-    while len(first) < 4 and (more := next(raw, None)) is not None:
-        first += more
-    if first.startswith(ZSTD_MAGIC):
-        raise FleetError(f"layer {short(layer.digest)} of {image.ref} is zstd-compressed; rebase reads gzip or plain tar layers only")
-    pieces = _chain(first, raw)
-    return inflate(pieces) if first.startswith(GZIP_MAGIC) else pieces
+        raise TarFormatError(f"invalid PAX {key} {pax[key]!r}") from None  # archive/tar: ErrHeader
+    if value < 0:
+        raise TarFormatError(f"negative PAX {key}")
+    return value
 
 
 def scan_layer(image: Image, layer: Layer, ahead: bool = False) -> Iterator[tuple[Member, Iterator[memoryview]]]:
-    """Each entry of `layer` with its data (read it before the next entry, else it is skipped);
-    verifies the blob at the end.
+    """Each entry of `layer` with its data (read it before the next entry, else it is skipped).
+    The generator ends only after the whole stream was read and checked (`layerstream`).
 
     `ahead`: download and gunzip in a read-ahead thread (when this is the only layer read).
     """
@@ -267,15 +262,7 @@ def scan_layer(image: Image, layer: Layer, ahead: bool = False) -> Iterator[tupl
     try:
         for member in scan.members():
             yield member, scan.data()
-        for _ in pieces:  # read to the end so that the blob's digest gets verified
+        for _ in pieces:  # read to the end: blob digest, end of stream and diff_id get checked
             pass
     except TarFormatError as exc:
-        raise FleetError(f"layer {short(layer.digest)} of {image.ref} is corrupted or not a tar archive ({exc})") from None
-    except DECOMPRESS_ERRORS as exc:
-        raise FleetError(f"layer {short(layer.digest)} of {image.ref} is corrupted ({type(exc).__name__}: {exc})") from None
-
-
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
+        raise layer_error(image, layer, f"its tar stream is malformed ({exc})") from None

@@ -73,7 +73,8 @@ def test_auto_mode_result_equals_new(registry, client, config, repo_name):
     assert members["bin/tool"].mode == 0o700 and members["srv/owned"].uid == 1000
     assert members["lib/link"].issym() and members["lib/link"].linkname == "target2"
     assert members["swap"].isdir() and "swap/inner" in members
-    assert members["added/zz-hl"].isreg() and members["added/zz-hl"].size == 3
+    assert members["added/new.txt"].isreg() and members["added/new.txt"].size == 3  # a hard-link group ships once:
+    assert members["added/zz-hl"].islnk() and members["added/zz-hl"].linkname == "added/new.txt"  # file + link
     assert {m.mtime for m in members.values()} == {0}
     assert not {"big.bin", "etc/os-release", "lib/keep-link", "etc", "usr"} & set(members)
     assert result.new_layer["size"] < 60_000  # libfoo's 50 KB of noise plus a few small entries
@@ -85,7 +86,8 @@ def test_verify_cli_exit_codes(registry, client, config, repo_name, capsys):
     assert main(["verify", old, new, "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["equal"] is False
-    assert {"path": "/bin/tool", "change": "mode", "kind": "file"} in out["differences"]
+    tool = next(d for d in out["differences"] if d["path"] == "/bin/tool")
+    assert tool == {"path": "/bin/tool", "change": "mode", "kind": "file", "details": {"mode": ["0o755", "0o700"]}}
     assert main(["verify", new, new]) == 0
     assert "equal" in capsys.readouterr().out
     assert main(["verify", old, f"{registry.host}/{repo_name}:missing"]) == 1

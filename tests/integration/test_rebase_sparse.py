@@ -1,5 +1,8 @@
-"""Layers with sparse files (GNU tar `--sparse`): the lean scanner hands them back and the
-`tarfile` path reads them instead, for the diff (hashing) and for the files a rebase ships."""
+"""Layers with sparse files (GNU tar `--sparse`). PAX sparse files (`--format=posix`): the lean
+scanner hands them back and the `tarfile` path reads them instead, holes as zeros, as Go's
+archive/tar does — for the diff (hashing) and for the files a rebase ships. Old-GNU sparse
+entries (`--format=gnu`, type `S`): engines refuse the layer (moby has no case for `S`), so a
+rebase refuses in one line and pushes nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import subprocess
 
 import pytest
 
+from fleet_tui.errors import FleetError
 from fleet_tui.oci import mediatypes as mt
 from fleet_tui.oci.digest import sha256
 from fleet_tui.oci.image import load_image
@@ -39,8 +43,7 @@ def _sparse_layer(tmp_path, fmt: str) -> tuple[LayerResult, bytes]:
     return LayerResult(sha256(blob), sha256(tar), len(blob), blob), bytes(content)
 
 
-@pytest.mark.parametrize("fmt", ["gnu", "posix"])
-def test_sparse_layer_is_read_with_tarfile_and_rebased(tmp_path, config, fmt):
+def _store_with_sparse(tmp_path, fmt: str):
     d = tmp_path / "store"
     store = LayoutStore(d, create=True)
     base = write_layer([Entry("etc", kind="dir", mode=0o755), Entry("etc/os-release", data=b"ID=x\n")])
@@ -49,15 +52,29 @@ def test_sparse_layer_is_read_with_tarfile_and_rebased(tmp_path, config, fmt):
     sparse, content = _sparse_layer(tmp_path, fmt)
     build([(base, "base"), (old_model, "model")], mt.OCI).push(store, "", "1")
     build([(base, "base"), (sparse, "model")], mt.OCI).push(store, "", "2")
+    return d, content
+
+
+def test_old_gnu_sparse_layer_is_refused_in_one_line(tmp_path, config):
+    d, _ = _store_with_sparse(tmp_path, "gnu")
+    with pytest.raises(FleetError) as err:
+        rebase(f"oci:{d}:2", f"oci:{d}:1", "r", config, auto=True, force=True)
+    message = str(err.value)
+    assert "type S" in message and f"oci:{d}:2" in message and "\n" not in message
+    assert LayoutStore(d).head_manifest("", "r") is None  # nothing pushed
+
+
+def test_pax_sparse_layer_is_read_with_tarfile_and_rebased(tmp_path, config):
+    d, content = _store_with_sparse(tmp_path, "posix")
     new = load_image(f"oci:{d}:2", config)
     with pytest.raises(Unsupported):  # the fallback is what this test exercises
         for _ in scan_layer(new, new.layers[1]):
             pass
 
-    node = merged(new)[WEIGHTS]
+    node = merged(new).node(WEIGHTS)
     assert node.size == len(content) and node.sha256 == hashlib.sha256(content).hexdigest()
     result = rebase(f"oci:{d}:2", f"oci:{d}:1", "r", config, auto=True, force=True)
     assert result.pushed and result.changes["written"] >= 1
     rebased = load_image(result.ref, config)
-    assert merged(rebased)[WEIGHTS].sha256 == node.sha256  # the shipped bytes are the sparse file's
+    assert merged(rebased).node(WEIGHTS).sha256 == node.sha256  # the shipped bytes are the sparse file's
     assert verify_images(rebased, new, config).equal

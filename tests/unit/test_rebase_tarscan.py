@@ -10,7 +10,8 @@ import tarfile
 
 import pytest
 
-from fleet_tui.rebase.tarscan import TarFormatError, TarScan, Unsupported, inflate
+from fleet_tui.rebase.layerstream import inflate
+from fleet_tui.rebase.tarscan import TarFormatError, TarScan, Unsupported
 
 LONG = "usr/lib/python3/site-packages/" + "very-long-directory-name/" * 8 + "module.py"
 
@@ -95,16 +96,20 @@ def test_malformed_archives_are_errors_not_a_silent_end():
     good = _archive(tarfile.GNU_FORMAT)
     with pytest.raises(TarFormatError):
         _scan_view([good[:512 * 4 + 100]])  # data cut short
+    assert _scan_view([b""]) == []  # an empty layer: archive/tar reads no entry, dockerd accepts it
     with pytest.raises(TarFormatError):
-        _scan_view([b""])
+        _scan_view([bytes(512) + good[:512]])  # a zero block then a header: archive/tar's ErrHeader
 
 
-def test_sparse_entries_are_handed_back():
+def test_pax_sparse_entries_are_handed_back_and_old_gnu_sparse_refused():
     ti = tarfile.TarInfo("var/sparse")
     ti.type = tarfile.GNUTYPE_SPARSE
-    raw = ti.tobuf(tarfile.GNU_FORMAT) + bytes(1024)
+    with pytest.raises(TarFormatError, match="type S"):  # moby: "unhandled tar header type 83"
+        _scan_view([ti.tobuf(tarfile.GNU_FORMAT) + bytes(1024)])
+    pax = tarfile.TarInfo("var/sparse")
+    pax.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.realsize": "4096"}
     with pytest.raises(Unsupported):
-        _scan_view([raw])
+        _scan_view([pax.tobuf(tarfile.PAX_FORMAT) + bytes(1024)])
 
 
 def test_read_ahead_passes_pieces_errors_and_stops_its_producer():

@@ -51,4 +51,4 @@ def client(registry: RegistryServer, config: Config) -> RegistryClient:
 def repo_name(request: pytest.FixtureRequest) -> str:
     """A repository name unique to the test."""
     name = request.node.name.lower()
-    return "test/" + "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")[:60]
+    return "test/" + "".join(ch if ch.isalnum() else "-" for ch in name)[:60].strip("-")

@@ -57,7 +57,7 @@ class ImageBuilder:
         m = Manifest(
             mt.manifest_type(self.family),
             Descriptor(mt.config_type(self.family), sha256(config), len(config)),
-            [Descriptor(mt.layer_type(self.family), layer.digest, layer.size) for layer, _ in self.layers],
+            [Descriptor(mt.layer_type(self.family, layer.compression), layer.digest, layer.size) for layer, _ in self.layers],
             dict(self.annotations),
         )
         return m, config

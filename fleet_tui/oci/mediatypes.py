@@ -38,6 +38,8 @@ def layer_type(family: str, compression: str = "gzip") -> str:
         if family == DOCKER:
             raise ValueError("zstd layers exist only in OCI images; this image is Docker v2 (use gzip)")
         return OCI_LAYER_ZSTD
+    if compression == "none" and family != DOCKER:
+        return OCI_LAYER
     return DOCKER_LAYER if family == DOCKER else OCI_LAYER_GZIP
 
 

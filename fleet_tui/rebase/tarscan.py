@@ -191,10 +191,11 @@ class TarScan:
                 local = {k: v for k, v in _pax(self._meta(size)).items() if v != ""}  # empty: keep the header's
                 continue
             if kind == b"g":
-                # archive/tar returns a global header as an entry of its own, its records not
-                # merged into later entries; moby ignores it (after creating its parent dirs).
-                self._meta(size)
-                yield Member(_nts(block[0:100]), kind, 0, 0, 0, 0, "", 0, 0)
+                # archive/tar returns a global header as an entry of its own (named by its own
+                # `path` record if any), its records not merged into later entries; moby ignores
+                # it after creating its parents and removing what is at its name.
+                records = _pax(self._meta(size))
+                yield Member(records.get("path") or _nts(block[0:100]), kind, 0, 0, 0, 0, "", 0, 0)
                 local, long_name, long_link = {}, None, None
                 continue
             if kind == b"S":  # archive/tar keeps the type; moby's createTarFile refuses it

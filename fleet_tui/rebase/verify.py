@@ -22,7 +22,7 @@ from fleet_tui.config import Config
 from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.rebase.diff import Change, diff_images
 from fleet_tui.rebase.layerindex import LayerIndex
-from fleet_tui.rebase.tree import Progress
+from fleet_tui.rebase.tree import Progress, layer_members
 
 PLATFORM_KEYS = ("architecture", "os", "variant", "os.version", "os.features")
 
@@ -45,12 +45,10 @@ class VerifyResult:
                 "config_differences": self.config_differences, "layers_read": self.layers_read}
 
 
-def _meaningful(value: Any) -> Any:
-    """Drop empty values: `"Env": null`, `[]`, `{}`, `""` and `false` mean the same to an engine."""
-    if isinstance(value, dict):
-        out = {k: _meaningful(v) for k, v in value.items()}
-        return {k: v for k, v in out.items() if v not in (None, "", [], {}, False)}
-    return value
+def _meaningful(value: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty settings: `"Env": null`, `[]`, `{}`, `""` and `false` mean the same to an engine
+    (only at the top: inside a setting, `{"/data": {}}` is a volume)."""
+    return {k: v for k, v in value.items() if v not in (None, "", [], {}, False)}
 
 
 def config_differences(a: Image, b: Image) -> list[dict[str, Any]]:
@@ -72,7 +70,11 @@ def verify_images(a: Image | str, b: Image | str, config: Config, progress: Prog
                   platform: str = DEFAULT_PLATFORM) -> VerifyResult:
     img_a = a if isinstance(a, Image) else load_image(a, config, platform)
     img_b = b if isinstance(b, Image) else load_image(b, config, platform)
-    diff = diff_images(img_a, img_b, progress, labels=("A", "B"), cache=LayerIndex.for_config(config))
+    cache = LayerIndex.for_config(config)
+    diff = diff_images(img_a, img_b, progress, labels=("A", "B"), cache=cache)
+    for img in (img_a, img_b):  # every blob checked once (an index entry exists only for a checked blob)
+        for index in range(len(img.layers)):
+            layer_members(img, index, cache)
     return VerifyResult(img_a.pinned, img_b.pinned, diff.changes, diff.layers_read, config_differences(img_a, img_b))
 
 

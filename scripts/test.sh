@@ -14,6 +14,7 @@ command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] ||
 command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || need+=(docker.io)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing Debian packages: ${need[*]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite: installs the real parts the tests use (Debian docker-registry,
-# docker.io, busybox-static, tmux) when missing, installs the package with its test extras
+# docker.io, busybox-static, tmux, skopeo) when missing, installs the package with its test extras
 # into a virtual environment, then runs pytest. Tests fail loudly if a real part cannot start.
 #
 # The environment: the active virtualenv ($VIRTUAL_ENV) when there is one; otherwise a

@@ -10,7 +10,10 @@ from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import DEFAULT_PLATFORM, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.store import open_store, repo_of
+from fleet_tui.errors import FleetError
 from fleet_tui.planning.pullplan import plan_pull
+from fleet_tui.rebase.engine import MAX_LAYERS
+from fleet_tui.rebase.multiplatform import image_platform, platform_entries
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,15 +52,19 @@ def cmd_tags(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_layers(args: argparse.Namespace, ctx: Context) -> int:
     img = load_image(args.ref, ctx.config, args.platform)
+    platforms = sorted(platform_entries(args.ref, ctx.config) or {}) if img.index_digest else []
     if args.json:
         print_json({
             "ref": str(img.ref), "digest": img.digest, "media_type": img.media_type,
             "layers": [{"digest": l.digest, "size": l.size, "media_type": l.media_type, "created_by": l.created_by}
                        for l in img.layers],
             "config_bytes": img.config_bytes, "manifest_bytes": img.manifest_bytes, "index_bytes": img.index_bytes,
+            "platform": image_platform(img), "platforms": platforms,
         })
         return 0
-    print(f"{img.ref}  {img.digest}  ({img.media_type.rsplit('/', 1)[-1]})")
+    print(f"{img.ref}  {img.digest}  ({img.media_type.rsplit('/', 1)[-1]}, {image_platform(img) or 'platform unsaid'})")
+    if platforms:
+        print(f"multi-platform: {', '.join(platforms)} (showing {args.platform}; --platform picks another)")
     table(["#", "DIGEST", "SIZE", "CREATED BY"],
           [(i + 1, short(l.digest), size(l.size), _step(l.created_by)) for i, l in enumerate(img.layers)], right=(0, 2))
     print(f"{len(img.layers)} layers, {size(img.layer_bytes)}; config {size(img.config_bytes)}, manifest {size(img.manifest_bytes)}")
@@ -66,12 +73,15 @@ def cmd_layers(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
     target = load_image(args.target, ctx.config, args.platform)
+    if len(target.layers) > MAX_LAYERS:
+        raise FleetError(f"{target.ref} has {len(target.layers)} layers; engines refuse images deeper than {MAX_LAYERS} "
+                         f"(\"max depth exceeded\"), so no device can run it")
     haves = [load_image(h, ctx.config, args.platform) for h in args.have]
     plan = plan_pull(target, haves)
     if args.json:
-        print_json(plan.to_json())
+        print_json({**plan.to_json(), "platform": image_platform(target) or args.platform})
         return 0
-    print(f"{plan.target}  {plan.target_digest}")
+    print(f"{plan.target}  {plan.target_digest}  ({image_platform(target) or args.platform})")
     table(["", "DIGEST", "SIZE", "CREATED BY"],
           [("pull" if l.needed else "have", short(l.digest), size(l.size), _step(l.created_by)) for l in plan.layers],
           right=(2,))

@@ -41,6 +41,9 @@ class GroupSection(Section):
 
     devices: int = Field(1, ge=1, le=10_000_000, description="devices in the group")
     link: str = Field("default", description="link profile name (`[sim.links.NAME]`), or `default`")
+    platform: Annotated[str, Form("os/arch[/variant], e.g. \"linux/arm64\"")] = Field(
+        "linux/amd64", pattern=r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$",
+        description="the devices' platform: each pulls its own platform of a multi-platform image")
 
 
 class FailureSection(Section):

@@ -22,6 +22,7 @@ class GroupSpec:
     name: str
     devices: int
     link: str = "default"
+    platform: str = "linux/amd64"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def parse_sim(data: SimSection | dict[str, Any] | None) -> SimSpec:
         data = parse_config({"sim": data}).sim
         assert data is not None
     links = {"default": LinkProfile(), **{name: _link(name, link) for name, link in data.links.items()}}
-    groups = tuple(GroupSpec(name, g.devices, g.link) for name, g in data.groups.items())
+    groups = tuple(GroupSpec(name, g.devices, g.link, g.platform) for name, g in data.groups.items())
     failures = tuple(FailureRule(f.image, f.fraction, tuple(f.devices)) for f in data.failures)
     return SimSpec(
         data.image, groups, links, failures, data.seed, data.speed, data.prefix, data.poll_seconds,

@@ -47,7 +47,7 @@ class SimFleet:
         self.spec, self.hub, self.config, self.group_tag = spec, hub, config, group_tag
         self.source = source or source_for(spec.image, config, spec.connections)
         self.outbox: dict[str, Any] = {}
-        self._images: dict[str, asyncio.Future] = {}
+        self._images: dict[tuple[str, str], asyncio.Future] = {}
         self.fx = Services(module, SimClock(spec.speed), self.source, self.image, self.outbox,
                            FailureModel(spec.failures, spec.seed), spec.chunk_bytes, spec.apply_seconds)
         self.devices: dict[str, SimDevice] = {}
@@ -56,15 +56,16 @@ class SimFleet:
         self._stopping = asyncio.Event()
         self.reports_sent = 0
 
-    async def image(self, ref: str) -> Image:
-        """Verified metadata of `ref`, loaded once for the whole fleet."""
-        fut = self._images.get(ref)
+    async def image(self, ref: str, platform: str = "linux/amd64") -> Image:
+        """Verified metadata of `ref` for `platform`, loaded once for the whole fleet."""
+        key = (ref, platform)
+        fut = self._images.get(key)
         if fut is None:
-            fut = self._images[ref] = asyncio.ensure_future(asyncio.to_thread(load_image, ref, self.config))
+            fut = self._images[key] = asyncio.ensure_future(asyncio.to_thread(load_image, ref, self.config, platform))
         try:
             return await asyncio.shield(fut)
         except Exception:
-            self._images.pop(ref, None)  # let a later attempt try again
+            self._images.pop(key, None)  # let a later attempt try again
             raise
 
     async def start(self) -> None:
@@ -72,15 +73,15 @@ class SimFleet:
         ids = self.spec.device_ids()
         tag = self.group_tag
         await asyncio.to_thread(self.hub.register_devices, [(d, {tag: g.name, "simulated": True}) for d, g in ids])
-        start = await self.image(self.spec.image)
-        blobs = [layer.digest for layer in start.layers]
+        start = {p: await self.image(self.spec.image, p) for p in {g.platform for g in self.spec.groups}}
         seed = self.spec.seed
         for device_id, group in ids:
             profile = self.spec.links[group.link]
             link = Link(profile, random.Random(f"{seed}:link:{device_id}"))
             idle = IdleOutages(profile, random.Random(f"{seed}:idle:{device_id}"))
+            blobs = [layer.digest for layer in start[group.platform].layers]
             self.devices[device_id] = SimDevice(device_id, group.name, link, idle, ContentStore(blobs), self.fx,
-                                                self.spec.image, self.trace)
+                                                self.spec.image, self.trace, group.platform)
         self.fx.clock.t0 = time.monotonic()
         self._tasks = [asyncio.create_task(d.run(), name=d.id) for d in self.devices.values()]
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="poll"))

@@ -65,7 +65,7 @@ class Services:
     module: str
     clock: SimClock
     source: "BlobSource"
-    image: Callable[[str], Awaitable["Image"]]  # cached, verified image metadata by pinned ref
+    image: Callable[[str, str], Awaitable["Image"]]  # cached, verified image metadata by (pinned ref, platform)
     outbox: dict[str, tuple[dict[str, ModuleReport], bool]]  # latest report per device
     failures: FailureModel = field(default_factory=FailureModel)
     chunk: int = 256 * 1024
@@ -74,11 +74,12 @@ class Services:
 
 class SimDevice:
     __slots__ = ("id", "group", "link", "idle", "store", "fx", "image", "digest", "state", "bytes", "error",
-                 "desired", "failed_image", "wake", "fetched", "resumes", "trace")
+                 "desired", "failed_image", "wake", "fetched", "resumes", "trace", "platform")
 
     def __init__(self, device_id: str, group: str, link: Link, idle: IdleOutages, store: ContentStore,
-                 services: Services, image: str = "", trace: bool = False) -> None:
+                 services: Services, image: str = "", trace: bool = False, platform: str = "linux/amd64") -> None:
         self.id, self.group, self.link, self.idle, self.store, self.fx = device_id, group, link, idle, store, services
+        self.platform = platform
         self.image = image  # pinned ref it runs
         self.digest = image.rpartition("@")[2] if image else ""
         self.state = "running" if image else "pending"
@@ -90,7 +91,8 @@ class SimDevice:
 
     def report(self, connected: bool = True) -> None:
         self.fx.outbox[self.id] = (
-            {self.fx.module: ModuleReport(self.fx.module, self.image, self.digest, self.state, self.bytes, self.error)},
+            {self.fx.module: ModuleReport(self.fx.module, self.image, self.digest, self.state, self.bytes, self.error,
+                                          platform=self.platform)},
             connected,
         )
 
@@ -138,9 +140,9 @@ class SimDevice:
         self.state, self.bytes, self.error = "downloading", 0, ""
         self.report()
         try:
-            target = await self.fx.image(ref)
-            plan = plan_for_blobs(target, self.store.blobs, by_tag=False)
-            await self._charge(plan.manifest_bytes + plan.config_bytes)
+            target = await self.fx.image(ref, self.platform)
+            plan = plan_for_blobs(target, self.store.blobs)
+            await self._charge(plan.index_bytes + plan.manifest_bytes + plan.config_bytes)
             for layer in plan.layers:
                 if layer.needed and not self.store.has(layer.digest):
                     await self.fetch_blob(target.repo, layer.digest, layer.size)
@@ -154,7 +156,9 @@ class SimDevice:
             message = str(exc) if isinstance(exc, FleetError) else f"{type(exc).__name__}: {exc}"
             self.state, self.error, self.failed_image = "failed", message, ref
         else:
-            self.image, self.digest, self.state, self.failed_image = ref, target.digest, "running", ""
+            # the digest it runs is the one it was told to run (an index's, for multi-platform),
+            # as dockerd's RepoDigests name it
+            self.image, self.digest, self.state, self.failed_image = ref, ref.rpartition("@")[2], "running", ""
         if self.trace is not None:
             self.trace.append((self.state, ref, self.bytes, self.fetched, self.resumes))
         self.report()

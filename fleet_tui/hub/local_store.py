@@ -113,6 +113,7 @@ def reports_to_json(reports: dict[str, ModuleReport], now: float) -> str:
             r.name: {
                 "image": r.image, "digest": r.digest, "state": r.state,
                 "bytes_downloaded": r.bytes_downloaded, "error": r.error, "updated": r.updated or now,
+                **({"platform": r.platform} if r.platform else {}),
             }
             for r in reports.values()
         }

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
+DEFAULT_PLATFORM = "linux/amd64"
 DEVICE_STATES = ("pending", "downloading", "applying", "running", "failed", "offline", "rolled_back")
 
 
@@ -43,6 +44,7 @@ class ModuleReport:
     bytes_downloaded: int = 0  # for the current update; 0 when unknown (Azure twins carry none)
     error: str = ""
     updated: float = 0.0  # unix time
+    platform: str = ""  # os/arch[/variant] of the device ("" = not reported: linux/amd64)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ class DeviceTwin:
         """The manifest digest `module` reportedly runs ("" when unknown)."""
         report = self.reported.get(module)
         return report.digest if report else ""
+
+    def platform(self, module: str) -> str:
+        """The device's platform as its `module` report gives it (linux/amd64 when unsaid)."""
+        report = self.reported.get(module)
+        return (report.platform if report else "") or DEFAULT_PLATFORM
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,18 @@ class Image:
 
     @property
     def pinned(self) -> str:
+        """This platform's manifest, digest-pinned."""
         return self.ref.pinned(self.digest)
+
+    @property
+    def deploy_digest(self) -> str:
+        """What a deployment names: the index when the image came through one (each device then
+        picks its own platform), else the manifest."""
+        return self.index_digest or self.digest
+
+    @property
+    def deploy_ref(self) -> str:
+        return self.ref.pinned(self.deploy_digest)
 
     @property
     def config_digest(self) -> str:

@@ -1,9 +1,10 @@
 """Pull plan: the bytes a device holding some images downloads to run a target image.
 
 Rule (as dockerd and the IoT Edge agent behave): a layer is skipped only if the device
-already holds that exact *compressed* blob digest; the manifest (and the index, when the
-reference is a tag pointing at one) is always fetched; the config blob is fetched unless
-the device already has an image with the same config (then it already has the image).
+already holds that exact *compressed* blob digest; the manifest — and the index, when the
+reference (a tag, or an index digest: what a multi-platform rollout deploys) resolves
+through one — is always fetched; the config blob is fetched unless the device already has
+an image with the same config (then it already has the image).
 """
 
 from __future__ import annotations
@@ -55,12 +56,11 @@ class PullPlan:
         }
 
 
-def plan_for_blobs(target: Image, have_blobs: set[str], have_configs: set[str] = frozenset(),
-                   by_tag: bool = True) -> PullPlan:
+def plan_for_blobs(target: Image, have_blobs: set[str], have_configs: set[str] = frozenset()) -> PullPlan:
     """Plan against a device's content store (a set of blob digests it holds)."""
     if target.config_digest in have_configs:
         layers = [PlannedLayer(l.digest, l.size, False, l.created_by, l.media_type) for l in target.layers]
-        return PullPlan(str(target.ref), target.digest, layers, target.manifest_bytes, 0)
+        return PullPlan(str(target.ref), target.digest, layers, target.manifest_bytes, 0, target.index_bytes)
     seen: set[str] = set(have_blobs)
     layers = []
     for layer in target.layers:
@@ -69,12 +69,12 @@ def plan_for_blobs(target: Image, have_blobs: set[str], have_configs: set[str] =
         layers.append(PlannedLayer(layer.digest, layer.size, needed, layer.created_by, layer.media_type))
     return PullPlan(
         str(target.ref), target.digest, layers, target.manifest_bytes, target.config_bytes,
-        target.index_bytes if by_tag else 0,
+        target.index_bytes,
     )
 
 
-def plan_pull(target: Image, haves: Iterable[Image], by_tag: bool = True) -> PullPlan:
+def plan_pull(target: Image, haves: Iterable[Image]) -> PullPlan:
     haves = list(haves)
     blobs = {l.digest for img in haves for l in img.layers}
     configs = {img.config_digest for img in haves}
-    return plan_for_blobs(target, blobs, configs, by_tag=by_tag)
+    return plan_for_blobs(target, blobs, configs)

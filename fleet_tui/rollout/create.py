@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
-from fleet_tui.hub.protocol import DeviceTwin
+from fleet_tui.hub.protocol import DEFAULT_PLATFORM, DeviceTwin
 from fleet_tui.hub.query_literal import group_condition, quote
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.oci.reference import parse_reference
@@ -49,15 +49,17 @@ def previous_image(twin: DeviceTwin, module: str) -> tuple[str, str]:
 
 
 def rebase_onto(config: Any, target: Image, onto: Image) -> str | None:
-    """The rebased image (auto mode: every difference, so it runs exactly like TARGET) as a
-    pinned ref, or None when the rebaser falls back to TARGET itself (too little saving)."""
+    """The rebased image (auto mode: every difference, so it runs exactly like TARGET; every
+    platform of a multi-platform TARGET) as a pinned ref, or None when the rebaser falls back
+    to TARGET itself (too little saving)."""
     try:
-        from fleet_tui.rebase.engine import rebase
+        from fleet_tui.rebase.multiplatform import prepare_any
     except ImportError:
         raise UsageError("rebase module not available: roll out without --rebase-onto/--auto-rebase") from None
-    tag = f"{target.ref.tag or 'rollout'}-on-{onto.digest.split(':', 1)[1][:12]}"
-    result = rebase(target, onto, tag, config, auto=True)
-    if result.refused or result.fallback or not result.ref or result.digest == target.digest:
+    tag = f"{target.ref.tag or 'rollout'}-on-{onto.deploy_digest.split(':', 1)[1][:12]}"
+    with prepare_any(target.deploy_ref, onto.deploy_ref, tag, config, auto=True) as plan:
+        result = plan.push()
+    if result.refused or result.fallback or not result.ref or result.digest == target.deploy_digest:
         return None
     return str(result.ref)
 
@@ -77,18 +79,19 @@ def create_rollout(
 
     rid = rollout_id or new_id()
     prev = {t.device_id: previous_image(t, module) for t in twins}
-    images: dict[str, Image | None] = {}
+    platforms = {t.device_id: t.platform(module) for t in twins}
+    images: dict[tuple[str, str], Image | None] = {}
 
-    def have(pinned: str) -> Image | None:
-        if pinned not in images:
+    def have(pinned: str, platform: str = DEFAULT_PLATFORM) -> Image | None:
+        if (pinned, platform) not in images:
             try:
-                images[pinned] = load_image(pinned, config) if pinned else None
+                images[(pinned, platform)] = load_image(pinned, config, platform) if pinned else None
             except FleetError:
-                images[pinned] = None  # not in the registry: the device pulls everything
-        return images[pinned]
+                images[(pinned, platform)] = None  # not in the registry: the device pulls everything
+        return images[(pinned, platform)]
 
     variants: dict[str, dict[str, Any]] = {
-        "full": {"image": target.pinned, "digest": target.digest, "base": "", "rebased": False}
+        "full": {"image": target.deploy_ref, "digest": target.deploy_digest, "base": "", "rebased": False}
     }
     bases: dict[str, str] = {}  # base digest → variant key
     if rebase or auto_rebase:
@@ -98,22 +101,26 @@ def create_rollout(
             # --rebase-onto names one image: it must exist. Auto mode skips an image the
             # registry lacks; its devices get the full image.
             onto_image = load_image(onto, config) if rebase else have(onto)
-            if onto_image is None or onto_image.digest == target.digest:
+            if onto_image is None or onto_image.deploy_digest == target.deploy_digest:
                 continue
             rebased_ref = rebase_onto(config, target, onto_image)
             if rebased_ref is None:
                 continue
             rebased = load_image(rebased_ref, config)
             key = f"d{i}"
-            variants[key] = {"image": rebased.pinned, "digest": rebased.digest, "base": onto_image.digest, "rebased": True}
-            bases[onto_image.digest] = key
-    variant_images = {k: load_image(v["image"], config) if v["rebased"] else target for k, v in variants.items()}
+            variants[key] = {"image": rebased.deploy_ref, "digest": rebased.deploy_digest,
+                             "base": onto_image.deploy_digest, "rebased": True}
+            bases[onto_image.deploy_digest] = key
 
-    def plan_bytes(variant: str, pinned: str) -> int:
-        held = have(pinned)
+    def plan_bytes(variant: str, pinned: str, platform: str) -> int:
+        """What this device pulls: its platform of the variant, against its platform of what it runs."""
+        held = have(pinned, platform)
         blobs = {layer.digest for layer in held.layers} if held else set()
         configs = {held.config_digest} if held else set()
-        return plan_for_blobs(variant_images[variant], blobs, configs, by_tag=False).total_bytes
+        image = have(variants[variant]["image"], platform)
+        if image is None:
+            raise FleetError(f"{variants[variant]['image']} cannot be loaded for {platform}")
+        return plan_for_blobs(image, blobs, configs).total_bytes
 
     offline = {t.device_id for t in twins if not t.connected}
     order = order_devices(prev, offline, policy.seed)
@@ -123,7 +130,8 @@ def create_rollout(
         for device_id in ids:
             pinned, digest = prev[device_id]
             variant = bases.get(digest, "full")
-            assignments.append(Assignment(device_id, wave, variant, pinned, digest, plan_bytes(variant, pinned)))
+            assignments.append(Assignment(device_id, wave, variant, pinned, digest,
+                                          plan_bytes(variant, pinned, platforms[device_id])))
 
     current = Counter(t.deployment_id for t in twins if t.deployment_id)
     deployments = {d.id: d for d in hub.list_deployments()}
@@ -135,7 +143,7 @@ def create_rollout(
     }
     rollbacks = {p: f"back{i}" for i, p in enumerate(sorted({p for p, _ in prev.values() if p}))}
     spec = {
-        "target": target_ref, "target_digest": target.digest, "group": group, "group_tag": group_tag,
+        "target": target_ref, "target_digest": target.deploy_digest, "group": group, "group_tag": group_tag,
         "module": module, "tag": tag_name(rid), "policy": policy.to_dict(), "priority": priority,
         "variants": variants, "base_modules": base_modules, "rollbacks": rollbacks,
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),

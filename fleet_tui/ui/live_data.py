@@ -159,8 +159,7 @@ class LiveConsoleData:
     def _variant(self, label: str, target: Any, twins: Sequence[Any]) -> Variant:
         from fleet_tui.planning.fleetplan import plan_group
 
-        # by_tag=True keeps the console's figure: an index-backed tag target counts its index.
-        plan = plan_group(target, twins, self.module, self.config, by_tag=True)
+        plan = plan_group(target, twins, self.module, self.config)
         cohorts = tuple(
             Cohort(self.names.get(c.digest, c.digest[:19] or "unknown"), c.digest, len(c.device_ids),
                    tuple(PlanLayer(l.digest, l.size, l.needed, l.created_by) for l in c.plan.layers),

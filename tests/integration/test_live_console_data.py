@@ -43,7 +43,7 @@ def data(env):
 def test_preview_safety_report_and_build_rebased(env, data):
     target = f"{env.tag_ref}:2"
     v1, v2 = env.images[env.v1], env.images[env.v2]
-    naive_bytes = plan_pull(v2, [v1], by_tag=False).total_bytes
+    naive_bytes = plan_pull(v2, [v1]).total_bytes
 
     before = data.preview(target, GROUP)
     assert before.rebased is None  # nothing pushed as 2-rebased yet
@@ -65,7 +65,7 @@ def test_preview_safety_report_and_build_rebased(env, data):
     after = data.preview(target, GROUP)
     assert after.rebased is not None and after.rebased.ref == rebased.pinned
     [small] = after.rebased.cohorts
-    assert small.bytes == plan_pull(rebased, [v1], by_tag=False).total_bytes < 10_000
+    assert small.bytes == plan_pull(rebased, [v1]).total_bytes < 10_000
     assert after.naive.total_bytes == before.naive.total_bytes
     assert after.rebased.total_bytes * 30 < after.naive.total_bytes
 

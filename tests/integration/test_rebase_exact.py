@@ -16,6 +16,7 @@ from __future__ import annotations
 import docker.errors
 import pytest
 
+from fleet_tui.cli import main
 from fleet_tui.errors import FleetError
 from fleet_tui.oci.image import load_image
 from fleet_tui.planning.pullplan import plan_pull
@@ -182,7 +183,7 @@ def test_layers_engines_refuse_or_disagree_on_are_refused(registry, client, conf
     assert "\n" not in str(err.value) and client.head_manifest(repo_name, "r") is None
 
 
-def test_layer_depth_is_guarded(registry, client, config, repo_name):
+def test_layer_depth_is_guarded(registry, client, config, repo_name, capsys):
     tiny = [raw_layer(entry(f"l{i}", b"%d" % i) + end()) for i in range(125)]
     image(client, repo_name, "deep", tiny)
     image(client, repo_name, "almost", tiny[:124])
@@ -193,3 +194,7 @@ def test_layer_depth_is_guarded(registry, client, config, repo_name):
     assert client.head_manifest(repo_name, "r") is None
     result = rebase(new, f"{registry.host}/{repo_name}:almost", "r", config, auto=True, force=True)
     assert result.pushed and len(load_image(result.ref, config).layers) == 125
+    image(client, repo_name, "too-deep", tiny + [raw_layer(entry("extra", b"x") + end())])
+    assert main(["plan", f"{registry.host}/{repo_name}:too-deep", "--json"]) == 1  # no device can run it
+    err = capsys.readouterr().err
+    assert "126 layers" in err and "max depth exceeded" in err and err.count("\n") == 1

@@ -19,11 +19,7 @@ from fleet_tui.rebase.multiplatform import platform_entries, prepare_any
 from fleet_tui.rebase.verify import verify_refs
 from tests.support import oracle
 from tests.support.dockerd import DockerDaemon
-from tests.support.images import noise
-from tests.support.tricky import end, entry, image, index, raw_layer
-
-PLATFORMS = ("linux/amd64", "linux/arm64")
-
+from tests.support.tricky import PLATFORMS, push_release
 
 @pytest.fixture
 def devices(registry, tmp_path):
@@ -36,28 +32,9 @@ def devices(registry, tmp_path):
             daemon.stop()
 
 
-def _layers(arch: str, release: int) -> list:
-    base = raw_layer(entry("bin/", kind=b"5", mode=0o755) + entry("bin/app", f"ELF {arch}".encode() * 300, mode=0o755)
-                     + end())
-    deps = raw_layer(entry("usr/", kind=b"5", mode=0o755) + entry("usr/lib/", kind=b"5", mode=0o755)
-                     + entry(f"usr/lib/libdeps-{arch}.so", noise(200_000, len(arch)), mtime=release) + end())
-    app = raw_layer(entry("app/", kind=b"5", mode=0o755) + entry("app/model.bin", f"model {release} {arch}".encode())
-                    + entry("app/score.py", f"# release {release}\n".encode()) + end())
-    return [base, deps, app]
-
-
-def _push(client, repo: str, tag: str, release: int, platforms=PLATFORMS, family=mt.OCI) -> None:
-    entries = {}
-    for platform in platforms:
-        arch = platform.split("/")[1]
-        entries[platform] = image(client, repo, f"{tag}-{arch}", _layers(arch, release), family=family, arch=arch,
-                                  container={"Cmd": ["/bin/app"], "Env": [f"RELEASE={release}"]})
-    index(client, repo, tag, entries, family)
-
-
 def test_every_platform_is_rebased_onto_its_own_old(registry, client, config, devices, repo_name, capsys):
-    _push(client, repo_name, "1", 1)
-    _push(client, repo_name, "2", 2)
+    push_release(client, repo_name, "1", 1)
+    push_release(client, repo_name, "2", 2)
     host = registry.host
     old, new = f"{host}/{repo_name}:1", f"{host}/{repo_name}:2"
     assert main(["rebase", new, "--onto", old, "--paths", "/app", "--tag", "2-rebased", "--json"]) == 0
@@ -84,11 +61,14 @@ def test_every_platform_is_rebased_onto_its_own_old(registry, client, config, de
         assert oracle.differences(dockerd.client, f"{host}/{repo_name}:2-{arch}", f"{host}/{repo_name}:2-rebased",
                                   platform) == []
     assert verify_refs(new, result["ref"], config).equal  # every platform at once
+    assert main(["layers", f"{host}/{repo_name}:2-rebased", "--platform", "linux/arm64", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["platforms"] == list(PLATFORMS) and shown["platform"] == "linux/arm64"
 
 
 def test_old_lacking_a_platform_is_refused_unless_narrowed(registry, client, config, repo_name):
-    _push(client, repo_name, "1", 1, platforms=("linux/amd64",))
-    _push(client, repo_name, "2", 2)
+    push_release(client, repo_name, "1", 1, platforms=("linux/amd64",))
+    push_release(client, repo_name, "2", 2)
     host = registry.host
     with pytest.raises(FleetError, match="has no linux/arm64 image") as err:
         prepare_any(f"{host}/{repo_name}:2", f"{host}/{repo_name}:1", "r", config, paths=["/app"])
@@ -101,8 +81,8 @@ def test_old_lacking_a_platform_is_refused_unless_narrowed(registry, client, con
 
 
 def test_verify_names_a_missing_platform(registry, client, config, repo_name):
-    _push(client, repo_name, "a", 1)
-    _push(client, repo_name, "b", 1, platforms=("linux/amd64",))
+    push_release(client, repo_name, "a", 1)
+    push_release(client, repo_name, "b", 1, platforms=("linux/amd64",))
     host = registry.host
     result = verify_refs(f"{host}/{repo_name}:a", f"{host}/{repo_name}:b", config)
     assert not result.equal

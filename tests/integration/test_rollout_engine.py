@@ -30,7 +30,7 @@ def test_300_devices_roll_out_in_four_waves(tmp_path, registry, repo_name, capsy
     assert set(status) >= {"id", "state", "waves", "devices", "bytes_total"}
     assert [w["size"] for w in status["waves"]] == [1, 29, 120, 150]
     assert all(w["state"] == "passed" for w in status["waves"])
-    plan = plan_pull(env.images[env.v2], [env.images[env.v1]], by_tag=False).total_bytes
+    plan = plan_pull(env.images[env.v2], [env.images[env.v1]]).total_bytes
     assert len(status["devices"]) == 300
     assert {d["state"] for d in status["devices"].values()} == {"running"}
     assert {d["bytes"] for d in status["devices"].values()} == {plan}

@@ -83,9 +83,9 @@ def test_rebased_rollout_ships_a_few_kb_to_v1_holders(tmp_path, registry, repo_n
     assert len(rebased.layers) == len(v1.layers) + 1
     diff_ids = rebased.config.doc["rootfs"]["diff_ids"]
     assert diff_ids[: len(v1.layers)] == v1.config.doc["rootfs"]["diff_ids"]
-    rebased_plan = plan_pull(rebased, [v1], by_tag=False).total_bytes
-    naive_plan = plan_pull(v2, [v1], by_tag=False).total_bytes
-    full_for_odd = plan_pull(v2, [load_image(other, env.config)], by_tag=False).total_bytes
+    rebased_plan = plan_pull(rebased, [v1]).total_bytes
+    naive_plan = plan_pull(v2, [v1]).total_bytes
+    full_for_odd = plan_pull(v2, [load_image(other, env.config)]).total_bytes
     assert rebased_plan < 10_000 < 300_000 < naive_plan  # the 300 KB dependency layer stays home
 
     devices = status["devices"]
@@ -128,4 +128,4 @@ def test_auto_rebase_skips_an_image_the_registry_lacks(tmp_path, registry, repo_
     assert by_device[env.device_ids[0]].variant == "full"
     assert {by_device[d].variant for d in env.device_ids[1:]} == {"d0"}
     assert set(variants) == {"full", "d0"}
-    assert by_device[env.device_ids[0]].planned_bytes == plan_pull(env.images[env.v2], [], by_tag=False).total_bytes
+    assert by_device[env.device_ids[0]].planned_bytes == plan_pull(env.images[env.v2], []).total_bytes

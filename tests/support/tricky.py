@@ -139,3 +139,29 @@ def image(store: Store, repo: str, tag: str, layers: list[LayerResult], family: 
 
 def index(store: Store, repo: str, tag: str, entries: dict[str, tuple[str, int, str]], family: str = mt.DOCKER) -> str:
     return push_index(store, repo, tag, [(d, n, t, platform) for platform, (d, n, t) in entries.items()], family)
+
+
+PLATFORMS = ("linux/amd64", "linux/arm64")
+
+
+def release_layers(arch: str, release: int) -> list[LayerResult]:
+    """base → dependency layer (same bytes every release, new timestamps) → app (new model)."""
+    from tests.support.images import noise
+
+    base = raw_layer(entry("bin/", kind=b"5", mode=0o755) + entry("bin/app", f"ELF {arch}".encode() * 300, mode=0o755)
+                     + end())
+    deps = raw_layer(entry("usr/", kind=b"5", mode=0o755) + entry("usr/lib/", kind=b"5", mode=0o755)
+                     + entry(f"usr/lib/libdeps-{arch}.so", noise(200_000, len(arch)), mtime=release) + end())
+    app = raw_layer(entry("app/", kind=b"5", mode=0o755) + entry("app/model.bin", f"model {release} {arch}".encode())
+                    + entry("app/score.py", f"# release {release}\n".encode()) + end())
+    return [base, deps, app]
+
+
+def push_release(store: Store, repo: str, tag: str, release: int, platforms=PLATFORMS, family: str = mt.OCI) -> str:
+    """A multi-platform release: one image per platform (tagged TAG-ARCH) and an index TAG."""
+    entries = {}
+    for platform in platforms:
+        arch = platform.split("/")[1]
+        entries[platform] = image(store, repo, f"{tag}-{arch}", release_layers(arch, release), family=family, arch=arch,
+                                  container={"Cmd": ["/bin/app"], "Env": [f"RELEASE={release}"]})
+    return index(store, repo, tag, entries, family)

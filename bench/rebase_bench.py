@@ -42,7 +42,7 @@ from fleet_tui.rebase import rebase, verify_images  # noqa: E402
 from fleet_tui.rebase.delta import Spool, _LazyFile  # noqa: E402
 from fleet_tui.rebase.diff import diff_images  # noqa: E402
 from fleet_tui.rebase.layerindex import LayerIndex  # noqa: E402
-from fleet_tui.rebase.tree import walk_layers  # noqa: E402
+from fleet_tui.rebase.tree import read_range  # noqa: E402
 from tests.support.dockerd import DockerDaemon  # noqa: E402
 from tests.support.images import build  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
@@ -147,11 +147,12 @@ def floor_bytes(old_ref: str, new_ref: str, rebased_ref: str, config: Config) ->
     new = load_image(new_ref, config)
     changes = [c for c in diff_images(load_image(old_ref, config), new).changes if c.new is not None and c.new.kind == "file"]
     changed = {c.path for c in changes}
-    from fleet_tui.rebase.blobstream import map_layer, norm_path
+    from fleet_tui.rebase.blobstream import map_layer
+    from fleet_tui.rebase.mergedfs import clean
     contents = []
-    for index in sorted({c.new.layer for c in changes}):  # only the layers that hold them
+    for index in sorted({c.new.source[0] for c in changes}):  # only the layers that hold them
         contents += map_layer(new, new.layers[index],
-                              lambda m, data: b"".join(data) if m.isreg() and norm_path(m.name) in changed else None)
+                              lambda m, data: b"".join(data) if m.isreg() and clean(m.name) in changed else None)
     gz = gzip.compress(b"".join(contents), 6, mtime=0)
     rebased = load_image(rebased_ref, config)
     return len(gz) + rebased.manifest_bytes + rebased.config_bytes
@@ -184,7 +185,7 @@ def timed_rebase(new_ref: str, old_ref: str, tag: str, mode: str, state: Path, w
     beforehand (untimed), as when OLD was NEW at the previous monthly release."""
     config = Config(state_dir=str(state))
     if warm:
-        walk_layers(load_image(old_ref, config), cache=LayerIndex.for_config(config))
+        read_range(load_image(old_ref, config), cache=LayerIndex.for_config(config))
     t0 = time.monotonic()
     r = rebase(new_ref, old_ref, tag, config, paths=PATHS if mode == "paths" else None, auto=mode == "auto")
     if r.refused:

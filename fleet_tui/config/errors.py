@@ -128,7 +128,7 @@ def describe_error(exc: ValidationError, overrides: Mapping[tuple[str, ...], Any
         parent = _unwrap(field_at(Config, loc[:-1]).annotation) if len(loc) > 1 and field_at(Config, loc[:-1]) else Config
         while not _is_model(parent) and typing.get_args(parent):
             parent = _unwrap(typing.get_args(parent)[-1 if typing.get_origin(parent) is dict else 0])
-        known = ", ".join(sorted(parent.model_fields)) if _is_model(parent) else ""
+        known = ", ".join(sorted(k for k, f in parent.model_fields.items() if not f.exclude)) if _is_model(parent) else ""
         return f"config: unknown key {key}{origin}; known keys: {known}"
     if err["type"] == "missing":
         return f"config: {key}{origin} is required; give {form_of(field) if field else 'a value'}"

@@ -14,7 +14,7 @@ import platformdirs
 from pydantic import Field
 
 from fleet_tui.config.rollout_section import RolloutSection
-from fleet_tui.config.sections import CostConfig, HubConfig, RegistryConfig, Section
+from fleet_tui.config.sections import CostConfig, HubConfig, RebaseConfig, RegistryConfig, Section
 from fleet_tui.config.sim_section import SimSection
 
 APP = "fleet-tui"
@@ -37,6 +37,7 @@ class Config(Section):
     cost: CostConfig = Field(default_factory=CostConfig, description="data prices: `[cost]`")
     sim: SimSection | None = Field(None, description="the simulated fleet of `fleet-tui sim up`: `[sim]`")
     rollout: RolloutSection = Field(default_factory=RolloutSection, description="rollout policy defaults: `[rollout]`")
+    rebase: RebaseConfig = Field(default_factory=RebaseConfig, description="rebases: `[rebase]`")
     source: str = Field("", exclude=True, description="the file this came from, for messages")
     env_keys: tuple[str, ...] = Field((), exclude=True, description="keys set from FLEET_TUI_* variables")
 

@@ -65,3 +65,8 @@ class HubConfig(Section):
 class CostConfig(Section):
     per_gb: float = Field(400.0, ge=0, description="cellular data price per GB (10^9 bytes), in `currency`")
     currency: str = Field("$", max_length=8, description="currency symbol shown with costs")
+
+
+class RebaseConfig(Section):
+    max_layers: int = Field(125, ge=2, le=125, description="deepest image a rebase may push; engines refuse more "
+                            "than 125 layers (\"max depth exceeded\"); lower it for older engines or headroom")

@@ -197,8 +197,8 @@ def _inside(change: Change, paths: list[str]) -> bool:
 def check_depth(old: Image, max_layers: int = MAX_LAYERS) -> None:
     if len(old.layers) + 1 > max_layers:
         raise FleetError(f"{old.ref} has {len(old.layers)} layers; a rebase onto it would have {len(old.layers) + 1}, "
-                         f"more than engines accept ({max_layers}: \"max depth exceeded\") — deploy NEW instead, "
-                         f"or rebase onto an image with fewer layers")
+                         f"more than rebase.max_layers = {max_layers} (engines refuse more than {MAX_LAYERS}: "
+                         f"\"max depth exceeded\") — deploy NEW instead, or rebase onto an image with fewer layers")
 
 
 def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
@@ -211,7 +211,7 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     started = time.monotonic()
     new_img = new if isinstance(new, Image) else load_image(new, config, platform)
     old_img = onto if isinstance(onto, Image) else load_image(onto, config, platform)
-    check_depth(old_img)
+    check_depth(old_img, config.rebase.max_layers)
     if compression == "zstd" and old_img.family != "oci":
         raise UsageError(f"--compression zstd needs an OCI image; {old_img.ref} is Docker v2 (its layers are gzip only)")
     target = target_reference(tag, new_img)

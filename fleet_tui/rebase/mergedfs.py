@@ -93,6 +93,8 @@ class Inode:
 
 def clean(name: str) -> str:
     """A tar name as the chrooted engine resolves it: Go's Clean of `/name`, without the `/`."""
+    if name and name[0] not in "./" and name[-1] != "/" and "//" not in name and "/." not in name:
+        return name  # already clean (the usual case): no `.`/`..` component, no doubled or edge slash
     path = posixpath.normpath("/" + name.lstrip("/"))
     return path.lstrip("/")
 
@@ -110,12 +112,14 @@ class MergedFS:
         self._next = 1
         self._layer = -1
         self._unpacked: set[str] = set()
+        self._real_dirs: set[str] = {""}  # directories reached with no symlink on the way (a cache)
 
     def copy(self) -> "MergedFS":
         other = MergedFS(self.open_lower)
         other.paths, other.inodes = dict(self.paths), dict(self.inodes)
         other.kids = {k: set(v) for k, v in self.kids.items()}
         other._next = self._next
+        other._real_dirs = set(self._real_dirs)
         return other
 
     # --- lookups ------------------------------------------------------------------------
@@ -179,13 +183,16 @@ class MergedFS:
             self.remove_all(kid, removed)
         self.kids.pop(path, None)
         del self.paths[path]
+        self._real_dirs.discard(path)
         self.kids.get(parent_of(path), set()).discard(path)
         if removed is not None:
             removed.append(path)
 
     def _mkdir_all(self, path: str) -> str:
         """The real directory for `path`, creating missing components (root, IMPLIED_MODE)."""
-        out = ""
+        if path in self._real_dirs:
+            return path
+        out, plain = "", True
         for part in [p for p in path.split("/") if p]:
             nxt = f"{out}/{part}" if out else part
             if self.node(nxt) is None:
@@ -196,7 +203,10 @@ class MergedFS:
             resolved = self.real(nxt, follow_last=True)
             if resolved is None or self.node(resolved) is None or self.node(resolved).kind != "dir":  # type: ignore[union-attr]
                 raise LayerRefused(f"/{nxt} is not a directory but holds an entry below it")
+            plain = plain and resolved == nxt
             out = resolved
+        if plain:
+            self._real_dirs.add(out)
         return out
 
     def begin_layer(self, index: int) -> None:
@@ -233,15 +243,18 @@ class MergedFS:
         self._new(path, self._meta(Inode(kind, 0, 0, 0), member, source=(self._layer, member.name)))
 
     def _meta(self, inode: Inode, m: Member, merge_xattrs: bool = False, source: tuple[int, str] | None = None) -> Inode:
-        xattrs = dict(inode.xattrs) if merge_xattrs else {}
-        xattrs.update(m.xattrs)
         kind = inode.kind
-        return replace(
-            inode, mode=0o777 if kind == "symlink" else m.mode & 0o7777, uid=m.uid, gid=m.gid,
-            size=m.size if kind == "file" else inode.size, sha256=m.sha256 if kind == "file" else inode.sha256,
-            target=m.linkname if kind == "symlink" else inode.target,
-            dev=(m.devmajor, m.devminor) if kind in ("char", "block") else inode.dev,
-            xattrs=tuple(sorted(xattrs.items())), source=source or inode.source, implied=False,
+        if m.xattrs:
+            xattrs = dict(inode.xattrs) if merge_xattrs else {}
+            xattrs.update(m.xattrs)
+            attrs = tuple(sorted(xattrs.items()))
+        else:
+            attrs = inode.xattrs if merge_xattrs else ()
+        return Inode(
+            kind, 0o777 if kind == "symlink" else m.mode & 0o7777, m.uid, m.gid,
+            m.size if kind == "file" else inode.size, m.sha256 if kind == "file" else inode.sha256,
+            m.linkname if kind == "symlink" else inode.target,
+            (m.devmajor, m.devminor) if kind in ("char", "block") else inode.dev, attrs, source or inode.source,
         )
 
     def _hardlink(self, path: str, m: Member) -> None:

@@ -95,7 +95,8 @@ class EngineAgent:
         self.settle = settle
         self.min_interval = 1.0 / report_hz
         self.failed_image = ""  # the desired image that failed last (not retried)
-        self.report_state: ModuleReport = ModuleReport(module)
+        self.platform = engine_platform(client)
+        self.report_state: ModuleReport = ModuleReport(module, platform=self.platform)
         self._last_report = 0.0
 
     # --- what runs now -----------------------------------------------------------------
@@ -171,7 +172,7 @@ class EngineAgent:
         store = open_store(ref, self.config)
         raw = store.get_manifest(repo_of(ref), ref.reference)
         if mt.is_index(raw.media_type or raw.json().get("mediaType", "")) or "manifests" in raw.json():
-            raw = store.get_manifest(repo_of(ref), pick_platform(parse_index(raw), "linux/amd64").digest)
+            raw = store.get_manifest(repo_of(ref), pick_platform(parse_index(raw), self.platform).digest)
         return {d.digest.split(":", 1)[1][:12]: d.size for d in Manifest.parse(raw).layers}
 
     def _start(self, spec: ModuleSpec, old: Any | None) -> None:
@@ -195,6 +196,21 @@ class EngineAgent:
         if old is not None:
             old.remove(force=True)
         new.rename(self.module)
+
+
+# `docker info` architectures (uname -m style) → OCI platform architectures
+ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm/v7", "armv6l": "arm/v6", "i686": "386",
+                 "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def engine_platform(client: docker.DockerClient) -> str:
+    """The engine's platform as `os/arch[/variant]` (what it pulls from a multi-platform image)."""
+    try:
+        info = client.info()
+    except docker.errors.DockerException:
+        return "linux/amd64"
+    arch = str(info.get("Architecture") or "x86_64")
+    return f"{str(info.get('OSType') or 'linux').lower()}/{ARCHITECTURES.get(arch, arch)}"
 
 
 def _one_line(text: str) -> str:

@@ -8,6 +8,8 @@ log attributes each GET to the device that made it.
 
 from __future__ import annotations
 
+import platform
+
 import threading
 from pathlib import Path
 
@@ -112,6 +114,8 @@ def test_two_devices_pull_rebased_v2_and_bytes_match_registry_log(registry, imag
     for i in ids:
         twin = hub.get_device(i)
         assert twin.reported["scoring"].digest == v1.split("@")[1]
+        machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+        assert twin.platform("scoring") == f"linux/{machine}"  # the engine's own, from docker info
         served = layer_bytes_served(registry, mark, f"fleet-agent/{i}", v1_layers)
         assert served == sum(l.size for l, _ in b1.layers)
         assert twin.reported["scoring"].bytes_downloaded == served

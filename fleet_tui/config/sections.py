@@ -56,10 +56,27 @@ class HubConfig(Section):
     max_retries: int = Field(5, ge=0, le=20, description="azure: retries of a throttled (429), 5xx or unreachable call")
     queries_per_minute: float = Field(0, ge=0, description="azure: query budget override; 0 = the tier's limit × units")
     config_writes_per_minute: float = Field(
-        0, ge=0, description="azure: configuration writes budget override; 0 = the tier's limit × units")
+        0, ge=0, description="azure: configurations budget override (create, update, list, delete); 0 = 20/min × units")
     twin_updates_per_second: float = Field(
         0, ge=0, description="azure: twin updates budget override; 0 = the tier's limit × units")
     request_timeout: Duration = Field(30.0, gt=0, description="azure: time allowed for one HTTP request")
+    auth: Literal["connection-string", "azure-ad"] = Field(
+        "connection-string", description="azure: a hub policy connection string (`connection_string_env`) or Azure AD")
+    host: str = Field("", description="azure, with `auth = \"azure-ad\"`: the hub's host name, e.g. `myhub.azure-devices.net`")
+    credential: Literal["default", "environment", "managed-identity", "azure-cli", "workload-identity"] = Field(
+        "default", description="azure-ad: which azure-identity credential (`default` = DefaultAzureCredential)")
+    liveness_window: Duration = Field(
+        600.0, gt=0, description="azure: an Edge device whose `$edgeAgent` reported this recently counts as online even "
+        "if `$edgeHub` reads Disconnected (the hub updates connection state with up to 5 minutes of delay)")
+    max_configurations: int = Field(100, ge=1, le=1000, description="azure: configurations the hub holds at most "
+                                    "(100 on basic and standard hubs, 10 on free ones; layered deployments included)")
+    base_manifest: str = Field("", description="azure: the operator's deployment manifest (JSON with `modulesContent`) "
+                               "used as the content of base deployments")
+    registry_credentials: Literal["none", "pull-token"] = Field(
+        "none", description="azure: `pull-token` writes the resolved `[registry.auth]` token into base deployments "
+        "(IoT Edge reads credentials only from there, in clear: use a pull-only token)")
+    edge_version: str = Field("1.6", pattern=r"^\d+\.\d+$",
+                              description="azure: IoT Edge version of the system modules in base deployments fleet-tui writes")
 
 
 class CostConfig(Section):

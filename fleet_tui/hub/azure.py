@@ -1,18 +1,19 @@
 """`AzureHub`: the `FleetHub` protocol on Azure IoT Hub through the `azure-iot-hub` SDK.
 
-- devices: `IoTHubRegistryManager` — twin queries (raw, paged, see azure_query), `get_twin`,
-  `update_twin` with a quoted If-Match etag (412 → Conflict); the modules a device runs come
-  from its `$edgeAgent` module twin (see azure_edge for the state rules);
-- many devices at once: `IoTHubJobManager` scheduled `scheduleUpdateTwin` jobs with a
-  `deviceId IN [...]` query condition, run one after another (see azure_jobs);
-- deployments: `IoTHubConfigurationManager` configurations (layered by default). Content is
-  immutable: `update_deployment` changes condition, priority and labels only, re-sending
-  the etag *quoted* (the SDK sends it bare, and the hub answers 409 to that —
-  azure-iot-hub-python#2), with one re-read and retry on a conflict.
+- auth: a hub policy connection string (by env var name), or Azure AD (`[hub] auth =
+  "azure-ad"`: azure-identity's DefaultAzureCredential, or a named credential) through the
+  managers' `from_token_credential(host, credential)`;
+- devices: IoT Edge devices only (`capabilities.iotEdge = true`); twin queries (raw, paged,
+  see azure_query) joined per page with the `$edgeAgent` and `$edgeHub` module twins (state,
+  liveness, platform: see azure_agent); `update_twin` with a quoted If-Match (412 → Conflict);
+- many devices at once: scheduled `scheduleUpdateTwin` jobs (see azure_jobs);
+- groups: one `GROUP BY` query for the counts plus the configurations' metrics for what runs
+  (see azure_deploy.group_summaries) — never a page of every twin;
+- deployments: see azure_deploy (layered, managed module only, lifecycle limits).
 
 Every call blocks (network, budget sleeps, retry backoff): the UI calls them from workers.
-Invariant: the connection string and registry passwords are held in `Secret`s only; no
-message, log line, repr or returned object contains them.
+Invariant: the connection string, tokens and registry passwords are held in `Secret`s or
+credential objects only; no message, log line, repr or returned object contains them.
 """
 
 from __future__ import annotations
@@ -24,23 +25,21 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from azure.iot.hub import IoTHubConfigurationManager, IoTHubJobManager, IoTHubRegistryManager
 from azure.iot.hub.connection_string import ConnectionString
-from azure.iot.hub.models import Configuration, ConfigurationContent, Twin
+from azure.iot.hub.models import CloudToDeviceMethod, Twin
 
 from fleet_tui.config import Config, RegistryAuth
-from fleet_tui.errors import Conflict, NotFound, UsageError
+from fleet_tui.errors import NotFound, UsageError
+from fleet_tui.hub import azure_agent as agent_state
 from fleet_tui.hub import azure_edge as edge
+from fleet_tui.hub.azure_deploy import Deployments
 from fleet_tui.hub.azure_jobs import run_tag_jobs
 from fleet_tui.hub.azure_query import RawQuery, in_chunks, in_list, literal, path_name
 from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries, limits_from_config
-from fleet_tui.hub.protocol import Deployment, DeviceTwin, GroupSummary, Page, iter_pages
+from fleet_tui.hub.protocol import DeviceTwin, GroupSummary, Page, iter_pages
 from fleet_tui.secrets import Secret, SecretRef, remember
 
-RANKS_TTL = 30.0  # seconds a read of configuration priorities is reused
-AGENT_QUERY = f"SELECT * FROM devices.modules WHERE moduleId = {literal(edge.EDGE_AGENT)}"
-
-
-def _quoted(etag: str) -> str:
-    return etag if etag == "*" or (len(etag) > 1 and etag[0] == etag[-1] == '"') else f'"{etag}"'
+EDGE_ONLY = "capabilities.iotEdge = true"
+RUNTIME_MODULES = f"moduleId IN [{literal(agent_state.EDGE_AGENT)}, {literal(agent_state.EDGE_HUB)}]"
 
 
 def parse_connection_string(secret: Secret, source: str) -> str:
@@ -63,33 +62,51 @@ def parse_connection_string(secret: Secret, source: str) -> str:
     return str(parsed["HostName"])
 
 
-class AzureHub:
+def _managers(credential: Secret | Any, host: str | None, source: str) -> tuple[str, Any, Any, Any]:
+    if isinstance(credential, Secret):
+        host = parse_connection_string(credential, source)
+        value = credential.reveal()
+        try:
+            return (host, IoTHubRegistryManager.from_connection_string(value),
+                    IoTHubConfigurationManager.from_connection_string(value), IoTHubJobManager.from_connection_string(value))
+        except Exception as exc:  # the SDK's messages may echo the string: never pass them on
+            raise UsageError(f"IoT Hub connection string from {source} was refused by the SDK ({type(exc).__name__})") from None
+    if not host:
+        raise UsageError('hub.host must name the IoT Hub (e.g. "myhub.azure-devices.net") when hub.auth = "azure-ad"')
+    return (host, IoTHubRegistryManager.from_token_credential(host, credential),
+            IoTHubConfigurationManager.from_token_credential(host, credential),
+            IoTHubJobManager.from_token_credential(host, credential))
+
+
+class AzureHub(Deployments):
     """Azure IoT Hub behind `FleetHub`. All methods block: call them from workers."""
 
     def __init__(
         self,
-        connection_string: Secret,
+        credential: Secret | Any,
         *,
+        host: str | None = None,
         group_tag: str = "fleetGroup",
         module: str = "scoring",
         registry_auth: Mapping[str, RegistryAuth] | None = None,
         limits: HubLimits | None = None,
         ca_bundle: str | None = None,
         source: str = "the connection string",
+        liveness_window: float = 600.0,
+        max_configurations: int = 100,
+        base_manifest: Mapping[str, Any] | None = None,
+        registry_credentials: str = "none",
+        edge_version: str = edge.EDGE_VERSION,
     ) -> None:
-        self.host = parse_connection_string(connection_string, source)
         self.group_tag = path_name(group_tag, "group tag")
         self.module = module
         self.limits = limits or HubLimits()
         self.registry_auth = dict(registry_auth or {})
+        self.liveness_window = liveness_window
+        self.max_configurations = max_configurations
+        self.base_manifest, self.registry_credentials, self.edge_version = base_manifest, registry_credentials, edge_version
+        self.host, self.registry, self.configs, self.jobs = _managers(credential, host, source)
         self.caller = HubCaller(self.host, self.limits)
-        value = connection_string.reveal()
-        try:
-            self.registry = IoTHubRegistryManager.from_connection_string(value)
-            self.configs = IoTHubConfigurationManager.from_connection_string(value)
-            self.jobs = IoTHubJobManager.from_connection_string(value)
-        except Exception as exc:  # the SDK's messages may echo the string: never pass them on
-            raise UsageError(f"IoT Hub connection string from {source} was refused by the SDK ({type(exc).__name__})") from None
         for manager in (self.registry, self.configs, self.jobs):
             disable_sdk_retries(manager.protocol, self.limits.timeout)
             if ca_bundle:
@@ -99,103 +116,107 @@ class AzureHub:
 
     @classmethod
     def from_config(cls, config: Config) -> "AzureHub":
-        """The hub named by `config.hub`; the connection string comes from the env var
-        `hub.connection_string_env` (never from a file in the repo); call budget and retries
-        from `hub.tier`, `hub.units` and the explicit overrides (see `limits_from_config`)."""
-        env = config.hub.connection_string_env
-        secret = SecretRef(env=env).resolve("IoT Hub connection string")
+        """The hub named by `config.hub`: a connection string from the env var
+        `hub.connection_string_env`, or Azure AD (`hub.auth`); budget from tier and units."""
+        from fleet_tui.hub.azure_auth import base_manifest, credential_for
+
+        hub = config.hub
+        if hub.auth == "azure-ad":
+            credential, host, source = credential_for(hub), hub.host, "Azure AD"
+        else:
+            env = hub.connection_string_env
+            credential, host, source = SecretRef(env=env).resolve("IoT Hub connection string"), None, f"${env}"
         return cls(
-            secret,
-            group_tag=config.hub.group_tag,
-            module=config.hub.module,
-            registry_auth=config.registry.auth,
-            limits=limits_from_config(config.hub),
-            source=f"${env}",
+            credential, host=host, group_tag=hub.group_tag, module=hub.module, registry_auth=config.registry.auth,
+            limits=limits_from_config(hub), source=source, liveness_window=hub.liveness_window,
+            max_configurations=hub.max_configurations, base_manifest=base_manifest(hub),
+            registry_credentials=hub.registry_credentials, edge_version=hub.edge_version,
         )
 
     def __repr__(self) -> str:
         return f"AzureHub(host={self.host!r}, group_tag={self.group_tag!r})"
 
     # --- devices -------------------------------------------------------------------
-    def _agent_twins(self, ids: Sequence[str]) -> dict[str, dict]:
-        twins: dict[str, dict] = {}
+    def _runtime_twins(self, ids: Sequence[str]) -> dict[tuple[str, str], dict]:
+        twins: dict[tuple[str, str], dict] = {}
         for chunk in in_chunks(ids):
-            for row in self.query.all(f"{AGENT_QUERY} AND deviceId IN {in_list(chunk)}"):
-                twins[str(row.get("deviceId"))] = row
+            sql = f"SELECT * FROM devices.modules WHERE {RUNTIME_MODULES} AND deviceId IN {in_list(chunk)}"
+            for row in self.query.all(sql):
+                twins[(str(row.get("deviceId")), str(row.get("moduleId")))] = row
         return twins
 
-    def _ranks(self) -> dict[str, tuple[int, float]]:
-        """id → (priority, created) of every configuration, read at most every RANKS_TTL s
-        and only for devices with several applied ones (deployment writes drop the cache)."""
-        now = time.monotonic()
-        if self._ranks_cache is None or now - self._ranks_cache[0] > RANKS_TTL:
-            ranks = {d.id: (d.priority, d.created) for d in self.list_deployments()}
-            self._ranks_cache = (now, ranks)
-        return self._ranks_cache[1]
-
-    def _twin(self, device: Mapping[str, Any], agent: Mapping[str, Any] | None) -> DeviceTwin:
+    def _twin(self, device: Mapping[str, Any], agent: Mapping[str, Any] | None, edge_hub: Mapping[str, Any] | None) -> DeviceTwin:
         agent = agent or {}
-        several = len(edge.applied_ids(agent)) > 1
+        several = len(agent_state.applied_ids(agent)) > 1
+        desired = edge.desired_modules(agent)
         return DeviceTwin(
             device_id=str(device.get("deviceId", "")),
             tags=dict(device.get("tags") or {}),
-            desired=edge.desired_modules(agent),
-            deployment_id=edge.applied_configuration(agent, self._ranks() if several else None),
-            reported=edge.module_reports(agent),
-            connected=device.get("connectionState", "Connected") == "Connected",
-            last_seen=edge.timestamp(device.get("lastActivityTime")),
+            desired=desired,
+            deployment_id=agent_state.applied_configuration(agent, self._ranks() if several else None),
+            applied=tuple(agent_state.applied_ids(agent)),
+            reported=agent_state.module_reports(agent, desired),
+            connected=agent_state.is_online(agent, edge_hub, time.time(), self.liveness_window),
+            last_seen=agent_state.last_seen(agent, edge_hub),
             etag=str(device.get("etag") or ""),
         )
 
     def query_devices(self, condition: str | None = None, page_size: int = 1000, continuation: str | None = None) -> Page:
-        """One page of device twins matching `condition` (an IoT Hub WHERE clause over tags)."""
-        sql = "SELECT * FROM devices" + (f" WHERE {condition}" if condition else "")
+        """One page of IoT Edge device twins matching `condition` (a WHERE clause over tags)."""
+        sql = f"SELECT * FROM devices WHERE {EDGE_ONLY}" + (f" AND ({condition})" if condition else "")
         rows, token = self.query.page(sql, page_size, continuation)
-        agents = self._agent_twins([str(r.get("deviceId")) for r in rows])
-        return Page([self._twin(r, agents.get(str(r.get("deviceId")))) for r in rows], token)
+        ids = [str(r.get("deviceId")) for r in rows]
+        runtime = self._runtime_twins(ids)
+        return Page([self._twin(r, runtime.get((i, agent_state.EDGE_AGENT)), runtime.get((i, agent_state.EDGE_HUB)))
+                     for r, i in zip(rows, ids)], token)
 
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
         return iter_pages(self.query_devices, condition)
 
-    def _agent_twin(self, device_id: str) -> dict:
-        what = f"$edgeAgent twin of {device_id}"
+    def _module_twin(self, device_id: str, module_id: str) -> dict:
+        what = f"{module_id} twin of {device_id}"
         try:
             raw = self.caller.call(
-                "other", what, lambda: self.registry.protocol.modules.get_twin(device_id, edge.EDGE_AGENT, raw=True)
-            )
+                "other", what, lambda: self.registry.protocol.modules.get_twin(device_id, module_id, raw=True))
         except NotFound:
-            return {}  # not an IoT Edge device (or the runtime never connected)
+            return {}  # the runtime never connected
         return raw.response.json()
 
     def get_device(self, device_id: str) -> DeviceTwin:
         raw = self.caller.call("other", f"device {device_id}", lambda: self.registry.protocol.devices.get_twin(device_id, raw=True))
-        return self._twin(raw.response.json(), self._agent_twin(device_id))
+        device = raw.response.json()
+        if not (device.get("capabilities") or {}).get("iotEdge"):
+            raise NotFound(f"device {device_id} is not an IoT Edge device; fleet-tui manages IoT Edge modules only")
+        return self._twin(device, self._module_twin(device_id, agent_state.EDGE_AGENT),
+                          self._module_twin(device_id, agent_state.EDGE_HUB))
+
+    reports_bytes = False  # edgeAgent never reports download progress: bytes are the plan's
+
+    def now(self) -> float:
+        """The hub's clock (estimated from its `Date` headers): what report stamps compare with."""
+        return time.time() + self.caller.skew
+
+    def ping(self, device_id: str, timeout: int = 10) -> bool:
+        """The `ping` direct method on `$edgeAgent`: True when the runtime answers 200."""
+        method = CloudToDeviceMethod(method_name="ping", payload={}, response_timeout_in_seconds=timeout)
+        try:
+            result = self.caller.call("other", f"ping of {device_id}", lambda: self.registry.invoke_device_module_method(
+                device_id, agent_state.EDGE_AGENT, method))
+        except NotFound:
+            return False  # 404103 "Device not online."
+        return int(getattr(result, "status", 0) or 0) == 200
+
+    def group_counts(self) -> dict[str, int]:
+        """Devices per group: one aggregate query (GROUP BY works on device twins)."""
+        tag = self.group_tag
+        sql = f"SELECT tags.{tag} AS grp, COUNT() AS n FROM devices WHERE {EDGE_ONLY} GROUP BY tags.{tag}"
+        return {("" if row.get("grp") is None else str(row["grp"])): int(row.get("n") or 0) for row in self.query.all(sql)}
 
     def group_summaries(self, module: str) -> list[GroupSummary]:
-        """Groups with counts, online/offline and the digests `module` runs: two paged
-        projections (devices → group, `$edgeAgent` → image) joined here, ~2 queries per
-        1000 devices (S1: 20 queries/min)."""
-        tag = self.group_tag
-        mod = path_name(module, "module")
-        groups: dict[str, dict[str, Any]] = {}
-        member: dict[str, str] = {}
-        for row in self.query.all(f"SELECT deviceId, tags.{tag} AS grp, connectionState FROM devices"):
-            name = "" if row.get("grp") is None else str(row.get("grp"))
-            g = groups.setdefault(name, {"devices": 0, "online": 0, "images": {}})
-            g["devices"] += 1
-            g["online"] += row.get("connectionState") == "Connected"
-            member[str(row.get("deviceId"))] = name
-        sql = f"SELECT deviceId, properties.reported.modules.{mod}.settings.image AS image FROM devices.modules WHERE moduleId = {literal(edge.EDGE_AGENT)}"
-        for row in self.query.all(sql):
-            name = member.get(str(row.get("deviceId")))
-            digest = edge.image_digest(str(row.get("image") or "")) or str(row.get("image") or "")
-            if name is not None and digest:
-                images = groups[name]["images"]
-                images[digest] = images.get(digest, 0) + 1
-        return [
-            GroupSummary(name, g["devices"], g["images"], g["online"], g["devices"] - g["online"])
-            for name, g in sorted(groups.items())
-        ]
+        """Counts from one GROUP BY query; what runs from fleet-tui deployments' metrics; online
+        counts are not available without paging every device (None: see docs/azure.md)."""
+        images = self.images_by_group()
+        return [GroupSummary(name, n, images.get(name, {}), None, None) for name, n in sorted(self.group_counts().items())]
 
     def update_tags(self, device_id: str, tags: dict[str, Any], etag: str | None = None) -> DeviceTwin:
         """PATCH /twins/{id} with If-Match (quoted; `*` when no etag); stale → Conflict."""
@@ -203,91 +224,20 @@ class AzureHub:
         result = self.caller.call(
             "twin_update", f"tags of device {device_id}", lambda: self.registry.update_twin(device_id, patch, etag or "*")
         )
-        device = {
-            "deviceId": device_id,
-            "tags": result.tags or {},
-            "etag": result.etag,
-            "connectionState": result.connection_state or "Connected",
-        }
-        return self._twin(device, self._agent_twin(device_id))
+        device = {"deviceId": device_id, "tags": result.tags or {}, "etag": result.etag}
+        return self._twin(device, self._module_twin(device_id, agent_state.EDGE_AGENT),
+                          self._module_twin(device_id, agent_state.EDGE_HUB))
 
     def bulk_update_tags(self, device_ids: Sequence[str], tags: dict[str, Any]) -> int:
         """Merge `tags` onto many devices with scheduled twin-update jobs (one per ~7 KB of
-        ids, run one after another); returns how many device updates succeeded."""
+        ids, run one after another, each until it finished); returns how many succeeded."""
         return run_tag_jobs(self.jobs, self.caller, self.limits, device_ids, tags)
-
-    # --- deployments ---------------------------------------------------------------
-    def _deployment(self, model: Configuration) -> Deployment:
-        return edge.deployment_from_configuration(model.serialize(keep_readonly=True))
-
-    def create_deployment(self, deployment: Deployment) -> Deployment:
-        """PUT /configurations/{id}: layered unless labelled `fleet-tui.kind=base`."""
-        content = edge.modules_content(deployment, self.registry_auth)
-        model = Configuration(
-            id=deployment.id,
-            schema_version="1.0",
-            labels=dict(deployment.labels),
-            content=ConfigurationContent(modules_content=content),
-            target_condition=deployment.target_condition,
-            priority=deployment.priority,
-        )
-        what = f"deployment {deployment.id}"
-        self._ranks_cache = None
-        return self._deployment(self.caller.call("config_write", what, lambda: self.configs.create_configuration(model)))
-
-    def get_deployment(self, deployment_id: str) -> Deployment:
-        what = f"deployment {deployment_id}"
-        return self._deployment(self.caller.call("other", what, lambda: self.configs.get_configuration(deployment_id)))
-
-    def list_deployments(self) -> list[Deployment]:
-        models = self.caller.call("other", "list of deployments", lambda: self.configs.get_configurations())
-        return sorted((self._deployment(m) for m in models or []), key=lambda d: (-d.priority, d.id))
-
-    def update_deployment(
-        self,
-        deployment_id: str,
-        *,
-        target_condition: str | None = None,
-        priority: int | None = None,
-        labels: dict[str, str] | None = None,
-    ) -> Deployment:
-        """Change condition/priority/labels (content is immutable); one retry on a conflict."""
-        what = f"deployment {deployment_id}"
-        self._ranks_cache = None
-        for attempt in (1, 2):
-            current = self.caller.call("other", what, lambda: self.configs.get_configuration(deployment_id))
-            if target_condition is not None:
-                current.target_condition = target_condition
-            if priority is not None:
-                current.priority = priority
-            if labels is not None:
-                current.labels = dict(labels)
-            etag = _quoted(current.etag or "*")
-            try:
-                result = self.caller.call("config_write", what, lambda: self.configs.update_configuration(current, etag))
-                return self._deployment(result)
-            except Conflict:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def delete_deployment(self, deployment_id: str) -> None:
-        what = f"deployment {deployment_id}"
-        self._ranks_cache = None
-        self.caller.call("config_write", what, lambda: self.configs.delete_configuration(deployment_id, "*"))
-
-    def apply_on_device(self, device_id: str, deployment: Deployment) -> None:
-        """Per-device content (`applyConfigurationContent`): for lab devices only — never
-        on devices that automatic deployments target, IoT Edge does not mix the two."""
-        content = edge.modules_content(
-            Deployment(deployment.id, "", 0, deployment.modules, {edge.KIND_LABEL: "base"}), self.registry_auth
-        )
-        what = f"content for device {device_id}"
-        payload = ConfigurationContent(modules_content=content)
-        self.caller.call("config_write", what, lambda: self.configs.apply_configuration_on_edge_device(device_id, payload))
 
     def close(self) -> None:
         for manager in (self.registry, self.configs, self.jobs):
             manager.protocol.close()
         if getattr(self.registry, "amqp_svc_client", None):
-            self.registry.amqp_svc_client.disconnect_sync()
+            try:
+                self.registry.amqp_svc_client.disconnect_sync()
+            except Exception:  # noqa: BLE001 - closing an unused AMQP client
+                pass

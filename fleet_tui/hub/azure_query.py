@@ -71,6 +71,7 @@ class RawQuery:
             return self.registry.protocol.query.get_twins(spec, continuation or None, str(page_size), None, True)
 
         raw = self.caller.call("query", "query", send)
+        self.caller.observe_date(raw.response.headers.get("Date"))
         rows = raw.response.json() if raw.response.content else []
         if not isinstance(rows, list):
             rows = []

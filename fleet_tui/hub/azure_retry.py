@@ -19,6 +19,7 @@ redacted excerpt of its message. Calls block (sleep included): run them in worke
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import threading
@@ -138,6 +139,18 @@ class HubCaller:
         }
         self.buckets = {kind: TokenBucket(rate, limits.burst) for kind, rate in rates.items()}
         self.attempts = 0  # total HTTP attempts made, for tests and the status bar
+        self.throttled = 0  # 429 answers seen
+        self.skew = 0.0  # hub clock minus ours, from the responses' Date headers
+
+    def observe_date(self, value: str | None) -> None:
+        """Learn the hub's clock from an HTTP `Date` header (1-second resolution)."""
+        if not value:
+            return
+        try:
+            server = email.utils.parsedate_to_datetime(value).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return
+        self.skew = server + 0.5 - time.time()
 
     def call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
         """Run `fn` (one SDK call) with budget and retries; `what` names it in errors."""
@@ -149,6 +162,7 @@ class HubCaller:
                 return fn()
             except HttpOperationError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
+                self.throttled += status == 429
                 if status not in RETRYABLE or attempt == limits.max_attempts:
                     raise map_http_error(what, exc, self.host) from None
                 delay = _retry_after(exc) or _backoff(limits, attempt)
@@ -225,11 +239,17 @@ def map_http_error(what: str, exc: HttpOperationError, host: str) -> FleetError:
     detail = f" ({code}{': ' if code and message else ''}{message})" if code or message else ""
     if status == 404:
         return NotFound(f"{what}: not found on IoT Hub {host}{detail}")
-    if status in (401, 403):
-        return AuthError(
-            f"{what}: IoT Hub {host} refused the credentials (HTTP {status}); "
-            "check the connection string's policy name, key and permissions"
-        )
+    if status == 401:
+        return AuthError(f"{what}: IoT Hub {host} refused the credentials (HTTP 401{', ' + code if code else ''}); "
+                         "check the connection string's policy name and key, or the Azure AD token")
+    if status == 403:
+        return AuthError(f"{what}: IoT Hub {host} forbids it (HTTP 403{', ' + code if code else ''}{': ' + message if message else ''}); "
+                         "check the policy's permissions or the Azure AD role (docs/azure.md)")
+    if status == 413 and code == "ConfigurationCountLimitExceeded":
+        return RemoteError(f"{what}: IoT Hub {host} holds its maximum of configurations ({code}); delete unused "
+                           "deployments — `fleet-tui deployments --prune` removes the ones fleet-tui left")
+    if status == 413:
+        return RemoteError(f"{what}: IoT Hub {host} refused it as too large (HTTP 413{detail})")
     if status in (409, 412):
         return Conflict(f"{what}: changed by someone else (HTTP {status}){detail}; reload and retry")
     if status == 400:

@@ -55,6 +55,12 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
         self.store = Store(self.path)
         self.desired = DesiredState(self.store, group_tag)
         self._modules_cache: dict[int, dict[str, Any]] = {}
+
+    reports_bytes = True  # devices report bytes downloaded
+
+    def now(self) -> float:
+        """The hub's clock: this machine's (devices and engine share it)."""
+        return time.time()
         with self.store.write() as conn:
             self._adopt_settings(conn)
 
@@ -100,6 +106,7 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
             tags=json.loads(tags),
             desired=dict(self._modules(seq, modules)),
             deployment_id=dep_id,
+            applied=(dep_id,) if dep_id else (),
             reported=reports_from_json(reported),
             connected=bool(connected) and last_seen >= now - self.stale_after,
             last_seen=last_seen,

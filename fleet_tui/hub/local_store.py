@@ -100,11 +100,13 @@ def dumps(value: Any) -> str:
 
 
 def modules_to_json(modules: dict[str, ModuleSpec]) -> str:
-    return dumps({m.name: {"image": m.image, "create_options": m.create_options} for m in modules.values()})
+    return dumps({m.name: {"image": m.image, "create_options": m.create_options,
+                           **({"definition": m.definition} if m.definition else {})} for m in modules.values()})
 
 
 def modules_from_json(text: str) -> dict[str, ModuleSpec]:
-    return {name: ModuleSpec(name, m["image"], m.get("create_options", "")) for name, m in json.loads(text).items()}
+    return {name: ModuleSpec(name, m["image"], m.get("create_options", ""), m.get("definition") or {})
+            for name, m in json.loads(text).items()}
 
 
 def reports_to_json(reports: dict[str, ModuleReport], now: float) -> str:

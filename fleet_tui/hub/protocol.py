@@ -26,11 +26,15 @@ DEVICE_STATES = ("pending", "downloading", "applying", "running", "failed", "off
 
 @dataclass(frozen=True)
 class ModuleSpec:
-    """One module a deployment asks a device to run."""
+    """One module a deployment asks a device to run. `definition` is the module's whole entry
+    as the hub holds it (IoT Edge: version, type, status, restartPolicy, imagePullPolicy,
+    startupOrder, env, settings …; createOptions joined) so a release can change the image and
+    keep everything else; empty when the hub has none (a plain image + createOptions)."""
 
     name: str
     image: str  # digest-pinned: host/repo@sha256:…
     create_options: str = ""
+    definition: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class DeviceTwin:
     tags: dict[str, Any] = field(default_factory=dict)
     desired: dict[str, ModuleSpec] = field(default_factory=dict)  # effective desired modules
     deployment_id: str = ""  # the deployment the desired modules come from
+    applied: tuple[str, ...] = ()  # every deployment the hub applies to the device (layered ones too)
     reported: dict[str, ModuleReport] = field(default_factory=dict)
     connected: bool = True
     last_seen: float = 0.0
@@ -89,6 +94,7 @@ class Deployment:
     labels: dict[str, str] = field(default_factory=dict)
     created: float = 0.0
     etag: str = ""
+    metrics: dict[str, int] = field(default_factory=dict, compare=False)  # as the hub last computed them (Azure)
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,8 @@ class GroupSummary:
     name: str
     devices: int
     images: dict[str, int]  # reported digest (of the managed module) → device count
-    online: int = 0
-    offline: int = 0
+    online: int | None = 0  # None: the hub cannot count it cheaply (Azure: see docs/azure.md)
+    offline: int | None = 0
 
 
 @dataclass(frozen=True)

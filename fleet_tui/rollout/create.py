@@ -15,6 +15,7 @@ of the rollout tag `rollout_<id>`.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections import Counter
 from typing import Any
@@ -138,19 +139,44 @@ def create_rollout(
     priority = max((deployments[d].priority for d in current if d in deployments), default=0) + 1
     base_dep = deployments.get(current.most_common(1)[0][0]) if current else None
     base_modules = {
-        name: {"image": m.image, "create_options": m.create_options}
+        name: {"image": m.image, "create_options": m.create_options, "definition": m.definition}
         for name, m in (base_dep.modules.items() if base_dep else [])
     }
-    rollbacks = {p: f"back{i}" for i, p in enumerate(sorted({p for p, _ in prev.values() if p}))}
+    managed = managed_definition(twins, module)
+    room = getattr(hub, "room", None)
+    if room is not None:  # Azure: configurations are limited; refuse before creating any
+        room(len(variants) + len(rollbacks_of(prev)))
+    rollbacks = rollbacks_of(prev)
     spec = {
         "target": target_ref, "target_digest": target.deploy_digest, "group": group, "group_tag": group_tag,
         "module": module, "tag": tag_name(rid), "policy": policy.to_dict(), "priority": priority,
-        "variants": variants, "base_modules": base_modules, "rollbacks": rollbacks,
+        "variants": variants, "base_modules": base_modules, "rollbacks": rollbacks, "managed": managed,
+        "reports_bytes": bool(getattr(hub, "reports_bytes", True)),
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
         "planned_total": sum(a.planned_bytes for a in assignments),
     }
     journal.create(rid, spec, sizes, assignments)
     return rid
+
+
+def rollbacks_of(prev: dict[str, tuple[str, str]]) -> dict[str, str]:
+    return {p: f"back{i}" for i, p in enumerate(sorted({p for p, _ in prev.values() if p}))}
+
+
+def managed_definition(twins: list[DeviceTwin], module: str) -> dict[str, Any]:
+    """The managed module as the group's devices are told to run it now (the definition the
+    most of them have): a release changes its image and keeps the rest — env, startupOrder,
+    restart and pull policies, createOptions."""
+    counts: Counter[str] = Counter()
+    specs: dict[str, Any] = {}
+    for twin in twins:
+        spec = twin.desired.get(module)
+        if spec is None:
+            continue
+        key = json.dumps([spec.create_options, spec.definition], sort_keys=True)
+        counts[key] += 1
+        specs[key] = {"create_options": spec.create_options, "definition": spec.definition}
+    return specs[counts.most_common(1)[0][0]] if counts else {}
 
 
 def deployment_id(rollout_id: str, key: str) -> str:

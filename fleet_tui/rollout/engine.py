@@ -129,15 +129,24 @@ class Engine:
         self.intend("deploy", data={"variants": sorted(self.spec["variants"])}, state="running")
 
     def start_wave(self, wave: WaveRow) -> None:
-        started = time.time()  # reports older than this never count for this wave's gate
+        # reports older than this never count for this wave's gate: the hub's clock (its
+        # report stamps use it), a second early for its Date header's resolution
+        started = getattr(self.hub, "now", time.time)() - 1.0
         self.log(f"wave {wave.idx + 1}: targeting {wave.size} devices")
         self.intend("target", wave.idx, {"devices": wave.size, "started": started},
                     wave_set={"state": "targeting", "started": started})
 
+    def _tagged_at(self, wave: int) -> float | None:
+        """When this wave's tagging finished (the gate's timeout counts from there)."""
+        done = [e.ts for e in self.journal.events(self.id, "target") if e.phase == "done" and e.wave == wave]
+        return done[-1] if done else None
+
     def judge(self, wave: WaveRow) -> None:
         devices = [a.device_id for a in self.by_wave[wave.idx]]
         views = read_devices(self.hub, self.id, self.spec["module"])
-        result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time())
+        deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
+        result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time(), deployments,
+                       self._tagged_at(wave.idx))
         if result is None:
             return
         now = time.time()
@@ -160,10 +169,16 @@ class Engine:
         return [w.idx for w in self.journal.waves(self.id) if w.started is not None]
 
     def _modules(self, image: str) -> dict[str, ModuleSpec]:
+        """The release's modules: the managed one as it stands in force, image replaced; its
+        siblings as the base deployment has them (a hub with layered deployments — Azure —
+        writes the managed module only and leaves the siblings to their own deployments)."""
         module = self.spec["module"]
-        base = {n: ModuleSpec(n, m["image"], m["create_options"]) for n, m in self.spec["base_modules"].items()}
-        options = base[module].create_options if module in base else ""
-        return {**base, module: ModuleSpec(module, image, options)}
+        base = {n: ModuleSpec(n, m["image"], m["create_options"], m.get("definition") or {})
+                for n, m in self.spec["base_modules"].items()}
+        managed = self.spec.get("managed") or {}
+        options = managed.get("create_options", base[module].create_options if module in base else "")
+        definition = managed.get("definition") or (base[module].definition if module in base else {})
+        return {**base, module: ModuleSpec(module, image, options, definition)}
 
     def _create(self, key: str, image: str, priority: int) -> None:
         dep = Deployment(

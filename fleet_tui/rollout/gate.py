@@ -4,11 +4,15 @@
 compact `DeviceView` per device — the engine and the snapshot both use it.
 
 Gate invariant (no judgement on stale data): a report counts for a wave only if its
-`updated` time is at or after the wave's start recorded in the journal (taken before
-the tag was written). A device "succeeds" when it freshly reports `running` on the digest
-its variant pins; it "fails" when it freshly reports `failed`. Devices that say nothing
-new count as neither. The verdict is `None` (undecided) until the failure criterion
-trips, the success count is reached, or the gate timeout passes.
+`updated` time — by the hub's clock (`hub.now()`; Azure: hub-stamped `$lastUpdated`, never a
+device clock) — is at or after the wave's start recorded in the journal (taken before the tag
+was written). A device "succeeds" when it freshly reports `running` on the digest its variant
+pins, or when the hub itself says the variant's deployment applies to it and it runs that
+digest (a device already running the target reports nothing new); it "fails" when it freshly
+reports `failed`. Devices that say nothing new count as neither. The verdict is `None`
+(undecided) until the failure criterion trips, the success count is reached, or the gate
+timeout passes — counted from when the wave's tagging finished (a tagging job on Azure can
+take minutes), not from when it began.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class DeviceView:
     bytes: int
     updated: float
     connected: bool
+    applied: tuple[str, ...] = ()  # deployments the hub applies to the device (Azure)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ def read_devices(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView
             rep.bytes_downloaded if rep else 0,
             rep.updated if rep else 0.0,
             twin.connected,
+            twin.applied,
         )
     return out
 
@@ -101,19 +107,23 @@ def _read_local(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]
 
 def judge(
     policy: Policy, device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView],
-    started: float, now: float,
+    started: float, now: float, deployments: dict[str, str] | None = None, timeout_from: float | None = None,
 ) -> GateResult | None:
-    """`expected`: device id → the digest its variant pins. None while undecided."""
+    """`expected`: device id → the digest its variant pins; `deployments`: device id → its
+    variant's deployment id. `started` is by the hub's clock; `now` and `timeout_from` by
+    ours. None while undecided."""
     ids = list(device_ids)
     size = len(ids)
     running = failed = 0
     for device_id in ids:
         view = views.get(device_id)
-        if view is None or view.updated < started:
+        if view is None:
             continue
-        if view.state == "running" and view.digest == expected[device_id]:
+        fresh = view.updated >= started
+        confirmed = bool(deployments) and deployments.get(device_id, "") in view.applied  # type: ignore[union-attr]
+        if view.state == "running" and view.digest == expected[device_id] and (fresh or confirmed):
             running += 1
-        elif view.state == "failed":
+        elif view.state == "failed" and fresh:
             failed += 1
     finished = running + failed
     needed = policy.needed_running(size)
@@ -125,6 +135,6 @@ def judge(
         return result(False, f"{failed} of {finished} finished devices failed (limit {policy.max_failed})")
     if running >= needed:
         return result(True, f"{running} of {size} running the new image (needed {needed})")
-    if now - started >= policy.gate_timeout:
+    if now - (timeout_from if timeout_from is not None else started) >= policy.gate_timeout:
         return result(False, f"gate timeout after {policy.gate_timeout:g}s: {running} of {size} running, needed {needed}")
     return None

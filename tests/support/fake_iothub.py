@@ -1,13 +1,19 @@
 """A loopback HTTPS server that answers the IoT Hub REST calls `azure-iot-hub` 2.7.0 makes,
-and records every request so tests can assert on paths, api-version, headers and bodies.
+behaving like the real service (every rule cited in docs/azure.md), and records every request
+so tests can assert on paths, api-version, headers and bodies.
 
 The SDK hard-codes `https://` + HostName, so this serves TLS with a throw-away self-signed
 certificate for 127.0.0.1 (made with `cryptography`); the hub under test is told to trust it.
-It checks the SAS token's HMAC against its key (401 otherwise), answers every body with
-`Content-Type: application/json` (the SDK cannot deserialize without it), pages queries with
-`x-ms-continuation`, enforces If-Match etags (412), and can be scripted to fail the next
-matching requests (e.g. 429 with `Retry-After`). State lives in plain dicts shaped like the
-hub's JSON; `fake_query` evaluates the small query subset the hub client sends.
+It checks the SAS token's HMAC against its key, or a bearer token it issued (Azure AD), 401
+otherwise; answers every body with `Content-Type: application/json` (the SDK cannot
+deserialize without it); pages queries with `x-ms-continuation`; enforces If-Match etags
+(412); throttles at the tier's documented rates (`fake_throttle`); applies IoT Edge
+deployments to `$edgeAgent`/`$edgeHub` desired properties (`fake_edge`) after
+`evaluation_delay` seconds; refuses a 101st configuration (413); runs twin-update jobs at the
+tier's device-operation rate; answers the `$edgeAgent` `ping` method only for a device whose
+runtime is connected. IoT Edge devices read `Disconnected` at device level (iotedge #80,
+#809) and in their `$edgeAgent` module twin (#2733); only `$edgeHub` shows `Connected`.
+Scripted failures (`fail_next`) still exist for one-off faults.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import ipaddress
 import json
 import ssl
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,8 +38,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.fake_edge import EDGE_AGENT, EDGE_HUB, apply_configurations, now_utc
 from tests.support.fake_query import run_query
 from tests.support.fake_routes import route
+from tests.support.fake_throttle import Throttle
 
 API_VERSION = "2021-04-12"
 
@@ -73,8 +82,16 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 class FakeIotHub:
     """Start with `FakeIotHub(tmp_path).start()`; `stop()` when done."""
 
-    def __init__(self, directory: Path, key: bytes = b"fleet-tui-loopback-test-key-0001") -> None:
+    def __init__(self, directory: Path, key: bytes = b"fleet-tui-loopback-test-key-0001", tier: str = "S3",
+                 units: int = 1, evaluation_delay: float = 0.0, throttle: bool = True) -> None:
         self.key_b64 = base64.b64encode(key).decode()
+        self.throttle = Throttle(tier, units)
+        self.throttle.enabled = throttle
+        self.evaluation_delay = evaluation_delay
+        self.max_configurations = 100  # basic/standard hubs (iot-hub-devguide-quotas-throttling)
+        self.bearer_tokens: set[str] = set()  # Azure AD tokens this hub accepts
+        self.online: set[str] = set()  # Edge devices whose runtime is connected
+        self._due: float | None = None  # when the pending evaluation runs
         self.cert, self._key_file = make_cert(directory)
         self.devices: dict[str, dict] = {}
         self.modules: dict[tuple[str, str], dict] = {}
@@ -102,18 +119,55 @@ class FakeIotHub:
 
     def start(self) -> "FakeIotHub":
         self._thread.start()
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+        self._ticker.start()
         return self
 
     def stop(self) -> None:
+        self._stop.set()
         self.server.shutdown()
         self.server.server_close()
+
+    # --- time: deployment evaluation and jobs run in the background ----------------------
+    def schedule_evaluation(self) -> None:
+        """Call with the lock held after anything that changes what deployments apply to."""
+        if self._due is None:
+            self._due = time.monotonic() + self.evaluation_delay
+        if self.evaluation_delay <= 0:
+            self.evaluate()
+
+    def evaluate(self) -> None:
+        self._due = None
+        apply_configurations(self)
+
+    def settle(self) -> None:
+        """Run pending evaluations and finish running jobs now (tests that must not wait)."""
+        with self.lock:
+            from tests.support.fake_routes import progress_jobs
+
+            progress_jobs(self, finish=True)
+            self.evaluate()
+
+    def _tick(self) -> None:
+        from tests.support.fake_routes import progress_jobs
+
+        while not self._stop.wait(0.05):
+            with self.lock:
+                progress_jobs(self)
+                if self._due is not None and time.monotonic() >= self._due:
+                    self.evaluate()
 
     # --- state helpers -----------------------------------------------------------------
     def next_etag(self) -> str:
         self._etag += 1
         return base64.b64encode(f"etag-{self._etag}".encode()).decode()
 
-    def add_device(self, device_id: str, tags: dict | None = None, connected: bool = True, agent: dict | None = None) -> None:
+    def add_device(self, device_id: str, tags: dict | None = None, connected: bool = True, agent: dict | None = None,
+                   edge: bool = True) -> None:
+        """An IoT Edge device (its `$edgeAgent`/`$edgeHub` module twins exist from creation, as the
+        hub makes them) or, with `edge=False`, a plain device. `connected`: whether its runtime
+        (edgeHub) is connected — an Edge device's own twin reads Disconnected either way."""
         self.devices[device_id] = {
             "deviceId": device_id,
             "etag": self.next_etag(),
@@ -121,11 +175,31 @@ class FakeIotHub:
             "tags": dict(tags or {}),
             "properties": {"desired": {"$version": 1}, "reported": {"$version": 1}},
             "status": "enabled",
-            "connectionState": "Connected" if connected else "Disconnected",
-            "lastActivityTime": "2024-05-01T10:00:00Z",
+            "capabilities": {"iotEdge": edge},
+            "connectionState": "Disconnected" if edge or not connected else "Connected",
+            "lastActivityTime": "0001-01-01T00:00:00Z" if edge else now_utc(),
         }
+        if not edge:
+            return
+        for module_id in (EDGE_AGENT, EDGE_HUB):
+            self.modules[(device_id, module_id)] = {
+                "deviceId": device_id, "moduleId": module_id, "etag": self.next_etag(),
+                "connectionState": "Disconnected", "lastActivityTime": "0001-01-01T00:00:00Z",
+                "properties": {"desired": {"$version": 1}, "reported": {"$version": 1}},
+            }
         if agent is not None:
-            self.modules[(device_id, "$edgeAgent")] = {"deviceId": device_id, "moduleId": "$edgeAgent", "etag": self.next_etag(), **agent}
+            self.modules[(device_id, EDGE_AGENT)].update(agent)
+        self.set_online(device_id, connected)
+        self.schedule_evaluation()
+
+    def set_online(self, device_id: str, online: bool) -> None:
+        """The device's IoT Edge runtime connects or drops: edgeHub's module twin follows."""
+        (self.online.add if online else self.online.discard)(device_id)
+        hub_twin = self.modules.get((device_id, EDGE_HUB))
+        if hub_twin is not None:
+            hub_twin["connectionState"] = "Connected" if online else "Disconnected"
+            if online:
+                hub_twin["lastActivityTime"] = now_utc()
 
     def fail_next(self, method: str, path_prefix: str, status: int, headers: dict[str, str] | None = None, times: int = 1) -> None:
         """The next `times` requests matching method and path prefix get `status`."""
@@ -137,12 +211,28 @@ class FakeIotHub:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
 
     def check_sas(self, header: str) -> bool:
+        if header.startswith("Bearer "):
+            return header[len("Bearer "):] in self.bearer_tokens
         if not header.startswith("SharedAccessSignature "):
             return False
         fields = dict(p.split("=", 1) for p in header[len("SharedAccessSignature ") :].split("&") if "=" in p)
         message = (fields.get("sr", "") + "\n" + fields.get("se", "")).encode()
         digest = hmac.new(base64.b64decode(self.key_b64), message, hashlib.sha256).digest()
         return urllib.parse.unquote(fields.get("sig", "")) == base64.b64encode(digest).decode()
+
+
+def throttle_class(method: str, path: str) -> str | None:
+    """Which documented throttle a REST call counts against (None: not throttled here)."""
+    parts = path.strip("/").split("/")
+    if path == "/devices/query":
+        return "query"
+    if parts[0] == "configurations":
+        return "config"
+    if parts[:2] == ["jobs", "v2"]:
+        return "jobs"
+    if parts[0] == "twins" and parts[-1] not in ("methods", "reported", "connection"):
+        return "twin_read" if method == "GET" else "twin_update"
+    return None
 
 
 def _error(code: str, text: str) -> dict:
@@ -184,6 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if method == self.command and path.startswith(prefix):
                     del hub.failures[i]
                     return self._send(status, err, extra)
+            kind = throttle_class(self.command, path)
+            if kind and not hub.throttle.take(kind):
+                return self._send(429, _error("ThrottlingException", f"The request has been throttled. Operation type: {kind}"))
             status, out, extra = route(hub, self.command, path, headers, body)
         self._send(status, out, extra)
 

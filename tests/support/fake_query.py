@@ -1,33 +1,57 @@
-"""The IoT Hub query subset the fake hub evaluates: `SELECT * | path [AS alias], …
-FROM devices | devices.modules [WHERE atom AND atom …]`, atoms `path = literal`,
-`path != literal` and `path IN [literal, …]`, string literals with backslash escapes and
-numbers. Anything else raises ValueError (the route answers 400, like the hub would)."""
+"""The IoT Hub query language as the fake hub evaluates it, written from the documentation
+(learn.microsoft.com/azure/iot-hub/iot-hub-devguide-query-language, query-twins), not from
+fleet-tui's own parser, so the fake cannot share fleet-tui's mistakes.
+
+    SELECT * | item (, item)*      item := path [AS alias] | COUNT() [AS alias]
+    FROM devices | devices.modules
+    [WHERE cond] [GROUP BY path]
+    cond := or-chains of AND / NOT / ( ) over: path op literal | path [N]IN [lit, …] | IS_DEFINED(path)
+
+Semantics kept from the docs: "Any constant different than Boolean true is considered as
+false (including null, undefined …)" — comparing a missing property is *undefined*, which
+never matches, and NOT undefined is still undefined; comparisons only between primitives;
+`configurations.[[id]].status` names a configuration whose id has dashes; GROUP BY "is only
+supported when querying device twins" (400 on devices.modules); a query longer than 8192
+characters is refused. Anything outside this subset raises ValueError (the route answers
+400, as the hub does for what it cannot parse).
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any
 
-_QUERY = re.compile(r"^\s*SELECT\s+(?P<sel>.+?)\s+FROM\s+(?P<coll>devices(?:\.modules)?)(?:\s+WHERE\s+(?P<where>.+))?\s*$", re.I | re.S)
-_TOKEN = re.compile(r"\s*(?:(?P<str>'(?:\\.|[^'\\])*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>!=|=|IN\b|AND\b|\[|\]|,)|(?P<path>[$A-Za-z_][\w.$-]*))", re.I)
+MAX_QUERY = 8192
+UNDEFINED = object()
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\")|(?P<num>-?\d+(?:\.\d+)?)"
+    r"|(?P<op><=|>=|!=|<>|=|<|>|\(|\)|\[|\]|,|\*)"
+    r"|(?P<path>(?:[$A-Za-z_][\w$-]*|\[\[[^\]]+\]\])(?:\.(?:[$A-Za-z_][\w$-]*|\[\[[^\]]+\]\]))*))"
+)
+_KEYWORDS = {"SELECT", "FROM", "WHERE", "GROUP", "BY", "AND", "OR", "NOT", "IN", "NIN", "AS", "TRUE", "FALSE", "NULL"}
 
 
-def _tokens(text: str) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
+def _unescape(body: str) -> str:
+    return re.sub(r"\\u([0-9a-fA-F]{4})|\\(.)", lambda m: chr(int(m.group(1), 16)) if m.group(1) else m.group(2), body)
+
+
+def tokens(text: str) -> list[tuple[str, Any]]:
+    out, pos = [], 0
+    while pos < len(text) and text[pos:].strip():
         m = _TOKEN.match(text, pos)
         if not m:
-            raise ValueError(f"cannot parse query near {text[pos:pos + 20]!r}")
+            raise ValueError(f"syntax error near {text[pos:pos + 20]!r}")
         pos = m.end()
         if m.group("str"):
-            out.append(("lit", re.sub(r"\\(.)", r"\1", m.group("str")[1:-1])))
+            out.append(("lit", _unescape(m.group("str")[1:-1])))
         elif m.group("num"):
             out.append(("lit", float(m.group("num")) if "." in m.group("num") else int(m.group("num"))))
         elif m.group("op"):
-            out.append(("op", m.group("op").upper()))
+            out.append(("op", m.group("op")))
+        elif m.group("path").upper() in _KEYWORDS:
+            word = m.group("path").upper()
+            out.append(("lit", {"TRUE": True, "FALSE": False, "NULL": None}[word]) if word in ("TRUE", "FALSE", "NULL")
+                       else ("kw", word))
         else:
             out.append(("path", m.group("path")))
     return out
@@ -35,70 +59,183 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
 
 def resolve(row: dict, path: str) -> Any:
     value: Any = row
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
+    for part in re.findall(r"\[\[[^\]]+\]\]|[^.]+", path):
+        key = part[2:-2] if part.startswith("[[") else part
+        if not isinstance(value, dict) or key not in value:
+            return UNDEFINED
+        value = value[key]
     return value
 
 
-def _atoms(where: str) -> list[tuple[str, str, Any]]:
-    toks = _tokens(where)
-    atoms: list[tuple[str, str, Any]] = []
-    i = 0
-    while i < len(toks):
-        kind, path = toks[i]
-        if kind != "path" or i + 2 >= len(toks) + 1:
-            raise ValueError("expected a property path")
-        op = toks[i + 1][1]
-        if op in ("=", "!="):
-            atoms.append((path, op, toks[i + 2][1]))
-            i += 3
-        elif op == "IN":
-            if toks[i + 2] != ("op", "["):
-                raise ValueError("expected [ after IN")
-            j, values = i + 3, []
-            while toks[j] != ("op", "]"):
-                if toks[j][0] == "lit":
-                    values.append(toks[j][1])
-                j += 1
-            atoms.append((path, "IN", values))
-            i = j + 1
-        else:
-            raise ValueError(f"unsupported operator {op}")
-        if i < len(toks):
-            if toks[i] != ("op", "AND"):
-                raise ValueError("only AND is supported between conditions")
-            i += 1
-    return atoms
+class _Parser:
+    def __init__(self, toks: list[tuple[str, Any]]) -> None:
+        self.toks, self.i = toks, 0
+
+    def peek(self) -> tuple[str, Any] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, kind: str | None = None, value: Any = None) -> tuple[str, Any]:
+        tok = self.peek()
+        if tok is None or (kind and tok[0] != kind) or (value is not None and tok[1] != value):
+            raise ValueError(f"expected {value or kind}, found {tok[1] if tok else 'end of query'!r}")
+        self.i += 1
+        return tok
+
+    def at(self, kind: str, value: Any = None) -> bool:
+        tok = self.peek()
+        return tok is not None and tok[0] == kind and (value is None or tok[1] == value)
+
+    def condition(self) -> Any:
+        node = self.conj()
+        while self.at("kw", "OR"):
+            self.take()
+            node = ("or", node, self.conj())
+        return node
+
+    def conj(self) -> Any:
+        node = self.unary()
+        while self.at("kw", "AND"):
+            self.take()
+            node = ("and", node, self.unary())
+        return node
+
+    def unary(self) -> Any:
+        if self.at("kw", "NOT"):
+            self.take()
+            return ("not", self.unary())
+        if self.at("op", "("):
+            self.take()
+            node = self.condition()
+            self.take("op", ")")
+            return node
+        if self.at("path") and self.peek()[1].upper() == "IS_DEFINED":  # type: ignore[index]
+            self.take()
+            self.take("op", "(")
+            path = self.take("path")[1]
+            self.take("op", ")")
+            return ("defined", path)
+        path = self.take("path")[1]
+        if self.at("kw", "IN") or self.at("kw", "NIN"):
+            negate = self.take()[1] == "NIN"
+            self.take("op", "[")
+            values = [self.take("lit")[1]]
+            while self.at("op", ","):
+                self.take()
+                values.append(self.take("lit")[1])
+            self.take("op", "]")
+            return ("in", path, values, negate)
+        op = self.take("op")[1]
+        if op not in ("=", "!=", "<>", "<", ">", "<=", ">="):
+            raise ValueError(f"unexpected {op!r}")
+        return ("cmp", path, op, self.take("lit")[1])
 
 
-def _match(row: dict, atoms: Iterable[tuple[str, str, Any]]) -> bool:
-    for path, op, value in atoms:
-        got = resolve(row, path)
-        if op == "=" and got != value or op == "!=" and got == value or op == "IN" and got not in value:
-            return False
-    return True
+def _compare(got: Any, op: str, want: Any) -> bool | None:
+    if got is UNDEFINED or isinstance(got, (dict, list)) or isinstance(want, (dict, list)):
+        return None
+    if got is None or want is None or isinstance(got, bool) != isinstance(want, bool):
+        return (got == want) if op == "=" else (got != want) if op in ("!=", "<>") else None
+    if isinstance(got, str) != isinstance(want, str):
+        return None  # a string against a number is undefined, not false
+    return {"=": got == want, "!=": got != want, "<>": got != want, "<": got < want, ">": got > want,
+            "<=": got <= want, ">=": got >= want}[op]
+
+
+def evaluate(node: Any, row: dict) -> bool | None:
+    """Three-valued: True, False or None (undefined); only True selects a row."""
+    kind = node[0]
+    if kind == "cmp":
+        return _compare(resolve(row, node[1]), node[2], node[3])
+    if kind == "in":
+        got = resolve(row, node[1])
+        if got is UNDEFINED or isinstance(got, (dict, list)):
+            return None
+        return (got in node[2]) != node[3]
+    if kind == "defined":
+        return resolve(row, node[1]) is not UNDEFINED
+    if kind == "not":
+        inner = evaluate(node[1], row)
+        return None if inner is None else not inner
+    left, right = evaluate(node[1], row), evaluate(node[2], row)
+    if kind == "and":
+        return False if left is False or right is False else (None if None in (left, right) else True)
+    return True if left is True or right is True else (None if None in (left, right) else False)
+
+
+def parse(sql: str) -> dict[str, Any]:
+    if len(sql) > MAX_QUERY:
+        raise ValueError(f"query is {len(sql)} characters; the maximum is {MAX_QUERY}")
+    p = _Parser(tokens(sql))
+    p.take("kw", "SELECT")
+    select: list[tuple[str, str]] = []
+    if p.at("op", "*"):
+        p.take()
+    else:
+        while True:
+            path = p.take("path")[1]
+            if path.upper() == "COUNT":
+                p.take("op", "(")
+                p.take("op", ")")
+                path = "COUNT()"
+            alias = path.split(".")[-1] if path != "COUNT()" else "$1"
+            if p.at("kw", "AS"):
+                p.take()
+                alias = p.take("path")[1]
+            select.append((path, alias))
+            if not p.at("op", ","):
+                break
+            p.take()
+    p.take("kw", "FROM")
+    collection = p.take("path")[1].lower()
+    if collection not in ("devices", "devices.modules"):
+        raise ValueError(f"unknown collection {collection!r}")
+    where = group = None
+    if p.at("kw", "WHERE"):
+        p.take()
+        where = p.condition()
+    if p.at("kw", "GROUP"):
+        p.take()
+        p.take("kw", "BY")
+        group = p.take("path")[1]
+        if collection != "devices":
+            raise ValueError("GROUP BY is only supported when querying device twins")
+    if p.peek() is not None:
+        raise ValueError(f"unexpected {p.peek()[1]!r}")  # type: ignore[index]
+    return {"select": select, "collection": collection, "where": where, "group": group}
 
 
 def run_query(sql: str, devices: list[dict], modules: list[dict]) -> list[dict]:
-    m = _QUERY.match(sql)
-    if not m:
-        raise ValueError("not a SELECT … FROM devices query")
-    rows = modules if m.group("coll").lower() == "devices.modules" else devices
-    atoms = _atoms(m.group("where")) if m.group("where") else []
-    rows = [r for r in rows if _match(r, atoms)]
-    sel = m.group("sel").strip()
-    if sel == "*":
+    q = parse(sql)
+    rows = modules if q["collection"] == "devices.modules" else devices
+    if q["where"] is not None:
+        rows = [r for r in rows if evaluate(q["where"], r) is True]
+    if q["group"] is not None:
+        counts: dict[Any, int] = {}
+        for r in rows:
+            key = resolve(r, q["group"])
+            key = None if key is UNDEFINED else key
+            counts[key] = counts.get(key, 0) + 1
+        out = []
+        for key, n in counts.items():
+            row = {}
+            for path, alias in q["select"]:
+                if path == "COUNT()":
+                    row[alias] = n
+                elif path == q["group"]:
+                    if key is not None:
+                        row[alias] = key
+                else:
+                    raise ValueError(f"{path} is neither grouped nor aggregated")
+            out.append(row)
+        return out
+    if not q["select"]:
         return rows
-    fields = []
-    for item in sel.split(","):
-        parts = item.strip().split()
-        path = parts[0]
-        alias = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else path.split(".")[-1]
-        fields.append((path, alias))
+    if any(path == "COUNT()" for path, _ in q["select"]):
+        if len(q["select"]) != 1:
+            raise ValueError("COUNT() without GROUP BY cannot be combined with other items")
+        return [{q["select"][0][1]: len(rows)}]
     out = []
-    for row in rows:
-        projected = {alias: resolve(row, path) for path, alias in fields}
-        out.append({k: v for k, v in projected.items() if v is not None})
+    for r in rows:
+        projected = {alias: resolve(r, path) for path, alias in q["select"]}
+        out.append({k: v for k, v in projected.items() if v is not UNDEFINED})
     return out

@@ -1,16 +1,21 @@
-"""Routes of the fake IoT Hub: the REST resources `azure-iot-hub` 2.7.0 calls, answering
-like the service does (status codes, etags, continuation header, error bodies).
+"""Routes of the fake IoT Hub: the REST resources `azure-iot-hub` 2.7.0 calls (and the two a
+device runtime needs), answering like the service does — status codes, error codes, etags,
+continuation, limits. `route(hub, method, path, headers, body)` → (status, JSON body or None,
+extra headers); the caller holds `hub.lock`.
 
-`route(hub, method, path, headers, body)` → (status, JSON body or None, extra headers);
-the caller holds `hub.lock`.
+Device side (edgeAgent speaks MQTT/AMQP; the emulator uses these REST stand-ins instead):
+`PATCH /twins/{id}/modules/{m}/properties/reported` (the hub stamps `$metadata.$lastUpdated`
+and bumps `$version`) and `POST /twins/{id}/modules/{m}/connection` `{"connected": bool}`.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import time
 from typing import Any
 
+from tests.support.fake_edge import EDGE_AGENT, is_edge_deployment, now_utc
 from tests.support.fake_query import run_query
 
 Result = tuple[int, Any, dict[str, str]]
@@ -39,7 +44,7 @@ def _query(hub: Any, headers: dict[str, str], body: Any) -> Result:
         rows = run_query(str((body or {}).get("query", "")), list(hub.devices.values()), list(hub.modules.values()))
     except ValueError as exc:
         return _err(400, "BadRequest", f"Invalid query: {exc}")
-    size = int(headers.get("x-ms-max-item-count") or 100)
+    size = min(int(headers.get("x-ms-max-item-count") or 100), 1000)
     token = headers.get("x-ms-continuation")
     start = int(base64.b64decode(token).decode().split(":")[1]) if token else 0
     page = rows[start : start + size]
@@ -49,21 +54,53 @@ def _query(hub: Any, headers: dict[str, str], body: Any) -> Result:
     return 200, page, extra
 
 
+def _reported(hub: Any, twin: dict, patch: dict) -> Result:
+    props = twin.setdefault("properties", {})
+    reported = props.setdefault("reported", {"$version": 1})
+    _merge(reported, patch)
+    reported["$version"] = int(reported.get("$version", 1)) + 1
+    reported["$metadata"] = {"$lastUpdated": now_utc()}
+    twin["etag"] = hub.next_etag()
+    return 204, None, {}
+
+
+def _method(hub: Any, device_id: str, module_id: str, body: Any) -> Result:
+    if (body or {}).get("methodName") != "ping" or module_id != EDGE_AGENT:
+        return 400, {"status": 400, "payload": {"message": f"Command '{(body or {}).get('methodName')}' not found."}}, {}
+    if device_id not in hub.online:  # how-to-edgeagent-direct-method; iotedge #3064
+        return _err(404, "DeviceNotOnline", "Device not online.")  # errorCode 404103
+    return 200, {"status": 200, "payload": None}, {}
+
+
 def _twins(hub: Any, method: str, parts: list[str], headers: dict[str, str], body: Any) -> Result:
     device = hub.devices.get(parts[1])
-    if len(parts) == 4 and parts[2] == "modules":
-        module = hub.modules.get((parts[1], parts[3]))
-        return (200, module, {}) if module else _err(404, "ModuleNotFound", f"module {parts[3]} not found")
     if device is None:
         return _err(404, "DeviceNotFound", f"device {parts[1]} not found")
+    if len(parts) >= 4 and parts[2] == "modules":
+        module = hub.modules.get((parts[1], parts[3]))
+        if module is None:
+            return _err(404, "ModuleNotFound", f"module {parts[3]} not found")
+        rest = parts[4:]
+        if rest == ["methods"] and method == "POST":
+            return _method(hub, parts[1], parts[3], body)
+        if rest == ["properties", "reported"] and method == "PATCH":
+            return _reported(hub, module, body or {})
+        if rest == ["connection"] and method == "POST":
+            hub.set_online(parts[1], bool((body or {}).get("connected")))
+            return 204, None, {}
+        return (200, module, {}) if method == "GET" and not rest else _err(405, "MethodNotAllowed", method)
     if method == "GET":
         return 200, device, {}
     if method == "PATCH":
         if not _etag_ok(device["etag"], headers.get("if-match")):
             return _err(412, "PreconditionFailed", "Precondition failed: etag mismatch")
-        _merge(device.setdefault("tags", {}), (body or {}).get("tags") or {})
+        tags = device.setdefault("tags", {})
+        _merge(tags, (body or {}).get("tags") or {})
+        if len(str(tags)) > 8192:  # tags are capped at 8 KB per twin
+            return _err(400, "TwinTagsTooLarge", "tags exceed 8 KB")
         device["etag"] = hub.next_etag()
         device["version"] += 1
+        hub.schedule_evaluation()
         return 200, device, {}
     return _err(405, "MethodNotAllowed", method)
 
@@ -79,14 +116,22 @@ def _configurations(hub: Any, method: str, parts: list[str], headers: dict[str, 
         if current is None:
             return _err(404, "ConfigurationNotFound", cid)
         del hub.configurations[cid]
+        hub.schedule_evaluation()
         return 204, None, {}
     if method != "PUT":
         return _err(405, "MethodNotAllowed", method)
     if_match = headers.get("if-match")
     if current is None:
-        created = dict(body, etag=hub.next_etag(), createdTimeUtc="2024-05-01T10:00:00Z", lastUpdatedTimeUtc="2024-05-01T10:00:00Z")
+        if len(hub.configurations) >= hub.max_configurations:
+            return _err(413, "ConfigurationCountLimitExceeded",
+                        f"Number of deployments exceed the maximum quota {hub.max_configurations} for this IotHub.")
+        if cid != cid.lower() or len(cid) > 128:
+            return _err(400, "ArgumentInvalid", "configuration id: up to 128 lowercase characters")
+        stamp = now_utc()
+        created = dict(body, etag=hub.next_etag(), createdTimeUtc=stamp, lastUpdatedTimeUtc=stamp)
         created.setdefault("labels", {})
         hub.configurations[cid] = created
+        hub.schedule_evaluation()
         return 200, created, {}
     if if_match is None:
         return _err(409, "ConfigurationAlreadyExists", f"configuration {cid} exists")
@@ -96,10 +141,39 @@ def _configurations(hub: Any, method: str, parts: list[str], headers: dict[str, 
         return _err(412, "PreconditionFailed", "Precondition failed: etag mismatch")
     if body.get("content") != current.get("content"):
         return _err(400, "BadRequest", "configuration content cannot be changed")
-    for key in ("targetCondition", "priority", "labels"):
-        current[key] = body.get(key)
+    for key in ("targetCondition", "priority", "labels", "metrics"):
+        if key in body:
+            current[key] = body.get(key)
     current["etag"] = hub.next_etag()
+    current["lastUpdatedTimeUtc"] = now_utc()
+    hub.schedule_evaluation()
     return 200, current, {}
+
+
+def progress_jobs(hub: Any, finish: bool = False) -> None:
+    """Apply running twin-update jobs at the tier's device-operation rate (lock held)."""
+    for job in hub.jobs.values():
+        if job["status"] != "running":
+            continue
+        targets = job["_targets"]
+        due = len(targets) if finish else min(len(targets), int((time.monotonic() - job["_t0"]) * job["_rate"]))
+        for device_id in targets[job["_done"]:due]:
+            twin = hub.devices.get(device_id)
+            if twin is not None:
+                _merge(twin.setdefault("tags", {}), (job.get("updateTwin") or {}).get("tags") or {})
+                twin["etag"] = hub.next_etag()
+        if due > job["_done"]:
+            job["_done"] = due
+            hub.schedule_evaluation()
+        stats = job["deviceJobStatistics"]
+        stats.update(succeededCount=job["_done"], pendingCount=len(targets) - job["_done"])
+        if job["_done"] == len(targets):
+            job["status"] = "completed"
+            job["endTime"] = now_utc()
+
+
+def _public(job: dict) -> dict:
+    return {k: v for k, v in job.items() if not k.startswith("_")}
 
 
 def _jobs(hub: Any, method: str, parts: list[str], body: Any) -> Result:
@@ -107,15 +181,21 @@ def _jobs(hub: Any, method: str, parts: list[str], body: Any) -> Result:
     if method == "PUT":
         if job_id in hub.jobs:
             return _err(409, "JobAlreadyExists", job_id)
-        targets = run_query(f"SELECT * FROM devices WHERE {body['queryCondition']}", list(hub.devices.values()), [])
-        for twin in targets:
-            _merge(twin.setdefault("tags", {}), (body.get("updateTwin") or {}).get("tags") or {})
-            twin["etag"] = hub.next_etag()
-        job = dict(body, status="queued", createdTime="2024-05-01T10:00:00Z")
-        hub.jobs[job_id] = dict(job, status="completed", deviceJobStatistics={"deviceCount": len(targets), "succeededCount": len(targets), "failedCount": 0})
-        return 200, job, {}
+        if any(j["status"] == "running" for j in hub.jobs.values()) and hub.throttle.rates["jobs"] < 5000:
+            return _err(429, "ThrottlingException", "Maximum number of concurrent jobs exceeded")  # 1 on S1
+        try:
+            targets = run_query(f"SELECT * FROM devices WHERE {body['queryCondition']}", list(hub.devices.values()), [])
+        except ValueError as exc:
+            return _err(400, "BadRequest", f"Invalid queryCondition: {exc}")
+        ids = [t["deviceId"] for t in targets]
+        job = dict(body, status="running", createdTime=now_utc(), startTime=now_utc(),
+                   deviceJobStatistics={"deviceCount": len(ids), "succeededCount": 0, "failedCount": 0, "pendingCount": len(ids)},
+                   _targets=ids, _done=0, _t0=time.monotonic(), _rate=hub.throttle.per_second("job_device"))
+        hub.jobs[job_id] = job
+        progress_jobs(hub)
+        return 200, _public(job), {}
     job = hub.jobs.get(job_id)
-    return (200, job, {}) if job else _err(404, "JobNotFound", job_id)
+    return (200, _public(job), {}) if job else _err(404, "JobNotFound", job_id)
 
 
 def route(hub: Any, method: str, path: str, headers: dict[str, str], body: Any) -> Result:
@@ -129,5 +209,13 @@ def route(hub: Any, method: str, path: str, headers: dict[str, str], body: Any) 
     if parts[:2] == ["jobs", "v2"] and len(parts) == 3:
         return _jobs(hub, method, parts, body)
     if parts[0] == "devices" and len(parts) == 3 and parts[2] == "applyConfigurationContent" and method == "POST":
-        return (204, None, {}) if parts[1] in hub.devices else _err(404, "DeviceNotFound", parts[1])
+        device = hub.devices.get(parts[1])
+        if device is None:
+            return _err(404, "DeviceNotFound", parts[1])
+        if not (device.get("capabilities") or {}).get("iotEdge"):
+            return _err(400, "ArgumentInvalid", "applyConfigurationContent is for IoT Edge devices")
+        return 204, None, {}
     return _err(404, "NotFound", f"no route {method} {path}")
+
+
+__all__ = ["route", "progress_jobs", "is_edge_deployment"]

@@ -50,7 +50,7 @@ def test_a_bad_value_is_one_line_with_key_and_form(tmp_path: Path, toml: str, ke
 
 
 @pytest.mark.parametrize("data, words", [
-    ({"hub": {"grup_tag": "x"}}, "unknown key hub.grup_tag; known keys: config_writes_per_minute"),
+    ({"hub": {"grup_tag": "x"}}, "unknown key hub.grup_tag; known keys: auth, base_manifest, config_writes_per_minute"),
     ({"registry": {"auth": {"acr.io": {"password": "x"}}}}, 'unknown key registry.auth."acr.io".password'),
     ({"bogus": 1}, "unknown key bogus"),
     ({"sim": {"groups": {"a": {}}}}, "sim.image is required; give a digest-pinned image ref"),

@@ -1,0 +1,155 @@
+"""How the fake hub applies IoT Edge deployments to device twins, and computes their metrics.
+
+Each rule is the documented behaviour (learn.microsoft.com/azure/iot-edge/module-deployment-
+monitoring, how-to-deploy-cli-at-scale; Azure/iotedge doc/reported_states_during_deployment.md):
+- a deployment applies to the **Edge** devices (`capabilities.iotEdge = true`) whose device
+  twin matches its target condition;
+- exactly one *base* deployment applies (full `properties.desired` of `$edgeAgent` and
+  `$edgeHub`): the highest priority, a tie going to the most recent creation;
+- every matching *layered* deployment (dotted keys such as
+  `properties.desired.modules.<name>`) with a priority above the base's is merged on top, in
+  priority order: on the same module name the higher-priority layer wins, replacing the whole
+  module entry; a layer whose `$edgeAgent` is `{}` is Targeted, not Applied; layers cannot
+  set the system modules;
+- the merged result is the `$edgeAgent` module twin's desired properties; its `$version`
+  grows on every change of the merged content (retargeting and rollbacks included), and the
+  hub stamps `$metadata.$lastUpdated`;
+- the `$edgeAgent` twin lists `configurations.<id>.status`: `Applied` or `Targeted`;
+- deleting a deployment does not remove modules: the devices fall back to what remains.
+Metrics (`systemMetrics.results`): `targetedCount`, `appliedCount`, and for Edge deployments
+`reportedSuccessfulCount` / `reportedFailedCount` (Applied devices whose agent reported the
+current desired version with code 200 / with an error code); custom `metrics.queries` are
+counted with `configurations.[[id]]` resolved. The real hub evaluates every 5 minutes; the
+fake evaluates after `FakeIotHub.evaluation_delay` seconds (0: at once).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+from tests.support.fake_query import evaluate, parse, run_query
+
+EDGE_AGENT, EDGE_HUB = "$edgeAgent", "$edgeHub"
+LAYER = "properties.desired."
+
+
+def now_utc() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def is_base(config: dict) -> bool:
+    agent = ((config.get("content") or {}).get("modulesContent") or {}).get(EDGE_AGENT) or {}
+    return "properties.desired" in agent
+
+
+def is_edge_deployment(config: dict) -> bool:
+    return bool((config.get("content") or {}).get("modulesContent"))
+
+
+def _matches(config: dict, device: dict) -> bool:
+    condition = str(config.get("targetCondition") or "").strip()
+    if not condition:
+        return False
+    if condition == "*":
+        return True
+    return evaluate(parse(f"SELECT * FROM devices WHERE {condition}")["where"], device) is True
+
+
+def _rank(config: dict) -> tuple[int, str]:
+    return int(config.get("priority") or 0), str(config.get("createdTimeUtc") or "")
+
+
+def _strip_meta(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_meta(v) for k, v in value.items() if k not in ("$version", "$metadata")}
+    return value
+
+
+def merged_for(device: dict, configs: list[dict]) -> tuple[dict[str, dict], dict[str, str]]:
+    """(desired per module id, configuration statuses) for one Edge device."""
+    matching = [c for c in configs if is_edge_deployment(c) and _matches(c, device)]
+    bases = sorted((c for c in matching if is_base(c)), key=_rank, reverse=True)
+    statuses = {c["id"]: "Targeted" for c in matching}
+    desired: dict[str, dict] = {EDGE_AGENT: {}, EDGE_HUB: {}}
+    if not bases:
+        return desired, statuses
+    base = bases[0]
+    statuses[base["id"]] = "Applied"
+    content = base["content"]["modulesContent"]
+    for module in (EDGE_AGENT, EDGE_HUB):
+        desired[module] = copy.deepcopy((content.get(module) or {}).get("properties.desired") or {})
+    for layer in sorted((c for c in matching if not is_base(c) and _rank(c) > _rank(base)), key=_rank):
+        content = layer["content"]["modulesContent"]
+        agent = content.get(EDGE_AGENT)
+        if not agent:
+            continue  # `"$edgeAgent": {}`: targeted only
+        for module, entries in content.items():
+            for key, value in (entries or {}).items():
+                if not key.startswith(LAYER):
+                    continue
+                path = key[len(LAYER):].split(".")
+                if module == EDGE_AGENT and path[0] == "systemModules":
+                    continue  # layers cannot set the system modules
+                node = desired.setdefault(module, {})
+                for part in path[:-1]:
+                    node = node.setdefault(part, {})
+                node[path[-1]] = copy.deepcopy(value)
+        statuses[layer["id"]] = "Applied"
+    return desired, statuses
+
+
+def apply_configurations(hub: Any) -> None:
+    """Re-evaluate every Edge device (call with `hub.lock` held)."""
+    configs = list(hub.configurations.values())
+    for device_id, device in hub.devices.items():
+        if not (device.get("capabilities") or {}).get("iotEdge"):
+            continue
+        desired, statuses = merged_for(device, configs)
+        for module_id in (EDGE_AGENT, EDGE_HUB):
+            twin = hub.modules.get((device_id, module_id))
+            if twin is None:
+                continue
+            props = twin.setdefault("properties", {})
+            current = props.get("desired") or {"$version": 1}
+            if _strip_meta(current) != desired[module_id]:
+                props["desired"] = {**copy.deepcopy(desired[module_id]), "$version": int(current.get("$version", 1)) + 1,
+                                    "$metadata": {"$lastUpdated": now_utc()}}
+                twin["etag"] = hub.next_etag()
+            if module_id == EDGE_AGENT:
+                twin["configurations"] = {cid: {"status": s} for cid, s in sorted(statuses.items())}
+    for config in configs:
+        config["systemMetrics"] = {"results": _system_metrics(hub, config), "queries": {}}
+        config["metrics"] = {"results": _custom_metrics(hub, config), "queries": (config.get("metrics") or {}).get("queries") or {}}
+
+
+def _agents_with(hub: Any, config_id: str, status: str) -> list[dict]:
+    return [t for (d, m), t in hub.modules.items() if m == EDGE_AGENT
+            and ((t.get("configurations") or {}).get(config_id) or {}).get("status") == status]
+
+
+def _system_metrics(hub: Any, config: dict) -> dict[str, int]:
+    applied = _agents_with(hub, config["id"], "Applied")
+    targeted = len(applied) + len(_agents_with(hub, config["id"], "Targeted"))
+    ok = failed = 0
+    for twin in applied:
+        desired = (twin.get("properties") or {}).get("desired") or {}
+        reported = (twin.get("properties") or {}).get("reported") or {}
+        code = int(((reported.get("lastDesiredStatus") or {}).get("code")) or 0)
+        if reported.get("lastDesiredVersion") == desired.get("$version") and code == 200:
+            ok += 1
+        elif code in (400, 412, 417, 500):
+            failed += 1
+    return {"targetedCount": targeted, "appliedCount": len(applied), "reportedSuccessfulCount": ok,
+            "reportedFailedCount": failed}
+
+
+def _custom_metrics(hub: Any, config: dict) -> dict[str, int]:
+    out = {}
+    for name, query in ((config.get("metrics") or {}).get("queries") or {}).items():
+        try:
+            out[name] = len(run_query(query, list(hub.devices.values()), list(hub.modules.values())))
+        except ValueError:
+            out[name] = 0
+    return out

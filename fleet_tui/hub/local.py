@@ -55,14 +55,14 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
         self.store = Store(self.path)
         self.desired = DesiredState(self.store, group_tag)
         self._modules_cache: dict[int, dict[str, Any]] = {}
+        with self.store.write() as conn:
+            self._adopt_settings(conn)
 
     reports_bytes = True  # devices report bytes downloaded
 
     def now(self) -> float:
         """The hub's clock: this machine's (devices and engine share it)."""
         return time.time()
-        with self.store.write() as conn:
-            self._adopt_settings(conn)
 
     @classmethod
     def from_config(cls, config: Any) -> "LocalHub":

@@ -20,6 +20,7 @@ from fleet_tui.hub.azure import AzureHub
 from fleet_tui.hub.azure_retry import HubLimits
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
 from fleet_tui.secrets import Secret
+from tests.support.edge_twins import deploy, module, report
 from tests.support.fake_iothub import API_VERSION, FakeIotHub
 
 OLD = "myacr.azurecr.io/scoring@sha256:" + "a" * 64
@@ -31,26 +32,17 @@ FAST = HubLimits(
 )
 
 
-def agent(desired_image: str, reported_image: str, version: int = 3, seen: int = 3, code: int = 200, runtime: str = "running") -> dict:
-    return {
-        "properties": {
-            "desired": {"$version": version, "modules": {"scoring": {"status": "running", "settings": {"image": desired_image}}}},
-            "reported": {
-                "lastDesiredVersion": seen,
-                "lastDesiredStatus": {"code": code},
-                "modules": {"scoring": {"runtimeStatus": runtime, "exitCode": 0, "lastStartTimeUtc": "2024-05-01T10:00:00Z", "settings": {"image": reported_image}}},
-            },
-        },
-        "configurations": {"release-41": {"status": "Applied"}},
-    }
-
-
 @pytest.fixture
 def fake(tmp_path):
+    """Five IoT Edge devices, a base deployment running OLD in each, agents that applied it;
+    van-4's runtime is down."""
     hub = FakeIotHub(tmp_path).start()
     for i in range(5):
         group = "vans-west" if i < 3 else "trucks"
-        hub.add_device(f"van-{i}", {"fleetGroup": group}, connected=i != 4, agent=agent(OLD, OLD))
+        hub.add_device(f"van-{i}", {"fleetGroup": group}, connected=i != 4)
+    deploy(hub, "base", "tags.fleetGroup = 'vans-west' OR tags.fleetGroup = 'trucks'", 1, {"scoring": module(OLD)})
+    for i in range(5):
+        report(hub, f"van-{i}", {"scoring": OLD})
     yield hub
     hub.stop()
 
@@ -70,49 +62,61 @@ def test_every_call_uses_the_sdk_api_version_and_a_valid_sas_token(fake, azure):
     assert all(r.headers["authorization"].startswith("SharedAccessSignature sr=") for r in fake.requests)
 
 
-def test_groups_are_listed_by_paged_projection_queries_with_continuation_round_trip(fake, azure):
-    for i in range(5, 2500):  # > 2 pages of 1000
-        fake.add_device(f"van-{i}", {"fleetGroup": "trucks"}, agent=agent(NEW, NEW))
+def test_groups_view_is_one_group_by_query_and_deployment_metrics(fake, azure):
+    for i in range(5, 2500):  # never paged: the count comes from one aggregate query
+        fake.add_device(f"van-{i}", {"fleetGroup": "trucks"})
+    fake.add_device("sensor-1", {"fleetGroup": "trucks"}, edge=False)  # not an IoT Edge device: not counted
+    release = Deployment("fleet-tui-trucks", "tags.fleetGroup = 'trucks'", 5, {"scoring": ModuleSpec("scoring", NEW)},
+                         {"fleet-tui.group": "trucks"})
+    azure.create_deployment(release)
+    for i in (3, 4):
+        report(fake, f"van-{i}", {"scoring": NEW})
+    fake.settle()  # the hub recomputes metrics on its own schedule
+    fake.requests.clear()
     groups = {g.name: g for g in azure.group_summaries("scoring")}
-    assert groups["vans-west"].devices == 3 and groups["vans-west"].images == {"sha256:" + "a" * 64: 3}
-    assert groups["trucks"].devices == 2497 and groups["trucks"].online == 2496 and groups["trucks"].offline == 1
+    assert groups["vans-west"].devices == 3 and groups["trucks"].devices == 2497
+    assert groups["trucks"].images == {"sha256:" + "b" * 64: 2} and groups["vans-west"].images == {}
+    assert groups["trucks"].online is None  # no per-group liveness without paging every twin
     queries = fake.of("POST", "/devices/query")
-    device_q = [q for q in queries if "FROM devices " in q.body["query"] + " " and "modules" not in q.body["query"]]
-    assert device_q[0].body == {"query": "SELECT deviceId, tags.fleetGroup AS grp, connectionState FROM devices"}
-    assert [q.headers.get("x-ms-max-item-count") for q in device_q] == ["1000"] * 3
-    assert "x-ms-continuation" not in device_q[0].headers
-    assert device_q[1].headers["x-ms-continuation"] and device_q[1].headers["x-ms-continuation"] != device_q[2].headers["x-ms-continuation"]
-    module_q = [q for q in queries if "devices.modules" in q.body["query"]]
-    assert module_q[0].body["query"] == (
-        "SELECT deviceId, properties.reported.modules.scoring.settings.image AS image "
-        "FROM devices.modules WHERE moduleId = '$edgeAgent'"
-    )
-    assert len(module_q) == 3 and all(q.headers["content-type"].startswith("application/json") for q in queries)
+    assert [q.body["query"] for q in queries] == [
+        "SELECT tags.fleetGroup AS grp, COUNT() AS n FROM devices WHERE capabilities.iotEdge = true GROUP BY tags.fleetGroup"]
+    assert len(fake.requests) == 2 and fake.of("GET", "/configurations")  # + one list of deployments
 
 
-def test_a_page_of_devices_joins_edge_agent_twins_and_maps_state(fake, azure):
-    fake.modules[("van-1", "$edgeAgent")].update(agent(NEW, OLD, version=4, seen=4, code=500))  # slow pull
-    fake.modules[("van-2", "$edgeAgent")].update(agent(NEW, OLD, version=5, seen=4))  # not caught up
+def test_a_page_of_devices_joins_runtime_module_twins_and_maps_state(fake, azure):
+    deploy(fake, "release-41", "tags.fleetGroup = 'vans-west'", 41, {"scoring": module(NEW)}, base=False)
+    report(fake, "van-0", {"scoring": NEW})
+    report(fake, "van-1", {"scoring": OLD}, code=500, description="The operation was canceled.")  # slow pull
+    report(fake, "van-2", {"scoring": OLD}, seen=1)  # not caught up with the release
+    fake.requests.clear()
     page = azure.query_devices("tags.fleetGroup = 'vans-west'", page_size=2)
     assert [d.device_id for d in page.items] == ["van-0", "van-1"] and page.continuation
     rest = azure.query_devices("tags.fleetGroup = 'vans-west'", page_size=2, continuation=page.continuation)
     assert [d.device_id for d in rest.items] == ["van-2"] and rest.continuation is None
     states = {d.device_id: d.reported["scoring"].state for d in page.items + rest.items}
     assert states == {"van-0": "running", "van-1": "downloading", "van-2": "pending"}
-    assert page.items[0].deployment_id == "release-41" and page.items[0].digest("scoring") == "sha256:" + "a" * 64
+    first = page.items[0]
+    assert first.deployment_id == "release-41" and set(first.applied) == {"base", "release-41"}
+    assert first.digest("scoring") == "sha256:" + "b" * 64 and first.platform("scoring") == "linux/amd64"
+    assert first.connected  # $edgeHub is connected, though the device twin and $edgeAgent read Disconnected
+    assert fake.devices["van-0"]["connectionState"] == "Disconnected"
     queries = [q.body["query"] for q in fake.of("POST", "/devices/query")]
-    assert queries[0] == "SELECT * FROM devices WHERE tags.fleetGroup = 'vans-west'"
-    assert queries[1] == "SELECT * FROM devices.modules WHERE moduleId = '$edgeAgent' AND deviceId IN ['van-0', 'van-1']"
+    assert queries[0] == "SELECT * FROM devices WHERE capabilities.iotEdge = true AND (tags.fleetGroup = 'vans-west')"
+    assert queries[1] == ("SELECT * FROM devices.modules WHERE moduleId IN ['$edgeAgent', '$edgeHub'] "
+                          "AND deviceId IN ['van-0', 'van-1']")
     assert fake.of("POST")[2].headers["x-ms-continuation"] == page.continuation
 
 
-def test_reading_a_twin_gets_device_and_edge_agent_twins(fake, azure):
+def test_reading_a_twin_gets_device_and_runtime_module_twins(fake, azure):
+    fake.requests.clear()
     twin = azure.get_device("van-4")
-    assert [(r.method, r.path) for r in fake.requests] == [("GET", "/twins/van-4"), ("GET", "/twins/van-4/modules/$edgeAgent")]
-    assert twin.tags == {"fleetGroup": "trucks"} and not twin.connected and twin.state("scoring") == "offline"
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/twins/van-4"), ("GET", "/twins/van-4/modules/$edgeAgent"), ("GET", "/twins/van-4/modules/$edgeHub")]
+    assert twin.tags == {"fleetGroup": "trucks"} and twin.state("scoring") == "running"  # reported just now
     assert twin.desired["scoring"].image == OLD and twin.etag == fake.devices["van-4"]["etag"]
     with pytest.raises(NotFound, match="device nobody"):
         azure.get_device("nobody")
+    assert azure.ping("van-0") and not azure.ping("van-4")  # the runtime of van-4 is down
 
 
 def test_layered_deployment_for_a_wave(fake, azure):
@@ -141,26 +145,42 @@ def test_layered_deployment_for_a_wave(fake, azure):
     update = fake.of("PUT", "/configurations/")[-1]
     assert update.headers["if-match"] == f'"{created.etag}"' and update.body["content"] == put.body["content"]
     assert fake.configurations["release-42"]["targetCondition"].endswith("tags.wave = 2")
-    assert [d.id for d in azure.list_deployments()] == ["release-42"]
+    assert [d.id for d in azure.list_deployments()] == ["release-42", "base"]
     with pytest.raises(UsageError, match="not digest-pinned"):
         azure.create_deployment(Deployment("bad", "tags.x = 1", 1, {"scoring": ModuleSpec("scoring", "myacr.azurecr.io/scoring:latest")}))
     azure.delete_deployment("release-42")
     assert fake.of("DELETE")[-1].path == "/configurations/release-42" and fake.of("DELETE")[-1].headers["if-match"] == "*"
 
 
-def test_base_deployment_writes_registry_credentials_by_reference_only(fake, azure, caplog):
+def test_base_deployment_never_writes_a_placeholder_and_a_pull_token_only_when_asked(fake, azure, caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
     base = Deployment("base-1", "tags.fleetGroup = 'vans-west'", 1, {"scoring": ModuleSpec("scoring", OLD)}, {"fleet-tui.kind": "base"})
     got = azure.create_deployment(base)
-    body = fake.of("PUT", "/configurations/")[0].body
+    body = fake.of("PUT", "/configurations/")[-1].body
     desired = body["content"]["modulesContent"]["$edgeAgent"]["properties.desired"]
     assert desired["schemaVersion"] == "1.1" and desired["modules"]["scoring"]["settings"]["image"] == OLD
-    assert desired["runtime"]["settings"]["registryCredentials"] == {
-        "myacrazurecrio": {"username": "puller", "password": "${ACR_PASSWORD}", "address": "myacr.azurecr.io"}
-    }
+    assert "registryCredentials" not in desired["runtime"]["settings"] and "${" not in json.dumps(body)
+    assert desired["systemModules"]["edgeAgent"]["settings"]["image"] == "mcr.microsoft.com/azureiotedge-agent:1.6"
     assert "$edgeHub" in body["content"]["modulesContent"]
-    raw = repr(fake.requests) + repr(got) + repr(azure.get_deployment("base-1")) + caplog.text
-    assert REGISTRY_PASSWORD not in raw
+    azure.registry_credentials = "pull-token"  # opt-in: IoT Edge reads credentials from the content only
+    azure.create_deployment(Deployment("base-2", "tags.x = 'y'", 1, base.modules, {"fleet-tui.kind": "base"}))
+    creds = fake.of("PUT", "/configurations/")[-1].body["content"]["modulesContent"]["$edgeAgent"]["properties.desired"]
+    assert creds["runtime"]["settings"]["registryCredentials"] == {
+        "myacrazurecrio": {"username": "puller", "password": REGISTRY_PASSWORD, "address": "myacr.azurecr.io"}}
+    raw = repr(got) + repr(azure.get_deployment("base-2")) + caplog.text
+    assert REGISTRY_PASSWORD not in raw  # never read back, logged or shown
+    manifest = tmp_path / "base.json"  # the operator's own base content
+    manifest.write_text(json.dumps({"modulesContent": {"$edgeAgent": {"properties.desired": {
+        "schemaVersion": "1.1", "runtime": {"type": "docker", "settings": {"registryCredentials": {"ops": {"address": "x"}}}},
+        "systemModules": {"edgeAgent": {"settings": {"image": "mine"}}}, "modules": {"sidecar": {"settings": {"image": "s"}}}}}}}))
+    from fleet_tui.config import HubConfig
+    from fleet_tui.hub.azure_auth import base_manifest
+
+    azure.base_manifest = base_manifest(HubConfig(base_manifest=str(manifest)))
+    azure.create_deployment(Deployment("base-3", "tags.x = 'z'", 1, base.modules, {"fleet-tui.kind": "base"}))
+    mine = fake.of("PUT", "/configurations/")[-1].body["content"]["modulesContent"]["$edgeAgent"]["properties.desired"]
+    assert mine["runtime"]["settings"]["registryCredentials"] == {"ops": {"address": "x"}}
+    assert set(mine["modules"]) == {"sidecar", "scoring"} and mine["systemModules"]["edgeAgent"]["settings"]["image"] == "mine"
 
 
 def test_bulk_tagging_runs_a_scheduled_twin_update_job(fake, azure):
@@ -241,7 +261,7 @@ def test_per_device_content_goes_to_apply_configuration_content(fake, azure):
     assert post.path == "/devices/van-0/applyConfigurationContent"
     desired = post.body["modulesContent"]["$edgeAgent"]["properties.desired"]
     assert desired["modules"]["scoring"]["settings"]["image"] == NEW
-    assert desired["runtime"]["settings"]["registryCredentials"]["myacrazurecrio"]["password"] == "${ACR_PASSWORD}"
+    assert "registryCredentials" not in desired["runtime"]["settings"]
 
 
 def test_update_deployment_rereads_and_retries_once_on_a_conflict(fake, azure):
@@ -255,7 +275,10 @@ def test_update_deployment_rereads_and_retries_once_on_a_conflict(fake, azure):
         azure.update_deployment("r7", priority=9)
 
 
-def test_cli_groups_on_azure_reads_the_connection_string_from_the_env_var(fake, tmp_path):
+def test_cli_groups_on_azure_reads_the_connection_string_from_the_env_var(fake, azure, tmp_path):
+    azure.create_deployment(Deployment("fleet-tui-vans", "tags.fleetGroup = 'vans-west'", 5,
+                                       {"scoring": ModuleSpec("scoring", OLD)}, {"fleet-tui.group": "vans-west"}))
+    fake.settle()
     config = tmp_path / "fleet.toml"
     config.write_text('[hub]\nkind = "azure"\nconnection_string_env = "MY_HUB"\ngroup_tag = "fleetGroup"\n')
     env = {**os.environ, "MY_HUB": fake.connection_string, "REQUESTS_CA_BUNDLE": str(fake.cert)}

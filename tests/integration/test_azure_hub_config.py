@@ -23,33 +23,21 @@ from fleet_tui.hub.protocol import Deployment, ModuleReport, ModuleSpec
 from fleet_tui.rollout.create import target_condition
 from fleet_tui.secrets import Secret
 from fleet_tui.ui.live_data import LiveConsoleData
+from tests.support.edge_twins import deploy, module
 from tests.support.fake_iothub import FakeIotHub
 
 OLD = "myacr.azurecr.io/scoring@sha256:" + "a" * 64
 NEW = "myacr.azurecr.io/scoring@sha256:" + "b" * 64
 QUOTED = "o'brien \\ co"  # a quote and a backslash: both must be escaped, neither doubled
 FAST = HubLimits(queries_per_s=1000, config_writes_per_s=1000, twin_updates_per_s=1000, other_per_s=1000, backoff_base=0.01)
-APPLIED = {"status": "Applied"}
-
-
-def agent(*applied: str) -> dict:
-    return {
-        "properties": {
-            "desired": {"$version": 3, "modules": {"scoring": {"status": "running", "settings": {"image": OLD}}}},
-            "reported": {"lastDesiredVersion": 3, "lastDesiredStatus": {"code": 200},
-                         "modules": {"scoring": {"runtimeStatus": "running", "settings": {"image": OLD}}}},
-        },
-        "configurations": {cid: APPLIED for cid in applied},
-    }
 
 
 @pytest.fixture
 def fake(tmp_path):
     hub = FakeIotHub(tmp_path).start()
-    hub.add_device("van-0", {"fleetGroup": "vans"}, agent=agent("release-41"))
-    hub.add_device("van-1", {"fleetGroup": "vans"}, agent=agent("release-41"))
-    hub.add_device("obr-0", {"fleetGroup": QUOTED}, agent=agent("release-41"))
-    hub.add_device("obr-1", {"fleetGroup": "o'brien"}, agent=agent("release-41"))  # a near miss
+    for device_id, group in (("van-0", "vans"), ("van-1", "vans"), ("obr-0", QUOTED), ("obr-1", "o'brien")):  # obr-1: a near miss
+        hub.add_device(device_id, {"fleetGroup": group})
+    deploy(hub, "base", "tags.fleetGroup = 'vans'", 10, {"scoring": module(OLD)})
     yield hub
     hub.stop()
 
@@ -98,19 +86,16 @@ def test_a_bad_hub_key_is_one_line_from_the_cli_naming_it(fake, tmp_path):
 
 
 def test_deployment_in_force_is_the_applied_configuration_of_highest_priority(fake, azure):
-    for cid, priority in (("base", 10), ("release-41", 41), ("release-42", 42)):
-        azure.create_deployment(Deployment(cid, "tags.fleetGroup = 'vans'", priority, {"scoring": ModuleSpec("scoring", NEW)}))
-    assert [d.deployment_id for d in azure.query_devices("tags.fleetGroup = 'vans'").items] == ["release-41"] * 2
-    assert not fake.of("GET", "/configurations")  # one applied configuration: no lookup needed
-    # listed order puts the lower priority last: the old rule ("last listed") said release-41
-    fake.modules[("van-0", "$edgeAgent")]["configurations"] = {"release-42": APPLIED, "base": APPLIED, "release-41": APPLIED}
-    fake.modules[("van-1", "$edgeAgent")]["configurations"] = {"release-42": APPLIED, "release-41": APPLIED}
+    azure.create_deployment(Deployment("release-41", "tags.fleetGroup = 'vans'", 41, {"scoring": ModuleSpec("scoring", NEW)}))
+    fake.requests.clear()
     page = azure.query_devices("tags.fleetGroup = 'vans'")
-    assert [d.deployment_id for d in page.items] == ["release-42", "release-42"]
+    assert [d.deployment_id for d in page.items] == ["release-41"] * 2 and set(page.items[0].applied) == {"base", "release-41"}
+    assert len(fake.of("GET", "/configurations")) == 1  # priorities read once (two applied), then reused
+    azure.create_deployment(Deployment("release-42", "tags.fleetGroup = 'vans'", 42, {"scoring": ModuleSpec("scoring", NEW)}))
+    assert [d.deployment_id for d in azure.query_devices("tags.fleetGroup = 'vans'").items] == ["release-42"] * 2
     assert azure.get_device("van-0").deployment_id == "release-42"
-    assert len(fake.of("GET", "/configurations")) == 1  # priorities read once, reused
     # a tie on priority goes to the later creation; a deployment write drops the cached ranks
-    fake.configurations["release-41"]["createdTimeUtc"] = "2024-06-01T10:00:00Z"
+    fake.configurations["release-41"]["createdTimeUtc"] = "2099-06-01T10:00:00Z"
     azure.update_deployment("release-41", priority=42)
     assert azure.get_device("van-0").deployment_id == "release-41"
     fake.configurations["release-41"]["createdTimeUtc"] = "2024-04-01T10:00:00Z"
@@ -127,7 +112,7 @@ def test_a_quoted_group_name_goes_to_iot_hub_backslash_escaped(fake, tmp_path):
     assert done.returncode == 0, done.stderr
     assert [d["id"] for d in json.loads(done.stdout)["devices"]] == ["obr-0"]
     queries = [r.body["query"] for r in fake.of("POST", "/devices/query")]
-    assert "SELECT * FROM devices WHERE tags.fleetGroup = 'o\\'brien \\\\ co'" in queries
+    assert "SELECT * FROM devices WHERE capabilities.iotEdge = true AND (tags.fleetGroup = 'o\\'brien \\\\ co')" in queries
     assert not any("''" in q for q in queries)
 
 

@@ -100,10 +100,13 @@ def merged_for(device: dict, configs: list[dict]) -> tuple[dict[str, dict], dict
     return desired, statuses
 
 
-def apply_configurations(hub: Any) -> None:
-    """Re-evaluate every Edge device (call with `hub.lock` held)."""
+def apply_configurations(hub: Any, only: set[str] | None = None) -> None:
+    """Re-evaluate the Edge devices `only` names (None: every one), then every configuration's
+    metrics (call with `hub.lock` held)."""
     configs = list(hub.configurations.values())
     for device_id, device in hub.devices.items():
+        if only is not None and device_id not in only:
+            continue
         if not (device.get("capabilities") or {}).get("iotEdge"):
             continue
         desired, statuses = merged_for(device, configs)

@@ -89,9 +89,11 @@ class FakeIotHub:
         self.throttle.enabled = throttle
         self.evaluation_delay = evaluation_delay
         self.max_configurations = 100  # basic/standard hubs (iot-hub-devguide-quotas-throttling)
+        self.metrics_interval = 1.0  # the real hub: every 5 minutes
         self.bearer_tokens: set[str] = set()  # Azure AD tokens this hub accepts
         self.online: set[str] = set()  # Edge devices whose runtime is connected
         self._due: float | None = None  # when the pending evaluation runs
+        self._dirty: set[str] | None = set()  # devices to re-evaluate then (None: all)
         self.cert, self._key_file = make_cert(directory)
         self.devices: dict[str, dict] = {}
         self.modules: dict[tuple[str, str], dict] = {}
@@ -130,16 +132,18 @@ class FakeIotHub:
         self.server.server_close()
 
     # --- time: deployment evaluation and jobs run in the background ----------------------
-    def schedule_evaluation(self) -> None:
-        """Call with the lock held after anything that changes what deployments apply to."""
+    def schedule_evaluation(self, device_ids: set[str] | None = None) -> None:
+        """Call with the lock held after anything that changes what deployments apply to
+        (`device_ids`: only these devices' twins changed; None: deployments changed)."""
+        self._dirty = None if device_ids is None or self._dirty is None else self._dirty | device_ids
         if self._due is None:
             self._due = time.monotonic() + self.evaluation_delay
         if self.evaluation_delay <= 0:
             self.evaluate()
 
     def evaluate(self) -> None:
-        self._due = None
-        apply_configurations(self)
+        only, self._dirty, self._due = self._dirty, set(), None
+        apply_configurations(self, only)
 
     def settle(self) -> None:
         """Run pending evaluations and finish running jobs now (tests that must not wait)."""
@@ -147,16 +151,21 @@ class FakeIotHub:
             from tests.support.fake_routes import progress_jobs
 
             progress_jobs(self, finish=True)
+            self._dirty = None
             self.evaluate()
 
     def _tick(self) -> None:
         from tests.support.fake_routes import progress_jobs
 
+        last_metrics = time.monotonic()
         while not self._stop.wait(0.05):
             with self.lock:
                 progress_jobs(self)
                 if self._due is not None and time.monotonic() >= self._due:
                     self.evaluate()
+                if time.monotonic() - last_metrics >= self.metrics_interval:  # the hub's own schedule
+                    last_metrics = time.monotonic()
+                    apply_configurations(self, set())
 
     # --- state helpers -----------------------------------------------------------------
     def next_etag(self) -> str:
@@ -190,7 +199,7 @@ class FakeIotHub:
         if agent is not None:
             self.modules[(device_id, EDGE_AGENT)].update(agent)
         self.set_online(device_id, connected)
-        self.schedule_evaluation()
+        self.schedule_evaluation({device_id})
 
     def set_online(self, device_id: str, online: bool) -> None:
         """The device's IoT Edge runtime connects or drops: edgeHub's module twin follows."""

@@ -100,7 +100,7 @@ def _twins(hub: Any, method: str, parts: list[str], headers: dict[str, str], bod
             return _err(400, "TwinTagsTooLarge", "tags exceed 8 KB")
         device["etag"] = hub.next_etag()
         device["version"] += 1
-        hub.schedule_evaluation()
+        hub.schedule_evaluation({parts[1]})
         return 200, device, {}
     return _err(405, "MethodNotAllowed", method)
 
@@ -163,8 +163,8 @@ def progress_jobs(hub: Any, finish: bool = False) -> None:
                 _merge(twin.setdefault("tags", {}), (job.get("updateTwin") or {}).get("tags") or {})
                 twin["etag"] = hub.next_etag()
         if due > job["_done"]:
+            hub.schedule_evaluation(set(targets[job["_done"]:due]))
             job["_done"] = due
-            hub.schedule_evaluation()
         stats = job["deviceJobStatistics"]
         stats.update(succeededCount=job["_done"], pendingCount=len(targets) - job["_done"])
         if job["_done"] == len(targets):

@@ -212,6 +212,13 @@ class AzureHub(Deployments):
         sql = f"SELECT tags.{tag} AS grp, COUNT() AS n FROM devices WHERE {EDGE_ONLY} GROUP BY tags.{tag}"
         return {("" if row.get("grp") is None else str(row["grp"])): int(row.get("n") or 0) for row in self.query.all(sql)}
 
+    def count_by_tag(self, condition: str, tag: str) -> dict[str, int]:
+        """Devices matching `condition` per value of `tags.<tag>`: one GROUP BY query."""
+        name = path_name(tag, "tag")
+        sql = (f"SELECT tags.{name} AS v, COUNT() AS n FROM devices WHERE {EDGE_ONLY} AND ({condition}) "
+               f"GROUP BY tags.{name}")
+        return {str(row["v"]): int(row.get("n") or 0) for row in self.query.all(sql) if row.get("v") is not None}
+
     def group_summaries(self, module: str) -> list[GroupSummary]:
         """Counts from one GROUP BY query; what runs from fleet-tui deployments' metrics; online
         counts are not available without paging every device (None: see docs/azure.md)."""

@@ -144,6 +144,16 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
         return iter_pages(self.query_devices, condition)
 
+    def count_by_tag(self, condition: str, tag: str) -> dict[str, int]:
+        """Devices matching `condition` per value of `tags.<tag>` (devices without it: left out)."""
+        where, params = compile_sql(parse(condition or "*"), self.group_tag)
+        path = f'$."{_json_key(tag)}"'
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                f"SELECT json_extract(d.tags, ?), COUNT(*) FROM {TWIN_FROM} WHERE ({where}) "
+                "AND json_type(d.tags, ?) = 'text' GROUP BY 1", [path, *params, path]).fetchall()
+        return {str(value): int(n) for value, n in rows}
+
     def group_summaries(self, module: str) -> list[GroupSummary]:
         if module == self.module:
             digest, table = "cur_digest", "devices INDEXED BY devices_summary"

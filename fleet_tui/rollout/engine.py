@@ -25,9 +25,11 @@ from typing import Any, Callable
 from fleet_tui.errors import Conflict
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
 from fleet_tui.rollout.create import deployment_id, target_condition
+from fleet_tui.rollout.fold import GROUP, KIND, fold
 from fleet_tui.rollout.gate import judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.snapshot import SnapshotReader
 
 
 def _stdout_log(line: str) -> None:
@@ -75,6 +77,8 @@ class Engine:
         self.finish_intents()
         self.apply_commands()
         state = self.journal.rollout(self.id).state
+        if state in TERMINAL and not self.journal.events(self.id, "fold"):
+            self.intend("fold")
         if state in TERMINAL or state == "halted":
             return True
         if state == "pending":
@@ -117,6 +121,9 @@ class Engine:
         elif kind == "rollback":
             self._roll_back(data["waves"])
             self.record("rollback", "done", wave, {"intent": seq}, state="rolled_back", reason=data["reason"])
+        elif kind == "fold":
+            self._fold()
+            self.record("fold", "done", data={"intent": seq})
 
     def intend(self, kind: str, wave: int | None = None, data: dict[str, Any] | None = None, **kw: Any) -> None:
         """Write the intent, then act, then write done (the write-ahead pattern)."""
@@ -183,7 +190,8 @@ class Engine:
     def _create(self, key: str, image: str, priority: int) -> None:
         dep = Deployment(
             deployment_id(self.id, key), target_condition(self.spec, key), priority, self._modules(image),
-            labels={"rollout": self.id, "key": key},
+            labels={"rollout": self.id, "key": key, KIND: "rollback" if key.startswith("back") else "release",
+                    GROUP: self.spec["group"]},
         )
         try:
             self.hub.create_deployment(dep)
@@ -216,6 +224,14 @@ class Engine:
             # no known previous image: drop the tag, the group's own deployment applies again
             self.hub.bulk_update_tags(ids, {self.tag: key or None})
         self.log(f"rolled back {sum(len(v) for v in by_key.values())} devices")
+
+    def _fold(self) -> None:
+        """Keep each device's last state, then fold the rollout's deployments and tags (fold.py)."""
+        if not self.journal.finals(self.id):
+            snapshot = SnapshotReader(self.journal, self.hub, self.id).take()
+            self.journal.set_finals(self.id, {d.id: (d.state, d.bytes) for d in snapshot.devices})
+        views = read_devices(self.hub, self.id, self.spec["module"])
+        fold(self.hub, self.spec, self.id, {d: v.tag for d, v in views.items() if v.tag}, deployment_id, self.log)
 
     # --- commands ------------------------------------------------------------------------
     def apply_commands(self) -> None:

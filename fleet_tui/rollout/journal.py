@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS events (
     wave INTEGER, kind TEXT NOT NULL, phase TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_rollout ON events (rollout_id, kind);
+CREATE TABLE IF NOT EXISTS finals (
+    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, state TEXT NOT NULL, bytes INTEGER NOT NULL,
+    PRIMARY KEY (rollout_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS commands (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
     kind TEXT NOT NULL, consumed REAL
@@ -149,6 +153,18 @@ class Journal:
                  for a in assignments],
             )
             self._event(conn, rollout_id, "created", "done", None, {"waves": list(sizes), "devices": len(assignments)})
+
+    def set_finals(self, rollout_id: str, finals: dict[str, tuple[str, int]]) -> None:
+        """Each device's last state and bytes, kept once the rollout's tags are gone (fold)."""
+        with self.tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO finals VALUES (?,?,?,?)",
+                             [(rollout_id, d, state, nbytes) for d, (state, nbytes) in finals.items()])
+
+    def finals(self, rollout_id: str) -> dict[str, tuple[str, int]]:
+        with self.lock:
+            rows = self.conn.execute("SELECT device_id, state, bytes FROM finals WHERE rollout_id = ?",
+                                     (rollout_id,)).fetchall()
+        return {d: (state, int(n)) for d, state, n in rows}
 
     # --- reads -------------------------------------------------------------------------
     def rollout(self, rollout_id: str) -> RolloutRow:

@@ -15,6 +15,11 @@ rolled-back device reports the digest it ran before, settled (running, or failed
 image while its old one kept running). Bytes count only reports made
 after the wave's start.
 
+Bytes on a hub whose devices report none (Azure: edgeAgent never does) are the pull plan's for
+each device that runs its image, and say so (`bytes_source = "planned"`), never a
+measured-looking 0. Once the rollout is folded (fold.py) its devices no longer carry its tag:
+their last states and bytes come from the journal (`finals`).
+
 Gate progress per wave (no extra query): `needed` from the policy, `deadline` = the wave's
 recorded start + gate timeout while its gate is open; `approvable` says an `approve` would
 pre-approve a wave still to start (the engine accepts it while running or paused).
@@ -78,6 +83,7 @@ class RolloutSnapshot:
     awaiting_approval: bool = False
     reason: str = ""
     approvable: bool = False  # an `approve` now would approve a wave still to start (pre-approval)
+    bytes_source: str = "reported"  # or "planned": the hub has no byte counts (Azure), bytes are the plan's
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)
@@ -93,6 +99,7 @@ class RolloutSnapshot:
             "bytes_total": self.bytes_total, "bytes_planned": self.bytes_planned,
             "throughput": self.throughput[-1] if self.throughput else 0.0, "eta_seconds": self.eta_seconds,
             "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval, "approvable": self.approvable,
+            "bytes_source": self.bytes_source,
         }
 
 
@@ -123,6 +130,7 @@ class SnapshotReader:
         variants = self.spec["variants"]
         self.expected = {a.device_id: variants[a.variant]["digest"] for a in self.assignments}
         self.planned = sum(a.planned_bytes for a in self.assignments)
+        self.reports_bytes = bool(self.spec.get("reports_bytes", True))
         self.event_text = EventText(self.policy, self.assignments)
         self.samples: deque[tuple[float, int]] = deque(maxlen=600)
         self.rates: deque[float] = deque(maxlen=60)
@@ -131,12 +139,18 @@ class SnapshotReader:
         now = time.time()
         row = self.journal.rollout(self.id)
         waves = self.journal.waves(self.id)
-        views = read_devices(self.hub, self.id, self.spec["module"])
+        finals = self.journal.finals(self.id)  # a folded rollout: its tags are gone, its end is kept
+        views = {} if finals else read_devices(self.hub, self.id, self.spec["module"])
         started = {w.idx: w.started for w in waves}
         devices, total = [], 0
         per_wave: dict[int, list[int]] = {w.idx: [0, 0] for w in waves}
         for a in self.assignments:
-            state, nbytes = device_state(a, views.get(a.device_id), started.get(a.wave), self.expected[a.device_id])
+            if finals:
+                state, nbytes = finals.get(a.device_id, ("pending", 0))
+            else:
+                state, nbytes = device_state(a, views.get(a.device_id), started.get(a.wave), self.expected[a.device_id])
+                if not self.reports_bytes:  # Azure: edgeAgent reports no bytes; a settled device pulled its plan
+                    nbytes = a.planned_bytes if state in ("running", "rolled_back") else 0
             devices.append(RolloutDevice(a.device_id, a.wave, state, nbytes, a.planned_bytes, a.variant))
             total += nbytes
             counts = per_wave[a.wave]
@@ -162,7 +176,7 @@ class SnapshotReader:
         return RolloutSnapshot(
             self.id, self.spec["group"], self.spec["target"], row.state, wave_rows, tuple(devices), total,
             self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,
-            approvable,
+            approvable, "reported" if self.reports_bytes else "planned",
         )
 
     def _rate(self, now: float, total: int) -> float:

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from fleet_tui.rollout.fold import image_key
 from fleet_tui.rollout.journal import EngineLock
 from tests.support.rollout_env import FAST_SPEED, GROUP, SLOW_SPEED, make_env, pid_alive, wait_for
 
@@ -124,9 +125,14 @@ def test_abort_stops_with_devices_consistent(tmp_path, registry, repo_name, engi
                        and t.state("scoring") == "running" for t in hub.iter_devices())
 
         wait_for(settled, 20, "targeted devices on v2, the rest untouched on v1")
-        for t in hub.iter_devices():
-            assert (f"rollout_{rid}" in t.tags) == (t.device_id in targeted)
-            assert t.etag == ("2" if t.device_id in targeted else "1")
+        v2_key = image_key(env.v2)
+        for t in hub.iter_devices():  # folded: the rollout tag is gone, targeted devices are pinned by image
+            assert f"rollout_{rid}" not in t.tags
+            assert (t.tags.get("fleetTuiImage") == v2_key) == (t.device_id in targeted)
+            assert t.etag == ("4" if t.device_id in targeted else "1")  # tagged, image-tagged, untagged: 3 writes
+        groups = [d for d in hub.list_deployments() if d.labels.get("fleet-tui.kind") == "group"]
+        assert [d.modules["scoring"].image for d in groups] == [env.v2]  # the release became the group's deployment
+        assert not [d for d in hub.list_deployments() if d.labels.get("rollout") == rid and d not in groups]
         hub.close()
     finally:
         fleet.stop()

@@ -25,7 +25,7 @@ from fleet_tui.errors import FleetError
 from fleet_tui.secrets import redact
 
 # Areas whose modules exist are loaded; each adds its own subcommands.
-AREAS = ["images", "rebase", "fleet", "preview", "sim", "rollout", "console", "demo", "config"]
+AREAS = ["images", "rebase", "fleet", "preview", "sim", "rollout", "deployments", "console", "demo", "config"]
 
 EPILOG = """\
 examples:

@@ -235,10 +235,13 @@ class AzureHub(Deployments):
         return self._twin(device, self._module_twin(device_id, agent_state.EDGE_AGENT),
                           self._module_twin(device_id, agent_state.EDGE_HUB))
 
-    def bulk_update_tags(self, device_ids: Sequence[str], tags: dict[str, Any]) -> int:
+    tags_by_job = True  # bulk tagging runs as hub jobs that outlive the process that started them
+
+    def bulk_update_tags(self, device_ids: Sequence[str], tags: dict[str, Any], key: str | None = None) -> int:
         """Merge `tags` onto many devices with scheduled twin-update jobs (one per ~7 KB of
-        ids, run one after another, each until it finished); returns how many succeeded."""
-        return run_tag_jobs(self.jobs, self.caller, self.limits, device_ids, tags)
+        ids, run one after another, each until it finished); returns how many succeeded.
+        `key` makes the jobs' ids deterministic, so a repeat waits for jobs already started."""
+        return run_tag_jobs(self.jobs, self.caller, self.limits, device_ids, tags, key)
 
     def close(self) -> None:
         for manager in (self.registry, self.configs, self.jobs):

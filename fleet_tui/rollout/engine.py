@@ -88,7 +88,7 @@ class Engine:
         if wave is None:
             self.record("finish", "done", state="succeeded", reason="every wave passed its gate")
             self.log("all waves passed")
-            return True
+            return False  # the next step folds the ended rollout, then stops
         if wave.state == "pending":
             if state != "paused" and (wave.idx == 0 or not self.policy.approve_each or wave.approved):
                 self.start_wave(wave)
@@ -203,13 +203,20 @@ class Engine:
             self._create(key, variant["image"], self.spec["priority"])
 
     def _tag_wave(self, wave: int) -> None:
-        already = read_devices(self.hub, self.id, self.spec["module"])
+        """Tag the wave's devices. A hub that tags by job (Azure) gets the whole, fixed list with
+        a job key, so a repeat after a crash waits for the job it started; others skip the
+        devices that already carry the tag."""
+        by_job = bool(getattr(self.hub, "tags_by_job", False))
+        already = {} if by_job else read_devices(self.hub, self.id, self.spec["module"])
         by_variant: dict[str, list[str]] = defaultdict(list)
         for a in self.by_wave[wave]:
             if a.device_id not in already:
                 by_variant[a.variant].append(a.device_id)
         for variant, ids in sorted(by_variant.items()):
-            self.hub.bulk_update_tags(ids, {self.tag: variant})
+            if by_job:
+                self.hub.bulk_update_tags(ids, {self.tag: variant}, key=f"{self.id}-w{wave}-{variant}")
+            else:
+                self.hub.bulk_update_tags(ids, {self.tag: variant})
 
     def _roll_back(self, waves: list[int]) -> None:
         keys = self.spec["rollbacks"]

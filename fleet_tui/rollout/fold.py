@@ -69,8 +69,8 @@ def fold(hub: Any, spec: dict[str, Any], rollout_id: str, tagged: dict[str, str]
         own = deployment_id(rollout_id, key)
         if dkey not in existing or existing[dkey].id == own:
             labels = {KIND: "group", GROUP: group, IMAGE: dkey, "rollout": rollout_id}
-            hub.update_deployment(own, target_condition=group_deployment_condition(group_tag, group, dkey), labels=labels)
-            existing[dkey] = hub.get_deployment(own)
+            existing[dkey] = hub.update_deployment(
+                own, target_condition=group_deployment_condition(group_tag, group, dkey), labels=labels)
             kept.add(own)
     if tagged:
         hub.bulk_update_tags(list(tagged), {tag: None})

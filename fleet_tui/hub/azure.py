@@ -173,6 +173,30 @@ class AzureHub(Deployments):
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
         return iter_pages(self.query_devices, condition)
 
+    def rollout_twins(self, tag: str, device_ids: Sequence[str]) -> list[DeviceTwin]:
+        """The twins of a rollout's devices from their runtime module twins alone (≈400 devices per
+        query, no device twin read): the rollout tag's value is the key of the rollout's
+        deployment the hub applies to the device (`rollout-<id>-<key>`), which is what the tag
+        selected. How a gate reads a wave within the query budget."""
+        prefix = "rollout-" + tag.removeprefix("rollout_") + "-"
+        runtime = self._runtime_twins(list(device_ids))
+        out = []
+        for device_id in device_ids:
+            agent = runtime.get((device_id, agent_state.EDGE_AGENT))
+            if agent is None:
+                continue
+            ranks = {cid: self._ranks().get(cid, (0, 0.0)) for cid in agent_state.applied_ids(agent) if cid.startswith(prefix)}
+            key = max(ranks, key=lambda cid: ranks[cid])[len(prefix):] if ranks else ""
+            device = {"deviceId": device_id, "tags": {tag: key} if key else {}}
+            out.append(self._twin(device, agent, runtime.get((device_id, agent_state.EDGE_HUB))))
+        return out
+
+    def tag_values(self, tag: str) -> dict[str, str]:
+        """Device id → value of `tags.<tag>`, for the devices that carry it (a projection query)."""
+        name = path_name(tag, "tag")
+        sql = f"SELECT deviceId, tags.{name} AS v FROM devices WHERE {EDGE_ONLY} AND tags.{name} != ''"
+        return {str(r["deviceId"]): str(r["v"]) for r in self.query.all(sql) if r.get("v") is not None}
+
     def _module_twin(self, device_id: str, module_id: str) -> dict:
         what = f"{module_id} twin of {device_id}"
         try:

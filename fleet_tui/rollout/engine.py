@@ -150,7 +150,7 @@ class Engine:
 
     def judge(self, wave: WaveRow) -> None:
         devices = [a.device_id for a in self.by_wave[wave.idx]]
-        views = read_devices(self.hub, self.id, self.spec["module"])
+        views = read_devices(self.hub, self.id, self.spec["module"], devices)
         deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
         result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time(), deployments,
                        self._tagged_at(wave.idx))
@@ -237,8 +237,10 @@ class Engine:
         if not self.journal.finals(self.id):
             snapshot = SnapshotReader(self.journal, self.hub, self.id).take()
             self.journal.set_finals(self.id, {d.id: (d.state, d.bytes) for d in snapshot.devices})
-        views = read_devices(self.hub, self.id, self.spec["module"])
-        fold(self.hub, self.spec, self.id, {d: v.tag for d, v in views.items() if v.tag}, deployment_id, self.log)
+        tag_values = getattr(self.hub, "tag_values", None)  # one projection query instead of whole twins
+        tagged = tag_values(self.tag) if tag_values else {
+            d: v.tag for d, v in read_devices(self.hub, self.id, self.spec["module"]).items() if v.tag}
+        fold(self.hub, self.spec, self.id, tagged, deployment_id, self.log)
 
     # --- commands ------------------------------------------------------------------------
     def apply_commands(self) -> None:

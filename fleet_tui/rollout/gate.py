@@ -54,14 +54,20 @@ def tag_name(rollout_id: str) -> str:
     return f"rollout_{rollout_id}"
 
 
-def read_devices(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]:
-    """Every device carrying the rollout tag, by id."""
+def read_devices(hub: Any, rollout_id: str, module: str, device_ids: Iterable[str] | None = None) -> dict[str, DeviceView]:
+    """Every device carrying the rollout tag, by id (of `device_ids` only, where the hub can
+    read just those: Azure reads their runtime module twins, never the whole group)."""
     fast = _read_local(hub, rollout_id, module)
     if fast is not None:
         return fast
     tag = tag_name(rollout_id)
+    reader = getattr(hub, "rollout_twins", None)
+    twins = reader(tag, list(device_ids)) if reader is not None and device_ids is not None \
+        else hub.iter_devices(f"tags.{tag} != ''")
     out: dict[str, DeviceView] = {}
-    for twin in hub.iter_devices(f"tags.{tag} != ''"):
+    for twin in twins:
+        if not twin.tags.get(tag):
+            continue
         rep = twin.reported.get(module)
         out[twin.device_id] = DeviceView(
             twin.device_id,

@@ -140,8 +140,9 @@ class SnapshotReader:
         row = self.journal.rollout(self.id)
         waves = self.journal.waves(self.id)
         finals = self.journal.finals(self.id)  # a folded rollout: its tags are gone, its end is kept
-        views = {} if finals else read_devices(self.hub, self.id, self.spec["module"])
         started = {w.idx: w.started for w in waves}
+        live = [a.device_id for a in self.assignments if started.get(a.wave) is not None]
+        views = {} if finals or not live else read_devices(self.hub, self.id, self.spec["module"], live)
         devices, total = [], 0
         per_wave: dict[int, list[int]] = {w.idx: [0, 0] for w in waves}
         for a in self.assignments:

@@ -95,7 +95,10 @@ def cmd_groups(args: argparse.Namespace, ctx: Any) -> int:
         extra += [f"{unknown} not reporting"] if unknown else []
         return ", ".join([text] + extra if text else extra)
 
-    rows = [[g.name or "(no group)", g.devices, g.online, g.offline, images(g)] for g in groups]
+    def count(n: int | None) -> str:
+        return "-" if n is None else str(n)  # None: the hub cannot count it per group (Azure)
+
+    rows = [[g.name or "(no group)", g.devices, count(g.online), count(g.offline), images(g)] for g in groups]
     table(["GROUP", "DEVICES", "ONLINE", "OFFLINE", f"IMAGES ({module})"], rows, right=(1, 2, 3))
     return 0
 

@@ -73,9 +73,14 @@ def _managers(credential: Secret | Any, host: str | None, source: str) -> tuple[
             raise UsageError(f"IoT Hub connection string from {source} was refused by the SDK ({type(exc).__name__})") from None
     if not host:
         raise UsageError('hub.host must name the IoT Hub (e.g. "myhub.azure-devices.net") when hub.auth = "azure-ad"')
-    return (host, IoTHubRegistryManager.from_token_credential(host, credential),
-            IoTHubConfigurationManager.from_token_credential(host, credential),
-            IoTHubJobManager.from_token_credential(host, credential))
+    try:  # the SDK asks the credential for a token as it builds each manager
+        return (host, IoTHubRegistryManager.from_token_credential(host, credential),
+                IoTHubConfigurationManager.from_token_credential(host, credential),
+                IoTHubJobManager.from_token_credential(host, credential))
+    except Exception as exc:  # azure-identity explains over several lines: keep the first
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise UsageError(f"Azure AD credential for {host} gave no token ({type(exc).__name__}: {first}); "
+                         "sign in (az login) or set hub.credential to the identity this machine has") from None
 
 
 class AzureHub(Deployments):

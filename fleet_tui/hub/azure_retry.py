@@ -19,6 +19,8 @@ redacted excerpt of its message. Calls block (sleep included): run them in worke
 
 from __future__ import annotations
 
+import collections
+
 import email.utils
 import json
 import logging
@@ -140,6 +142,7 @@ class HubCaller:
         self.buckets = {kind: TokenBucket(rate, limits.burst) for kind, rate in rates.items()}
         self.attempts = 0  # total HTTP attempts made, for tests and the status bar
         self.throttled = 0  # 429 answers seen
+        self.recent_429: collections.deque[float] = collections.deque(maxlen=512)  # monotonic times
         self.skew = 0.0  # hub clock minus ours, from the responses' Date headers
 
     def observe_date(self, value: str | None) -> None:
@@ -152,6 +155,12 @@ class HubCaller:
             return
         self.skew = server + 0.5 - time.time()
 
+    def health(self, window: float = 60.0) -> str:
+        """"" when calm; else one line for the console's title bar about recent throttling."""
+        now = time.monotonic()
+        recent = sum(1 for t in self.recent_429 if now - t < window)
+        return f"IoT Hub throttled {recent}× in the last minute: calls slowed" if recent else ""
+
     def call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
         """Run `fn` (one SDK call) with budget and retries; `what` names it in errors."""
         limits = self.limits
@@ -162,7 +171,9 @@ class HubCaller:
                 return fn()
             except HttpOperationError as exc:
                 status = exc.response.status_code if exc.response is not None else 0
-                self.throttled += status == 429
+                if status == 429:
+                    self.throttled += 1
+                    self.recent_429.append(time.monotonic())
                 if status not in RETRYABLE or attempt == limits.max_attempts:
                     raise map_http_error(what, exc, self.host) from None
                 delay = _retry_after(exc) or _backoff(limits, attempt)

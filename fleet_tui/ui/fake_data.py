@@ -72,6 +72,11 @@ class FakeConsoleData:
     def settings(self) -> Settings:
         return Settings("local hub (fake)", "127.0.0.1:5000", "scoring", 720.0, "$", self.read_only)
 
+    health = ""  # tests set what the hub would say
+
+    def hub_health(self) -> str:
+        return self.health
+
     def groups(self) -> Sequence[GroupRow]:
         rows = []
         for name, n in self.group_sizes.items():

@@ -77,6 +77,10 @@ class LiveConsoleData:
         c = self.config.cost
         return Settings(hub, self.config.registry.default, self.module, c.per_gb, c.currency, self.read_only)
 
+    def hub_health(self) -> str:
+        caller = getattr(self._hub, "caller", None)  # Azure: HubCaller counts 429s; never opens the hub
+        return caller.health() if caller is not None else ""
+
     # --- fleet -------------------------------------------------------------------------
     def _active_rollouts(self) -> dict[str, tuple[str, str]]:
         try:
@@ -248,7 +252,7 @@ class LiveConsoleData:
             tuple(RolloutDevice(d.id, d.wave, d.state, d.bytes, d.total) for d in s.devices),
             s.bytes_total, s.bytes_planned, s.throughput, s.eta_seconds, s.cost, s.events, s.taken, s.awaiting_approval,
             self.names.get(s.target.rpartition("@")[2]) if "@" in s.target else short_ref(s.target),
-            s.approvable,
+            s.approvable, s.bytes_source,
         )
 
     def control_rollout(self, rollout_id: str, action: str) -> None:

@@ -25,8 +25,8 @@ DANGEROUS_ACTIONS = frozenset({"abort", "rollback"})
 class GroupRow:
     name: str
     devices: int
-    online: int
-    offline: int
+    online: int | None  # None: the hub cannot count it per group (Azure)
+    offline: int | None
     images: tuple[tuple[str, str, int], ...]  # (short repo:tag or "", digest, device count), biggest first
     rollout_id: str = ""  # a rollout in progress on this group
     rollout_state: str = ""
@@ -171,6 +171,7 @@ class RolloutSnapshot:
     awaiting_approval: bool = False
     target_name: str = ""  # short repo:tag of the target when known ("" → show its short digest)
     approvable: bool = False  # `approve` now would (pre-)approve a wave still to start
+    bytes_source: str = "reported"  # "planned": the hub reports no bytes (Azure); bytes are the plan's
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)
@@ -190,6 +191,8 @@ class ConsoleData(Protocol):
     """Everything the console reads and sends. Calls may block: never on the UI thread."""
 
     def settings(self) -> Settings: ...
+    def hub_health(self) -> str:
+        """"" or one line about the hub's state (throttling); must not block."""
     def groups(self) -> Sequence[GroupRow]: ...
     def devices(self, group: str) -> Sequence[DeviceRow]: ...
     def device(self, device_id: str) -> DeviceDetail: ...

@@ -202,7 +202,9 @@ def test_throttling_is_retried_honouring_retry_after_for_post_patch_and_put(fake
     fake.fail_next("PATCH", "/twins/van-0", 429, {"Retry-After": "0"})
     fake.fail_next("PUT", "/configurations/", 503)
     start = time.monotonic()
+    assert azure.caller.health() == ""
     assert len(azure.query_devices(page_size=10).items) == 5
+    assert azure.caller.health() == "IoT Hub throttled 1× in the last minute: calls slowed"  # the console's title
     assert time.monotonic() - start >= 0.2
     posts = fake.of("POST", "/devices/query")
     assert posts[0].body == posts[1].body  # the same query sent again after the 429
@@ -294,3 +296,41 @@ def test_cli_groups_on_azure_reads_the_connection_string_from_the_env_var(fake, 
         [sys.executable, "-m", "fleet_tui.cli", "-c", str(config), "groups"], capture_output=True, text=True, env=env, timeout=60
     )
     assert failed.returncode != 0 and failed.stderr.count("\n") == 1 and "MY_HUB is not set" in failed.stderr
+
+
+class StaticToken:
+    """A TokenCredential (azure.core protocol) that hands out one bearer token."""
+
+    def __init__(self, token: str) -> None:
+        self.token, self.scopes = token, []
+
+    def get_token(self, *scopes: str, **kwargs: object):
+        from azure.core.credentials import AccessToken
+
+        self.scopes.extend(scopes)
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+def test_azure_ad_tokens_reach_the_hub_and_a_refused_one_is_one_line(fake, monkeypatch):
+    fake.bearer_tokens.add("aad-token-for-fleet-tui")
+    credential = StaticToken("aad-token-for-fleet-tui")
+    hub = AzureHub(credential, host=fake.host, limits=FAST, ca_bundle=str(fake.cert))
+    fake.requests.clear()
+    assert hub.get_device("van-0").desired["scoring"].image == OLD
+    assert {r.headers["authorization"] for r in fake.requests} == {"Bearer aad-token-for-fleet-tui"}
+    assert credential.scopes and all(s == "https://iothubs.azure.net/.default" for s in credential.scopes)
+    refused = AzureHub(StaticToken("someone-elses"), host=fake.host, limits=FAST, ca_bundle=str(fake.cert))
+    with pytest.raises(FleetError, match="refused the credentials") as err:
+        refused.get_device("van-0")
+    assert "\n" not in str(err.value) and "someone-elses" not in str(err.value)
+    with pytest.raises(UsageError, match="hub.host must name the IoT Hub"):
+        AzureHub(credential)
+    from fleet_tui.config import parse_config
+
+    config = parse_config({"hub": {"kind": "azure", "auth": "azure-ad", "host": fake.host, "credential": "environment"}})
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
+                 "AZURE_USERNAME", "AZURE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(UsageError, match="Azure AD credential for .* gave no token .*EnvironmentCredential") as err:
+        AzureHub.from_config(config)  # azure-identity's EnvironmentCredential with nothing configured
+    assert "\n" not in str(err.value)

@@ -44,3 +44,45 @@ async def test_console_reads_a_real_local_hub(hub_config: Config) -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, DevicesScreen) and app.screen.loaded)
         assert "10 devices: 10 running" in screen_text(app) and "dev-000" in screen_text(app)
+
+
+async def test_groups_a_hub_cannot_count_online_show_a_dash_and_sort() -> None:
+    """Azure IoT Hub gives no per-group online count (GroupSummary.online is None): the
+    Fleet screen shows "-", leaves it out of the summary and can still sort the column."""
+    import dataclasses
+
+    from fleet_tui.ui.app import FleetApp
+    from fleet_tui.ui.fake_data import FakeConsoleData
+
+    class Uncounted(FakeConsoleData):
+        def groups(self):
+            rows = list(super().groups())
+            return [dataclasses.replace(g, online=None, offline=None) if i % 2 else g for i, g in enumerate(rows)]
+
+    data = Uncounted()
+    counted = [g for i, g in enumerate(FakeConsoleData().groups()) if not i % 2]
+    app = FleetApp(data, clock=data.clock, sample_hz=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: getattr(app.screen, "loaded", False))
+        text = screen_text(app)
+        assert f"{sum(g.online for g in counted):,} online (some groups not counted)" in text
+        assert any(line.split()[2:4] == ["-", "-"] for line in text.splitlines() if len(line.split()) > 4)
+        for _ in range(3):  # GROUP, DEVICES, ONLINE: sorting a column with uncounted rows
+            await pilot.press("s")
+            await pilot.pause(0.05)
+        assert app.screen.table.view[0].online is None
+
+
+async def test_hub_throttling_shows_in_the_title_and_clears() -> None:
+    from fleet_tui.ui.app import FleetApp
+    from fleet_tui.ui.fake_data import FakeConsoleData
+
+    data = FakeConsoleData()
+    app = FleetApp(data, clock=data.clock, sample_hz=20)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: getattr(app.screen, "loaded", False))
+        assert "throttled" not in screen_text(app).splitlines()[0]
+        data.health = "IoT Hub throttled 4× in the last minute: calls slowed"
+        await wait_for(pilot, lambda: "⚠ IoT Hub throttled 4×" in screen_text(app).splitlines()[0])
+        data.health = ""
+        await wait_for(pilot, lambda: "throttled" not in screen_text(app).splitlines()[0])

@@ -125,3 +125,17 @@ async def test_fleet_at_80_columns_keeps_device_counts_and_a_narrow_rollout_colu
         canary = next(line for line in text.splitlines() if line.startswith("canary-lab"))
         assert "ml/scoring:1 0cf457e ×12" in canary
         assert "rollout r-0001 running on vans-lte" in text  # the full words, once
+
+
+async def test_bytes_the_hub_does_not_report_are_marked_planned(fake) -> None:
+    """Azure reports no bytes per device: the status line marks the figures as the plan's."""
+    import dataclasses
+
+    app = make_app(fake)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await open_rollout(app, pilot)
+        screen = app.screen
+        reported = screen.status_text(screen.snapshot).plain
+        planned = screen.status_text(dataclasses.replace(screen.snapshot, bytes_source="planned")).plain
+        assert "(planned)" not in reported
+        assert planned.replace(" (planned)", "", 1) == reported and "(planned)" in planned.splitlines()[0]

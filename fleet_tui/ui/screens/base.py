@@ -31,6 +31,7 @@ class TitleBar(Static):
 
 class ConsoleScreen(Screen):
     TITLE_TEXT = ""
+    hub_health = ""  # last seen ConsoleData.hub_health(), refreshed by SampledScreen.tick
 
     @property
     def fleet(self) -> "FleetApp":
@@ -48,6 +49,8 @@ class ConsoleScreen(Screen):
         parts = ["fleet-tui", self.TITLE_TEXT, "READ-ONLY" if s.read_only else ""]
         if target := self.target_label():
             parts.append(f"target {target}")
+        if health := self.hub_health:
+            parts.append(f"⚠ {health}")
         parts.append(s.hub)  # last: a long hub path may be cut at 80 columns
         return " │ ".join(p for p in parts if p)
 
@@ -123,6 +126,10 @@ class SampledScreen(ConsoleScreen):
     def tick(self) -> None:
         if self.sampler is None:
             return
+        health = self.fleet.data.hub_health()
+        if health != self.hub_health:
+            self.hub_health = health
+            self.refresh_title()
         version, value, error = self.sampler.latest()
         self.show_error(error)
         if version != self._seen and value is not None:

@@ -17,6 +17,14 @@ from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 STATE_MARK = {"running": "▶", "paused": "‖", "halted": "■", "pending": "…"}  # full word: summary, Rollout
 
 
+def count_text(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def count_key(n: int | None) -> int:
+    return -1 if n is None else n
+
+
 def images_text(g: GroupRow) -> str:
     return ", ".join(f"{name} {short_digest(d)[:7]} ×{n:,}" if name else f"{short_digest(d)} ×{n:,}"
                      for name, d, n in g.images) or "-"
@@ -64,8 +72,8 @@ class FleetScreen(ListScreen):
             [  # at 80 columns IMAGES keeps ~28: enough for "ml/scoring:1 0cf457e ×582"
                 Column("GROUP", lambda g: g.name, 14),
                 Column("DEVICES", lambda g: g.devices, 8, True, lambda n: f"{n:,}"),
-                Column("ONLINE", lambda g: g.online, 7, True, lambda n: f"{n:,}"),
-                Column("OFFLINE", lambda g: g.offline, 7, True, lambda n: f"{n:,}"),
+                Column("ONLINE", lambda g: count_key(g.online), 7, True, lambda n: count_text(None if n < 0 else n)),
+                Column("OFFLINE", lambda g: count_key(g.offline), 7, True, lambda n: count_text(None if n < 0 else n)),
                 Column("ROLLOUT", rollout_text, 11),
                 Column("IMAGES repo:tag digest ×N", images_text, 0, fit=fit_images),
             ],
@@ -87,9 +95,11 @@ class FleetScreen(ListScreen):
     def summary_text(self) -> str:
         rows = self.table.rows
         devices = sum(g.devices for g in rows)
-        online = sum(g.online for g in rows)
+        counted = [g.online for g in rows if g.online is not None]
         active = [g for g in rows if g.rollout_id]
-        text = f"{len(rows)} groups, {devices:,} devices, {online:,} online"
+        text = f"{len(rows)} groups, {devices:,} devices"
+        if counted or not rows:  # Azure counts no one online per group: say nothing rather than 0
+            text += f", {sum(counted):,} online" + (" (some groups not counted)" if len(counted) < len(rows) else "")
         if len(active) == 1:  # the ROLLOUT column shows a mark; the words are here
             g = active[0]
             return text + f", rollout {g.rollout_id} {g.rollout_state.replace('_', ' ')} on {g.name}"

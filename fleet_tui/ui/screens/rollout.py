@@ -126,7 +126,9 @@ class RolloutScreen(ListScreen):
         status = Text.assemble(
             (f"{s.state.replace('_', ' ').upper()}  ", state_style(s.state) + " bold"),
             f"{s.target_name or short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
-            f"   {size(int(rate))}/s   ETA {duration(s.eta_seconds)}\ncost so far ",
+            # the hub counts no bytes (Azure): what is shown is the plan for each device that finished
+            + (" (planned)" if s.bytes_source == "planned" else "")
+            + f"   {size(int(rate))}/s   ETA {duration(s.eta_seconds)}\ncost so far ",
             (f"${s.cost:,.2f}" if s.cost < 100 else f"${s.cost:,.0f}", "bold"),
         )
         hint, style = status_hint(s, self.untouched)

@@ -37,7 +37,6 @@ from fleet_tui.config import Config  # noqa: E402
 from fleet_tui.oci.image import load_image  # noqa: E402
 from fleet_tui.oci.layer import Entry, write_layer  # noqa: E402
 from fleet_tui.oci.registry import RegistryClient  # noqa: E402
-from fleet_tui.planning.pullplan import plan_pull  # noqa: E402
 from fleet_tui.rebase import rebase, verify_images  # noqa: E402
 from fleet_tui.rebase.delta import Spool, _LazyFile  # noqa: E402
 from fleet_tui.rebase.diff import diff_images  # noqa: E402

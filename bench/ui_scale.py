@@ -21,7 +21,6 @@ import pty
 import select
 import signal
 import struct
-import subprocess
 import sys
 import termios
 import fcntl

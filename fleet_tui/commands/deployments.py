@@ -27,13 +27,19 @@ def register(subparsers: Any) -> None:
         description="List the hub's deployments (IoT Hub configurations: at most 100 per hub) with their kind, group, "
                     "image and use. --prune deletes the fleet-tui deployments nothing uses.")
     p.add_argument("--prune", action="store_true", help="delete fleet-tui deployments no device or live rollout uses")
+    p.add_argument("--foreign", action="store_true",
+                   help="with --prune: also delete release/rollback deployments of rollouts this journal does not know "
+                        "(another operator's or state dir's) — only when you know they were abandoned")
     add_json_flag(p)
     p.set_defaults(handler=cmd_deployments)
 
 
-def _rows(hub: Any, journal: Journal) -> list[dict[str, Any]]:
-    live = {r.id for r in journal.list_rollouts() if r.state not in TERMINAL}
+def _rows(hub: Any, journal: Journal, foreign_unused: bool = False) -> list[dict[str, Any]]:
+    known = journal.list_rollouts()
     deployments = hub.list_deployments()
+    live = {r.id for r in known if r.state not in TERMINAL}
+    if not foreign_unused:  # a rollout of another journal may be live: count it as live
+        live |= {d.labels.get("rollout", "") for d in deployments} - {r.id for r in known}
     usage: dict[str, dict[str, int]] = {}
     rows = []
     for d in deployments:
@@ -59,7 +65,9 @@ def cmd_deployments(args: argparse.Namespace, ctx: Any) -> int:
     hub = open_hub(ctx.config)
     journal = Journal.for_config(ctx.config)
     try:
-        rows = _rows(hub, journal)
+        if args.foreign and not args.prune:
+            raise UsageError("--foreign only widens --prune; add --prune")
+        rows = _rows(hub, journal, args.foreign)
         pruned = []
         if args.prune:
             for row in rows:

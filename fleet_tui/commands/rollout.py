@@ -15,7 +15,7 @@ from typing import Any
 from fleet_tui.commands.output import add_json_flag, cost, duration_arg, print_json, size, table
 from fleet_tui.errors import UsageError
 from fleet_tui.hub import open_hub
-from fleet_tui.rollout.control import engine_pid, log_path, send_command, spawn_engine, stop_signal_safe
+from fleet_tui.rollout.control import engine_pid, log_path, send_command, start_detached, stop_signal_safe
 from fleet_tui.rollout.create import create_rollout
 from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, Journal
@@ -90,7 +90,7 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
         rid = create_rollout(ctx.config, hub, journal, args.target, args.group, policy,
                              rebase=args.rebase_onto, auto_rebase=args.auto_rebase)
         if args.detach:
-            pid = spawn_engine(ctx.config, journal, rid)
+            pid = start_detached(ctx.config, journal, rid)
             if args.json:
                 print_json({"id": rid, "pid": pid, "log": str(log_path(journal, rid))})
             else:

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet_tui.commands.output import add_json_flag, print_json
+from fleet_tui.detach import cli_argv, launch
 from fleet_tui.errors import Conflict, FleetError, UsageError
 from fleet_tui.devices.simconfig import SimSpec, parse_sim
 
@@ -90,15 +90,7 @@ def cmd_up(args: argparse.Namespace, ctx: Any) -> int:
     if args.foreground:
         return run_foreground(spec, ctx.config, pidfile, statusfile)
     statusfile.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "fleet_tui.cli"]
-    if ctx.config.source:
-        cmd += ["-c", ctx.config.source]
-    for host in ctx.config.registry.insecure:
-        cmd += ["--insecure-registry", host]
-    cmd += ["sim", "up", "--foreground", "--devices", str(spec.total)]
-    with open(logfile, "ab") as log:
-        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, cwd="/")
+    child = launch(cli_argv(ctx.config, "sim", "up", "--foreground", "--devices", str(spec.total)), logfile)
     pidfile.write_text(f"{child.pid}\n")
     deadline = time.monotonic() + READY_TIMEOUT
     while not statusfile.exists():

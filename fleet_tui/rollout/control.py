@@ -1,9 +1,9 @@
 """Controlling rollouts from any process: detached engines, commands, liveness.
 
-- `spawn_engine` starts `fleet-tui rollout run ID` as a background process in its own
-  session (so a dropped SSH session's SIGHUP never reaches it), stdin from /dev/null,
-  output appended to `<state>/rollouts/<id>.log`; it returns once the engine has recorded
-  itself in the journal (or fails with the log's last line).
+- `spawn_engine` starts `fleet-tui rollout run ID` detached (fleet_tui.detach), output
+  appended to `<state>/rollouts/<id>.log`; it returns once the engine has recorded itself in
+  the journal (or fails with the log's last line). `start_detached` does so for a new
+  rollout and never leaves one `pending` that no engine will ever run.
 - `send_command` writes a command row. If no engine holds the rollout's lock, the command
   is applied right here under that lock (an engine that died must not leave an operator's
   pause, abort or rollback unapplied); `resume` then restarts the engine detached.
@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from fleet_tui.detach import cli_argv, launch
 from fleet_tui.errors import Conflict, RemoteError, UsageError
 from fleet_tui.rollout.journal import COMMANDS, TERMINAL, EngineLock, Journal
 
@@ -32,25 +31,11 @@ def engine_alive(journal: Journal, rollout_id: str) -> bool:
     return EngineLock(journal.path, rollout_id).held_elsewhere()
 
 
-def engine_argv(config: Any, rollout_id: str) -> list[str]:
-    argv = [sys.executable, "-m", "fleet_tui.cli"]
-    if config.source:
-        argv += ["-c", config.source]
-    for host in config.registry.insecure:
-        argv += ["--insecure-registry", host]
-    return argv + ["rollout", "run", rollout_id]
-
-
 def spawn_engine(config: Any, journal: Journal, rollout_id: str) -> int:
     """Start a detached engine for the rollout; returns its pid once it runs."""
     log = log_path(journal, rollout_id)
-    log.parent.mkdir(parents=True, exist_ok=True)
     after = max((e.seq for e in journal.events(rollout_id)), default=0)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            engine_argv(config, rollout_id), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True, cwd="/",
-        )
+    proc = launch(cli_argv(config, "rollout", "run", rollout_id), log)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if any(e.data.get("pid") == proc.pid for e in journal.events(rollout_id, "engine", after)):
@@ -61,6 +46,19 @@ def spawn_engine(config: Any, journal: Journal, rollout_id: str) -> int:
             raise RemoteError(f"rollout engine exited at once ({_last_line(log)}); see {log}")
         time.sleep(0.05)
     raise RemoteError(f"rollout engine did not start within {START_TIMEOUT_S:g}s; see {log}")
+
+
+def start_detached(config: Any, journal: Journal, rollout_id: str) -> int:
+    """`spawn_engine` for a rollout just created: when no engine comes up, a rollout that
+    never touched the hub is marked aborted (so it blocks nobody's group) and the error says
+    so; one that did gets its id and the ways out in the error."""
+    try:
+        return spawn_engine(config, journal, rollout_id)
+    except RemoteError as exc:
+        if not engine_alive(journal, rollout_id) and journal.abandon_untouched(rollout_id, f"engine did not start: {exc}"):
+            raise RemoteError(f"rollout {rollout_id} not started, nothing changed on the hub: {exc}") from None
+        raise RemoteError(f"rollout {rollout_id}: {exc}; resume it with `fleet-tui rollout resume {rollout_id}` "
+                          f"or abort it with `fleet-tui rollout abort {rollout_id}`") from None
 
 
 def _last_line(path: Path) -> str:

@@ -132,8 +132,26 @@ class Engine:
 
     # --- actions -------------------------------------------------------------------------
     def begin(self) -> None:
+        other = self._rival_on_hub()
+        if other:  # the journal keeps one rollout per group; a rollout from another journal is seen here
+            reason = (f"rollout {other} (not in this journal: another operator or state dir) holds group "
+                      f"{self.spec['group']!r} on the hub; let it finish, or if it was abandoned remove its "
+                      "deployments with fleet-tui deployments --prune --foreign")
+            self.record("fence", "done", data={"other": other}, state="aborted", reason=reason)
+            self.log(f"rollout {self.id} not started: {reason}")
+            return
         self.log(f"rollout {self.id}: {self.spec['target']} to group {self.spec['group']}")
         self.intend("deploy", data={"variants": sorted(self.spec["variants"])}, state="running")
+
+    def _rival_on_hub(self) -> str:
+        """The id of another rollout whose release or rollback deployments target this group."""
+        ours = {r.id for r in self.journal.list_rollouts()}
+        for d in self.hub.list_deployments():
+            rid = d.labels.get("rollout", "")
+            if (d.labels.get(GROUP) == self.spec["group"] and d.labels.get(KIND) in ("release", "rollback")
+                    and rid and rid not in ours):
+                return rid
+        return ""
 
     def start_wave(self, wave: WaveRow) -> None:
         # reports older than this never count for this wave's gate: the hub's clock (its

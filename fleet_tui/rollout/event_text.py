@@ -79,6 +79,8 @@ class EventText:
             "pause": "paused by the operator", "resume": "resumed by the operator",
             "abort": "aborted by the operator: no more devices will be tagged",
             "finish": "rollout succeeded: every wave passed its gate",
+            "abandoned": f"not started: {e.data.get('reason', '?')}",
+            "fence": f"not started: rollout {e.data.get('other', '?')} holds this group on the hub",
             "command_ignored": f"{e.data.get('command', 'command')} ignored: rollout is {e.data.get('state', '?')}",
         }
         return simple.get(e.kind, f"{e.kind}{f' wave {n}' if n else ''} {e.phase}")

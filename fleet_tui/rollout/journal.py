@@ -139,6 +139,14 @@ class Journal:
                assignments: Sequence[Assignment]) -> None:
         now = time.time()
         with self.tx() as conn:
+            # One active rollout per group, checked inside the write transaction that inserts
+            # (BEGIN IMMEDIATE): two concurrent starts serialise here, the second sees the first.
+            for other, state, other_spec in conn.execute(
+                "SELECT id, state, spec FROM rollouts WHERE state NOT IN (%s)" % ",".join("?" * len(TERMINAL)), TERMINAL,
+            ).fetchall():
+                if json.loads(other_spec).get("group") == spec.get("group"):
+                    raise Conflict(f"rollout {other} is already {state} in group {spec.get('group')!r}; "
+                                   f"watch it (fleet-tui rollout status {other}) or abort it first")
             conn.execute(
                 "INSERT INTO rollouts (id, created, updated, state, spec) VALUES (?,?,?,?,?)",
                 (rollout_id, now, now, "pending", json.dumps(spec, sort_keys=True)),
@@ -246,6 +254,19 @@ class Journal:
             if consume is not None:
                 conn.execute("UPDATE commands SET consumed = ? WHERE seq = ?", (now, consume))
         return seq
+
+    def abandon_untouched(self, rollout_id: str, reason: str) -> bool:
+        """Mark a rollout whose engine never began (still pending, no action recorded)
+        aborted, in one transaction; False when anything already happened to it."""
+        with self.tx() as conn:
+            row = conn.execute("SELECT state FROM rollouts WHERE id = ?", (rollout_id,)).fetchone()
+            kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM events WHERE rollout_id = ?", (rollout_id,))}
+            if row is None or row[0] != "pending" or kinds - {"created", "engine"}:
+                return False
+            self._event(conn, rollout_id, "abandoned", "done", None, {"reason": reason})
+            conn.execute("UPDATE rollouts SET state = 'aborted', reason = ?, updated = ? WHERE id = ?",
+                         (reason, time.time(), rollout_id))
+        return True
 
     def set_pid(self, rollout_id: str, pid: int) -> None:
         with self.tx() as conn:

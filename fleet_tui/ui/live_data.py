@@ -226,7 +226,7 @@ class LiveConsoleData:
     # --- rollouts ------------------------------------------------------------------------
     def start_rollout(self, target: str, group: str, rebase: bool = False) -> str:
         self._writable("rollout start")
-        from fleet_tui.rollout.control import spawn_engine
+        from fleet_tui.rollout.control import start_detached
         from fleet_tui.rollout.create import create_rollout
         from fleet_tui.rollout.policy import Policy
 
@@ -234,7 +234,7 @@ class LiveConsoleData:
         # the same digest the Preview built), and devices on any other image get TARGET whole.
         rid = create_rollout(self.config, self.hub, self.journal, target, group, Policy.from_config(self.config.rollout),
                              auto_rebase=rebase)
-        spawn_engine(self.config, self.journal, rid)
+        start_detached(self.config, self.journal, rid)
         return rid
 
     def rollout(self, rollout_id: str) -> RolloutSnapshot:

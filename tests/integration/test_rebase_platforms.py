@@ -12,7 +12,6 @@ import pytest
 
 from fleet_tui.cli import main
 from fleet_tui.errors import FleetError
-from fleet_tui.oci import mediatypes as mt
 from fleet_tui.oci.image import load_image
 from fleet_tui.planning.pullplan import plan_pull
 from fleet_tui.rebase.multiplatform import platform_entries, prepare_any

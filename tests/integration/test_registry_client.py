@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_tui.errors import AuthError, DigestMismatch, NotFound, RemoteError
+from fleet_tui.errors import DigestMismatch, NotFound, RemoteError
 from fleet_tui.oci import mediatypes as mt
 from fleet_tui.oci.build import push_index
 from fleet_tui.oci.digest import sha256

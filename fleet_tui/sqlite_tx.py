@@ -14,6 +14,7 @@ Callers own the lock that serialises a connection's users within a process.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from contextlib import AbstractContextManager, contextmanager
@@ -73,3 +74,18 @@ def read_tx(conn: sqlite3.Connection, lock: Lock) -> Iterator[sqlite3.Connection
             yield conn
         finally:
             conn.execute("COMMIT")
+
+
+def ensure_schema(conn: sqlite3.Connection, lock: Lock, schema: str) -> None:
+    """Create what `schema` (`CREATE … IF NOT EXISTS` statements) names and the file lacks.
+    When everything exists nothing is written, so opening a file only to read it never takes
+    the write lock (a reader must not wait behind a writer, nor fail on a full disk)."""
+    wanted = set(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", schema))
+    with read_tx(conn, lock) as c:
+        have = {name for (name,) in c.execute("SELECT name FROM sqlite_master")}
+    if wanted <= have:
+        return
+    with write_tx(conn, lock) as c:
+        for statement in schema.split(";"):
+            if statement.strip():
+                c.execute(statement)

@@ -62,6 +62,8 @@ class SimSection(Section):
     prefix: str = Field("sim-", description="device ids are `<prefix><group>-<nnnnn>`")
     poll_seconds: Duration = Field(2.0, gt=0, description="how often the fleet reads desired state from the hub")
     report_hz: float = Field(4.0, ge=0.1, description="how often reports are flushed to the hub, per second")
+    heartbeat: Duration = Field(60.0, gt=0, le=240, description=(
+        "real seconds between re-reports of an unchanged device; under the local hub's 300 s offline window"))
     apply_seconds: Duration = Field(3.0, ge=0, description="device time from downloaded to running")
     chunk_kb: int = Field(256, ge=1, description="kilobytes per ranged request (a cut wastes at most one)")
     connections: int = Field(16, ge=1, le=1024, description="registry connections shared by the whole fleet")

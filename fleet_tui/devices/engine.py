@@ -23,6 +23,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from fleet_tui.oci.manifest import Manifest, parse_index, pick_platform
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.store import open_store, repo_of
 
+log = logging.getLogger("fleet_tui.agent")
 LABEL_MODULE = "fleet.module"
 LABEL_IMAGE = "fleet.image"
 
@@ -98,6 +100,7 @@ class EngineAgent:
         self.platform = engine_platform(client)
         self.report_state: ModuleReport = ModuleReport(module, platform=self.platform)
         self._last_report = 0.0
+        self._unsent = False  # the last report did not reach the hub: send the next one whatever the rate
 
     # --- what runs now -----------------------------------------------------------------
     def current(self) -> Any | None:
@@ -116,15 +119,30 @@ class EngineAgent:
         fields = {**self.report_state.__dict__, **changes, "updated": time.time()}
         self.report_state = ModuleReport(**fields)
         now = time.monotonic()
-        if force or now - self._last_report >= self.min_interval:
+        if force or self._unsent or now - self._last_report >= self.min_interval:
             self._last_report = now
-            self.hub.report(self.device_id, {self.module: self.report_state})
+            try:
+                self.hub.report(self.device_id, {self.module: self.report_state})
+                self._unsent = False
+            except Exception as exc:  # noqa: BLE001 - a hub fault must not fail the update itself
+                if not self._unsent:
+                    log.warning("%s: report to the hub failed (%s); it is sent again with the next one",
+                                self.device_id, exc)
+                self._unsent = True  # the next _report (every step at least) sends the latest state
 
     # --- the loop ----------------------------------------------------------------------
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Reconcile every `interval` until `stop`; each step reports (a heartbeat too). A
+        failed step (hub unreachable) is retried with backoff up to 30 s, never fatal."""
+        failing = 0
         while not stop.is_set():
-            self.step()
-            stop.wait(interval)
+            try:
+                self.step()
+                failing = 0
+            except Exception as exc:  # noqa: BLE001
+                failing += 1
+                log.warning("%s: reconcile failed (%s); retrying", self.device_id, exc)
+            stop.wait(interval if not failing else min(30.0, interval * 2 ** failing))
 
     def step(self) -> str:
         """Reconcile once; returns the module's reported state."""

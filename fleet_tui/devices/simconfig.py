@@ -46,6 +46,7 @@ class SimSpec:
     apply_seconds: float = 3.0
     chunk_bytes: int = 256 * 1024
     connections: int = 16
+    heartbeat_seconds: float = 60.0
 
     @property
     def total(self) -> int:
@@ -85,5 +86,5 @@ def parse_sim(data: SimSection | dict[str, Any] | None) -> SimSpec:
     failures = tuple(FailureRule(f.image, f.fraction, tuple(f.devices)) for f in data.failures)
     return SimSpec(
         data.image, groups, links, failures, data.seed, data.speed, data.prefix, data.poll_seconds,
-        data.report_hz, data.apply_seconds, data.chunk_kb * 1024, data.connections,
+        data.report_hz, data.apply_seconds, data.chunk_kb * 1024, data.connections, data.heartbeat,
     )

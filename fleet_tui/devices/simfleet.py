@@ -4,7 +4,10 @@ One loop serves them all, so the hub sees batches, never one call per device:
 - every `poll_seconds` one `desired_for_many` over all device ids (in a worker thread)
   hands each device its desired image of the managed module;
 - every 1/`report_hz` seconds the devices' latest reports (an outbox dict, last write
-  wins) go to the hub in one `report_many` transaction;
+  wins) go to the hub in one `report_many` transaction, at least once: a report leaves the
+  outbox only when the hub accepted it; failed writes are retried with backoff;
+- every `heartbeat_seconds` each device's last report is sent again, so an idle device stays
+  online and silence means offline;
 - image metadata (manifest, config) is loaded and verified once per image and shared;
 - all layer bytes come through one `BlobSource` (one connection pool).
 
@@ -55,6 +58,7 @@ class SimFleet:
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self.reports_sent = 0
+        self.last_sent: dict[str, Any] = {}  # device id → its report the hub last accepted (heartbeats resend it)
 
     async def image(self, ref: str, platform: str = "linux/amd64") -> Image:
         """Verified metadata of `ref` for `platform`, loaded once for the whole fleet."""
@@ -99,12 +103,28 @@ class SimFleet:
                 self.devices[device_id].set_desired(spec.image)
 
     async def flush(self) -> None:
+        """Send the outbox in one `report_many`. At least once: an entry leaves the outbox only
+        after the hub accepted it, and only if no newer report replaced it meanwhile; a failed
+        write keeps everything for the next flush (and raises)."""
         if not self.outbox:
             return
-        batch = [(d, modules, connected) for d, (modules, connected) in self.outbox.items()]
-        self.outbox.clear()
-        await asyncio.to_thread(self.hub.report_many, batch)
+        batch = list(self.outbox.items())
+        await asyncio.to_thread(self.hub.report_many, [(d, modules, connected) for d, (modules, connected) in batch])
+        for device_id, sent in batch:
+            if self.outbox.get(device_id) is sent:
+                del self.outbox[device_id]
+            self.last_sent[device_id] = sent
         self.reports_sent += len(batch)
+
+    def heartbeat(self) -> int:
+        """Queue every device's last report again, so the hub sees it within its offline window
+        even when nothing changes (silence must mean offline, not idle). Returns how many."""
+        queued = 0
+        for device_id, sent in self.last_sent.items():
+            if device_id not in self.outbox:
+                self.outbox[device_id] = sent
+                queued += 1
+        return queued
 
     async def _poll_loop(self) -> None:
         while True:
@@ -115,12 +135,25 @@ class SimFleet:
             await asyncio.sleep(self.spec.poll_seconds)
 
     async def _report_loop(self) -> None:
+        """Flush at `report_hz`; after a failed write retry with backoff (0.5 s doubling to 30 s)
+        keeping every report; heartbeat every `heartbeat_seconds` of real time."""
+        delay, failing, beat = 1.0 / self.spec.report_hz, 0, time.monotonic()
         while True:
-            await asyncio.sleep(1.0 / self.spec.report_hz)
+            await asyncio.sleep(delay if not failing else min(30.0, 0.5 * 2 ** (failing - 1)))
+            if time.monotonic() - beat >= self.spec.heartbeat_seconds:
+                beat = time.monotonic()
+                self.heartbeat()
             try:
                 await self.flush()
-            except Exception as exc:  # noqa: BLE001
-                log.warning("reporting to the hub failed: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - the reports stay queued; the next try sends them
+                failing += 1
+                if failing == 1 or failing % 10 == 0:
+                    log.warning("reporting %d devices to the hub failed (%s); retrying, nothing is dropped",
+                                len(self.outbox), exc)
+                continue
+            if failing:
+                log.info("reports reach the hub again after %d failed tries", failing)
+            failing = 0
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

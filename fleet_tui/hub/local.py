@@ -55,8 +55,11 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
         self.store = Store(self.path)
         self.desired = DesiredState(self.store, group_tag)
         self._modules_cache: dict[int, dict[str, Any]] = {}
-        with self.store.write() as conn:
-            self._adopt_settings(conn)
+        with self.store.read() as conn:
+            adopted = (self.store.meta(conn, "group_tag"), self.store.meta(conn, "module")) == (group_tag, module)
+        if not adopted:  # only then write: opening the hub to read it must not take the write lock
+            with self.store.write() as conn:
+                self._adopt_settings(conn)
 
     reports_bytes = True  # devices report bytes downloaded
 

@@ -23,7 +23,7 @@ from typing import Any, ContextManager
 
 from fleet_tui.errors import RemoteError, UsageError
 from fleet_tui.hub.protocol import ModuleReport, ModuleSpec
-from fleet_tui.sqlite_tx import open_wal, read_tx, write_tx
+from fleet_tui.sqlite_tx import ensure_schema, open_wal, read_tx, write_tx
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -65,10 +65,7 @@ class Store:
         self.lock = threading.RLock()
         try:
             self.conn = open_wal(path, BUSY_TIMEOUT_S, "NORMAL")
-            with self.write() as conn:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            ensure_schema(self.conn, self.lock, SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RemoteError(f"local hub {path} cannot be opened ({exc}); check hub.path in the config") from None
 

@@ -17,12 +17,13 @@ the deployment pinning the image it ran before (priority above the release's).
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import time
 from collections import defaultdict
 from typing import Any, Callable
 
-from fleet_tui.errors import Conflict
+from fleet_tui.errors import Conflict, RemoteError
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
 from fleet_tui.rollout.create import deployment_id, target_condition
 from fleet_tui.rollout.fold import GROUP, KIND, fold
@@ -30,6 +31,16 @@ from fleet_tui.rollout.gate import judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
+
+
+# What a step may meet when the hub or the journal is busy (another writer holds the lock
+# beyond the busy timeout), unreachable, or on a full disk. Anything else is a bug: it ends
+# the engine, and `rollout resume` continues from the journal.
+TRANSIENT = (RemoteError, sqlite3.OperationalError, OSError)
+
+
+def one_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _stdout_log(line: str) -> None:
@@ -61,8 +72,17 @@ class Engine:
             self.journal.set_pid(self.id, os.getpid())
             self.record("engine", "done", data={"pid": os.getpid()})
             self.log(f"engine {os.getpid()} runs rollout {self.id}")
-            while not self.step():
-                time.sleep(self.policy.poll)
+            failing = 0
+            while True:
+                try:
+                    if self.step():
+                        break
+                    failing = 0
+                except TRANSIENT as exc:  # hub or journal busy, unreachable or out of disk: intents make a redo safe
+                    failing += 1
+                    if failing == 1 or failing % 10 == 0:
+                        self.log(f"step failed ({one_line(exc)}); retrying")
+                time.sleep(self.policy.poll if not failing else min(30.0, self.policy.poll * 2 ** failing))
             state = self.journal.rollout(self.id).state
             self.log(f"rollout {self.id} {state}; engine exits")
             return state

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, ContextManager, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError
-from fleet_tui.sqlite_tx import open_wal, write_tx
+from fleet_tui.sqlite_tx import ensure_schema, open_wal, write_tx
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -115,10 +115,7 @@ class Journal:
         self.lock = threading.RLock()
         try:
             self.conn = open_wal(self.path, 30.0, "FULL")  # FULL: an intent must survive power loss too
-            with self.tx() as conn:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+            ensure_schema(self.conn, self.lock, SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RemoteError(f"rollout journal {self.path} cannot be opened ({exc}); check state_dir in the config") from None
 

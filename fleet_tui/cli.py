@@ -23,6 +23,7 @@ from fleet_tui import __version__
 from fleet_tui.config import Config, load_config
 from fleet_tui.errors import FleetError
 from fleet_tui.secrets import redact
+from fleet_tui.terminal_text import SafeStream, visible
 
 # Areas whose modules exist are loaded; each adds its own subcommands.
 AREAS = ["images", "rebase", "fleet", "preview", "sim", "rollout", "deployments", "console", "demo", "config"]
@@ -86,13 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def error(message: str) -> None:
-    print(f"fleet-tui: error: {redact(message)}", file=sys.stderr)
+    print(f"fleet-tui: error: {visible(redact(message))}", file=sys.stderr)  # one line, whatever the hub said
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argcomplete.autocomplete(parser)  # answers a shell's completion request and exits; else nothing
     args = parser.parse_args(argv)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(sys.stdout), SafeStream(sys.stderr)  # hub data never reaches the tty raw
     try:
         if getattr(args, "config_free", False):  # config show/check, completion: work with a broken config
             config = Config()
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         error(f"unexpected {type(exc).__name__}: {exc} (set FLEET_TUI_DEBUG=1 for a traceback)")
         return 1
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 if __name__ == "__main__":

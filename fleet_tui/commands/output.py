@@ -9,6 +9,8 @@ from typing import Any, Iterable, Sequence
 
 import humanize
 
+from fleet_tui.terminal_text import visible
+
 
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
@@ -31,7 +33,7 @@ def cost(nbytes: int, per_gb: float, currency: str = "$") -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence[int] = ()) -> None:
-    rows = [[str(c) for c in r] for r in rows]
+    rows = [[visible(str(c)) for c in r] for r in rows]  # one cell, one line: newlines and tabs escaped too
     widths = [len(h) for h in headers]
     for r in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, r)]

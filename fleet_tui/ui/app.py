@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from fleet_tui.terminal_text import visible
 from fleet_tui.ui.bindings import GLOBAL, SECTIONS, Key
 from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.state import ConsoleData
@@ -41,6 +42,12 @@ class FleetApp(App[None]):
         self.rollout_id = rollout_id
         self.start = start
         self.group_names: list[str] = []
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Notifications carry hub data (group names, errors): never markup, never raw escapes."""
+        super().notify(visible(message, keep_lines=True), title=visible(title), severity=severity, timeout=timeout,
+                       markup=False)
 
     @property
     def short_target(self) -> str:

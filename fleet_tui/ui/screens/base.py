@@ -18,6 +18,7 @@ from textual.widgets import Footer, Static
 
 from fleet_tui.ui.bindings import SECTIONS
 from fleet_tui.ui.sampler import Sampler
+from fleet_tui.ui.widgets.safe_static import SafeStatic
 
 if TYPE_CHECKING:
     from fleet_tui.ui.app import FleetApp
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 DANGER_ACTIONS = {k.action.split("(")[0] for keys in SECTIONS.values() for k in keys if k.danger}
 
 
-class TitleBar(Static):
+class TitleBar(SafeStatic):
     """One line: where you are, which hub, the current target, READ-ONLY."""
 
 
@@ -39,7 +40,7 @@ class ConsoleScreen(Screen):
 
     def compose_title(self) -> ComposeResult:
         yield TitleBar(self.title_text(), id="title")
-        yield Static("", id="error")
+        yield SafeStatic("", id="error")
 
     def compose_footer(self) -> ComposeResult:
         yield Footer()

@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 
 from fleet_tui.ui.formatting import short_ref, size
 from fleet_tui.ui.state import SafetyReport
+from fleet_tui.ui.widgets.safe_static import SafeStatic
 
 
 class TypeToConfirm(ModalScreen[bool]):
@@ -24,10 +25,10 @@ class TypeToConfirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text(self.prompt, "bold"))
-            yield Static(f"Type the group name “{self.expected}” and press enter (esc cancels).")
+            yield SafeStatic(Text(self.prompt, "bold"))
+            yield SafeStatic(f"Type the group name “{self.expected}” and press enter (esc cancels).")
             yield Input(placeholder=self.expected, id="confirm-input")
-            yield Static("", id="confirm-error")
+            yield SafeStatic("", id="confirm-error")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value.strip() == self.expected:
@@ -60,7 +61,7 @@ class SafetyScreen(ModalScreen[bool]):
             lines.append(f"✓ {note}\n", "green")
         lines.append("\ny builds and pushes it, esc cancels" if r.ok else "\nnot safe to push: esc to go back", "bold")
         with Vertical(classes="dialog"):
-            yield Static(lines, id="safety-report")
+            yield SafeStatic(lines, id="safety-report")
 
     def action_confirm(self) -> None:
         if self.report.ok:

@@ -14,6 +14,7 @@ from fleet_tui.ui.formatting import age, short_digest, short_ref, size, state_st
 from fleet_tui.ui.screens.base import SampledScreen
 from fleet_tui.ui.state import DeviceDetail
 from fleet_tui.ui.widgets.keys import textual_bindings
+from fleet_tui.ui.widgets.safe_static import SafeStatic
 
 
 class DeviceScreen(SampledScreen):
@@ -28,11 +29,11 @@ class DeviceScreen(SampledScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
         with VerticalScroll(id="device-body"):
-            yield Static("loading…", id="device-head")
+            yield SafeStatic("loading…", id="device-head")
             with Horizontal(id="device-panels"):
-                yield Static("", id="device-layers", classes="panel")
-                yield Static("", id="device-link", classes="panel")
-            yield Static("", id="device-events", classes="panel")
+                yield SafeStatic("", id="device-layers", classes="panel")
+                yield SafeStatic("", id="device-link", classes="panel")
+            yield SafeStatic("", id="device-events", classes="panel")
         yield from self.compose_footer()
 
     def fetch(self) -> DeviceDetail:

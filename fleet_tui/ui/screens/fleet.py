@@ -13,7 +13,6 @@ from fleet_tui.ui.state import GroupRow
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 
-
 STATE_MARK = {"running": "▶", "paused": "‖", "halted": "■", "pending": "…"}  # full word: summary, Rollout
 
 

@@ -12,6 +12,7 @@ from fleet_tui.ui.bindings import LIST
 from fleet_tui.ui.screens.base import SampledScreen
 from fleet_tui.ui.widgets.filter_bar import FilterBar
 from fleet_tui.ui.widgets.keys import textual_bindings
+from fleet_tui.ui.widgets.safe_static import SafeStatic
 from fleet_tui.ui.widgets.virtual_table import VirtualTable
 
 
@@ -23,7 +24,7 @@ class ListScreen(SampledScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
-        yield Static("", id="summary")
+        yield SafeStatic("", id="summary")
         yield self.make_table()
         yield FilterBar(id="filter")
         yield from self.compose_footer()

@@ -20,6 +20,7 @@ from fleet_tui.ui.screens.base import ConsoleScreen
 from fleet_tui.ui.screens.confirm import SafetyScreen, TypeToConfirm
 from fleet_tui.ui.state import Cohort, Preview, Variant
 from fleet_tui.ui.widgets.keys import textual_bindings
+from fleet_tui.ui.widgets.safe_static import SafeStatic
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 
@@ -43,11 +44,11 @@ class PreviewScreen(ConsoleScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
-        yield Static("computing pull plans…", id="summary")
+        yield SafeStatic("computing pull plans…", id="summary")
         with Horizontal(id="variants"):
-            yield Static("", id="naive", classes="panel")
-            yield Static("", id="rebased", classes="panel")
-        yield Static("", id="saving")
+            yield SafeStatic("", id="naive", classes="panel")
+            yield SafeStatic("", id="rebased", classes="panel")
+        yield SafeStatic("", id="saving")
         yield VirtualTable(
             [
                 Column("RUNS NOW", lambda r: r[0].current, 0),

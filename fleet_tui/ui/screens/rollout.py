@@ -13,12 +13,20 @@ from textual.widgets import Footer, Sparkline, Static
 from fleet_tui.ui.bindings import LIST, ROLLOUT, ROLLOUT_QUIET
 from fleet_tui.ui.formatting import age, duration, short_ref, size, state_style
 from fleet_tui.ui.rollout_view import (
-    counts_text, device_state, gate_cell, progress, progress_text, status_hint, untouched_waves, wave_state,
+    counts_text,
+    device_state,
+    gate_cell,
+    progress,
+    progress_text,
+    status_hint,
+    untouched_waves,
+    wave_state,
 )
 from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.state import DANGEROUS_ACTIONS, RolloutSnapshot
 from fleet_tui.ui.widgets.keys import textual_bindings
+from fleet_tui.ui.widgets.safe_static import SafeStatic
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 PROBLEM_STATES = ("failed", "offline", "rolled_back")
@@ -54,12 +62,12 @@ class RolloutScreen(ListScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_title()
-        yield Static("attaching…", id="rollout-status")
-        yield Static("", id="waves")
+        yield SafeStatic("attaching…", id="rollout-status")
+        yield SafeStatic("", id="waves")
         yield Sparkline([0.0], id="throughput")
-        yield Static("", id="summary")
+        yield SafeStatic("", id="summary")
         yield self.make_table()
-        yield Static("", id="events")
+        yield SafeStatic("", id="events")
         from fleet_tui.ui.widgets.filter_bar import FilterBar
 
         yield FilterBar(id="filter")

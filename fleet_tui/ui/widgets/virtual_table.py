@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from fleet_tui.terminal_text import visible
 from fleet_tui.ui.bindings import TABLE
 from fleet_tui.ui.widgets.keys import textual_bindings
 
@@ -120,14 +121,14 @@ class VirtualTable(ScrollView, can_focus=True):
         if idx >= len(self.view):
             return ("", "", "")
         row = self.view[idx]
-        cells = [c.fmt(c.get(row)) for c in self.columns]
+        cells = [visible(c.fmt(c.get(row))) for c in self.columns]  # hub data: never raw escapes
         return (idx, self._text(cells, row), self.state_of(row) if self.state_of else "", idx == self.cursor)
 
     def _text(self, cells: list[str], row: Any = None) -> str:
         out = []
         for c, w, text in zip(self.columns, self._widths(), cells):
             if len(text) > w:
-                text = c.fit(row, w)[:w] if c.fit is not None and row is not None else text[: w - 1] + "…"
+                text = visible(c.fit(row, w))[:w] if c.fit is not None and row is not None else text[: w - 1] + "…"
             out.append(text.rjust(w) if c.right else text.ljust(w))
         return " ".join(out)
 

@@ -30,7 +30,9 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("start", help="start a staged rollout of TARGET to a group; prints its id")
     p.add_argument("target", metavar="TARGET", help="image reference (tag or digest)")
     p.add_argument("--group", required=True, metavar="G", help="device group to roll out to (see fleet-tui groups)")
-    p.add_argument("--waves", metavar="LIST", help="cumulative wave sizes, counts or %% (default 1,10%%,50%%,100%%)")
+    p.add_argument("--waves", metavar="LIST", help="cumulative wave sizes, counts or %%, growing (default 1,10%%,50%%,100%%)")
+    p.add_argument("--partial", action="store_true", default=None,
+                   help="allow waves that end short of the whole group (the rest is left untouched)")
     p.add_argument("--detach", action="store_true", help="run the engine in the background and return")
     rebase = p.add_mutually_exclusive_group()
     rebase.add_argument("--rebase-onto", metavar="REF", help="ship TARGET's changes as one layer on top of REF")
@@ -72,7 +74,7 @@ def _policy(args: argparse.Namespace, config: Any) -> Policy:
     return Policy.from_config(config.rollout).with_overrides(
         waves=args.waves, gate_timeout=args.gate_timeout, success=args.success, max_failed=args.max_failed,
         min_finished=args.min_finished, bake=args.bake, on_failure=args.on_failure,
-        approve_each=args.approve_each, seed=args.seed, poll=args.poll,
+        approve_each=args.approve_each, seed=args.seed, poll=args.poll, partial=args.partial,
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from fleet_tui.commands.output import add_json_flag, print_json
 from fleet_tui.detach import cli_argv, launch
 from fleet_tui.errors import Conflict, FleetError, UsageError
-from fleet_tui.devices.simconfig import SimSpec, parse_sim
+from fleet_tui.devices.simconfig import SimSpec, available_memory, check_memory, parse_sim
 
 READY_TIMEOUT = 120.0
 STATUS_EVERY = 10.0
@@ -76,7 +76,9 @@ def load_spec(args: argparse.Namespace, config: Any) -> SimSpec:
     if config.hub.kind != "local":
         raise UsageError('simulated devices report to the embedded local hub: set hub.kind = "local" in the config')
     spec = parse_sim(config.sim)
-    return spec.scaled(args.devices) if args.devices is not None else spec
+    spec = spec.scaled(args.devices) if args.devices is not None else spec
+    check_memory(spec.total, available_memory())
+    return spec
 
 
 def cmd_up(args: argparse.Namespace, ctx: Any) -> int:

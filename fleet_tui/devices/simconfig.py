@@ -67,6 +67,33 @@ class SimSpec:
         return replace(self, groups=tuple(replace(g, devices=n) for g, n in zip(self.groups, counts)))
 
 
+# Measured: a simulated device (SimDevice, its idle asyncio task, link and outage models,
+# content store) holds ~9 KB; the rest is headroom for the per-poll desired-state maps and the
+# report outbox, which are as large as the fleet.
+BYTES_PER_DEVICE = 12 * 1024
+
+
+def available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(total: int, available: int | None) -> None:
+    """Refuse a fleet that would not fit in `available` bytes (None: unknown, allowed)."""
+    need = total * BYTES_PER_DEVICE
+    if available is not None and need > available * 0.8:
+        fits = int(available * 0.8 // BYTES_PER_DEVICE)
+        raise UsageError(f"{total:,} simulated devices need about {need / 2**30:.1f} GiB of memory and this machine "
+                         f"has {available / 2**30:.1f} GiB available; use --devices {fits:,} or fewer")
+
+
 def _link(name: str, section: LinkSection) -> LinkProfile:
     return LinkProfile(
         name, section.bandwidth_kbps * 1000 / 8, section.latency_ms / 1000, section.offline_per_hour,

@@ -76,6 +76,9 @@ def parse_reference(text: str, default_tag: str | None = "latest") -> Reference:
         registry, path = parts[0], parts[1:]
         if not _HOST.match(registry):
             raise UsageError(f"malformed registry host {registry!r} in image reference {raw!r}")
+        port = registry.rpartition("]")[2].rpartition(":")[2] if ":" in registry.rpartition("]")[2] else ""
+        if port and not 1 <= int(port) <= 65535:
+            raise UsageError(f"registry port {port} in image reference {raw!r} is not a port: use 1-65535")
     else:
         registry, path = DOCKER_HUB, parts
         if len(path) == 1:

@@ -17,6 +17,8 @@ under `MIN_SAVING` against the naive pull of NEW by an OLD holder (then NEW is t
 
 from __future__ import annotations
 
+import posixpath
+
 import shutil
 import tempfile
 import time
@@ -180,7 +182,7 @@ def normalise_paths(paths: list[str]) -> list[str]:
                 continue
             if not part.startswith("/"):
                 raise UsageError(f"--paths {part!r} must be an absolute path inside the image, e.g. /var/azureml-app")
-            out.append(part.strip("/"))
+            out.append(posixpath.normpath(part).strip("/"))  # "/" is the whole image: ""
     if not out:
         raise UsageError("--paths names no path; give absolute paths like /var/azureml-app/azureml-models, or use --auto")
     return sorted(set(out))

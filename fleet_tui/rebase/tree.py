@@ -34,7 +34,8 @@ def ancestors(path: str) -> Iterable[str]:
 
 
 def is_under(path: str, top: str) -> bool:
-    return path == top or path.startswith(top + "/")
+    """`path` is `top` or below it; `top` "" is the root, above everything."""
+    return not top or path == top or path.startswith(top + "/")
 
 
 def _hash(views: Iterable[memoryview | bytes]) -> str:

@@ -82,6 +82,8 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
         raise UsageError(f"rollout {rollout_id} halted ({row.reason}); roll it back or abort it")
     if kind != "resume" and row.state in ("aborted", "rolled_back"):
         raise UsageError(f"rollout {rollout_id} is already {row.state}")
+    if kind == "resume" and row.state != "paused" and engine_alive(journal, rollout_id):
+        return f"rollout {rollout_id} is {row.state}; already running (engine pid {row.pid})"  # idempotent
     journal.add_command(rollout_id, kind)
     lock = EngineLock(journal.path, rollout_id)
     try:
@@ -97,9 +99,21 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
     state = journal.rollout(rollout_id).state
     if kind == "resume" or (state == "running" and kind == "approve"):
         if state not in TERMINAL and state != "halted":
-            pid = spawn_engine(config, journal, rollout_id)
-            return f"rollout {rollout_id} is {state}; engine restarted (pid {pid})"
+            return _ensure_engine(config, journal, rollout_id, state)
     return f"rollout {rollout_id} is {state}"
+
+
+def _ensure_engine(config: Any, journal: Journal, rollout_id: str, state: str) -> str:
+    """Start an engine unless one runs; a concurrent resume that started one first is success."""
+    if engine_alive(journal, rollout_id):
+        return f"rollout {rollout_id} is {state}; already running (engine pid {journal.rollout(rollout_id).pid})"
+    try:
+        pid = spawn_engine(config, journal, rollout_id)
+    except RemoteError:
+        if engine_alive(journal, rollout_id):  # ours lost the engine lock to another resume's engine
+            return f"rollout {rollout_id} is {state}; already running (engine pid {journal.rollout(rollout_id).pid})"
+        raise
+    return f"rollout {rollout_id} is {state}; engine restarted (pid {pid})"
 
 
 def _open_intents(journal: Journal, rollout_id: str) -> bool:

@@ -141,7 +141,7 @@ class Journal:
             for other, state, other_spec in conn.execute(
                 "SELECT id, state, spec FROM rollouts WHERE state NOT IN (%s)" % ",".join("?" * len(TERMINAL)), TERMINAL,
             ).fetchall():
-                if json.loads(other_spec).get("group") == spec.get("group"):
+                if spec.get("group") is not None and json.loads(other_spec).get("group") == spec["group"]:
                     raise Conflict(f"rollout {other} is already {state} in group {spec.get('group')!r}; "
                                    f"watch it (fleet-tui rollout status {other}) or abort it first")
             conn.execute(

@@ -74,14 +74,19 @@ class Policy:
     on_failure: str = "halt"
     seed: int = 0
     poll: float = 1.0  # engine poll interval, seconds
+    partial: bool = False  # waves may end short of the whole group (the rest left untouched)
 
     def __post_init__(self) -> None:
         if not self.waves:
             raise UsageError("rollout waves are empty: give e.g. --waves 1,10%,50%,100%")
-        for w in self.waves:
-            t = Threshold.parse(w, "wave")
+        parsed = [Threshold.parse(w, "wave") for w in self.waves]
+        for w, t in zip(self.waves, parsed):
             if not t.percent and t.value < 1:
                 raise UsageError(f"wave {w!r} is invalid: a wave count must be at least 1")
+        for i in range(1, len(parsed)):  # comparable neighbours must grow (mixed kinds: checked per group)
+            before = [p for p in parsed[:i] if p.percent == parsed[i].percent]
+            if before and parsed[i].value <= before[-1].value:
+                raise UsageError(_not_growing(self.waves, i, f"{parsed[i]} is not more than {before[-1]}"))
         Threshold.parse(self.success, "gate success")
         Threshold.parse(self.max_failed, "max failed")
         if self.on_failure not in ON_FAILURE:
@@ -121,15 +126,23 @@ class Policy:
 
     # --- use -------------------------------------------------------------------------
     def wave_sizes(self, group_size: int) -> list[int]:
-        """Sizes of the non-empty waves for a group of `group_size` devices."""
+        """Sizes of the non-empty waves for a group of `group_size` devices. Cumulative
+        targets must not shrink (`5,10%` in a group of 20 would) and must reach the whole
+        group unless `partial`; a wave that rounds to no new device is skipped."""
         sizes: list[int] = []
         done = 0
-        for text in self.waves:
+        for i, text in enumerate(self.waves):
             t = Threshold.parse(text, "wave")
             cumulative = min(group_size, t.of(group_size) if t.percent else int(t.value))
+            if cumulative < done:
+                raise UsageError(_not_growing(self.waves, i, f"{t} is {cumulative} of {group_size} devices, "
+                                                             f"fewer than the {done} before it"))
             if cumulative > done:
                 sizes.append(cumulative - done)
                 done = cumulative
+        if done < group_size and not self.partial:
+            raise UsageError(f"waves {','.join(self.waves)} reach {done} of the group's {group_size} devices; end "
+                             f"with 100% or pass --partial to leave {group_size - done} untouched")
         return sizes
 
     def needed_running(self, wave_size: int) -> int:
@@ -143,6 +156,11 @@ class Policy:
         if limit.percent:
             return failed * 100 > limit.value * finished
         return failed > limit.value
+
+
+def _not_growing(waves: Sequence[str], i: int, why: str) -> str:
+    return (f"rollout waves {','.join(waves)} must grow: wave {i + 1} ({why}); waves are cumulative, "
+            "e.g. 1,10%,50%,100%")
 
 
 def parse_waves(value: str | Sequence[Any]) -> tuple[str, ...]:

@@ -176,3 +176,13 @@ def test_cli_rebase_and_verify_json(registry, client, config, repo_name, capsys)
     assert "/var/azureml-app/azureml-models/model.pkl" in text and "content" in text
     code = main(["rebase", new, "--onto", old, "--paths", "relative/path", "--tag", "x"])
     assert code == 2 and "absolute path" in capsys.readouterr().err
+
+
+def test_root_path_means_the_whole_image(registry, client, config, repo_name):
+    """`--paths /` takes every difference (as verify sees them), never "nothing differs"."""
+    ml_pair(client, repo_name)
+    new = f"{registry.host}/{repo_name}:2"
+    for paths in (["/"], ["//"], ["/var/../"]):
+        result = rebase(new, f"{registry.host}/{repo_name}:1", "root", config, paths=paths, force=True)
+        assert result.pushed and sum(result.changes.values()) > 0 and result.outside_paths_changed == [], paths
+        assert verify_images(load_image(result.ref, config), load_image(new, config), config).equal

@@ -142,3 +142,29 @@ def test_abort_stops_with_devices_consistent(tmp_path, registry, repo_name, engi
     events = journal.events(rid)
     abort_seq = next(e.seq for e in events if e.kind == "abort")
     assert not [e for e in events if e.kind in ("target", "judge") and e.seq > abort_seq and e.wave == 2]
+
+
+def test_concurrent_resumes_start_one_engine_and_both_succeed(tmp_path, registry, repo_name, engines):
+    env = make_env(tmp_path, registry, 20, repo_name)
+    journal = env.journal()
+    fleet = env.fleet(speed=SLOW_SPEED)
+    try:
+        rid = start_detached(env, engines)
+        wait_for(lambda: journal.waves(rid)[0].started, 30, "the canary to start")
+        pid = journal.rollout(rid).pid
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 10, "the engine to die")
+        import subprocess
+        import sys
+
+        argv = [sys.executable, "-m", "fleet_tui.cli", "-c", str(env.config_path), "rollout", "resume", rid]
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
+        assert [code for code, _, _ in results] == [0, 0], results
+        engines.append(journal.rollout(rid).pid)
+        assert sum("engine restarted" in out for _, out, _ in results) == 1, results
+        again = env.cli_proc("rollout", "resume", rid)
+        assert again.returncode == 0 and "already running (engine pid" in again.stdout, again.stdout + again.stderr
+        assert EngineLock(journal.path, rid).held_elsewhere()
+    finally:
+        fleet.stop()

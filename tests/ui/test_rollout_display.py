@@ -139,3 +139,17 @@ async def test_bytes_the_hub_does_not_report_are_marked_planned(fake) -> None:
         planned = screen.status_text(dataclasses.replace(screen.snapshot, bytes_source="planned")).plain
         assert "(planned)" not in reported
         assert planned.replace(" (planned)", "", 1) == reported and "(planned)" in planned.splitlines()[0]
+
+
+def test_actions_the_engine_would_refuse_are_not_offered(fake) -> None:
+    """An aborted rollout is folded: roll back is refused by the engine, so never offered."""
+    import dataclasses
+
+    from fleet_tui.ui.screens.rollout import offered
+
+    snap = fake.rollout(next(iter(fake.rollouts)))
+    for state, allowed in {"running": {"pause", "abort", "rollback"}, "paused": {"resume", "abort", "rollback"},
+                           "halted": {"abort", "rollback"}, "aborted": set(), "rolled_back": set(),
+                           "succeeded": {"rollback"}}.items():
+        s = dataclasses.replace(snap, state=state, awaiting_approval=False, approvable=False)
+        assert {a for a in ("pause", "resume", "approve", "abort", "rollback") if offered(a, s)} == allowed, state

@@ -48,3 +48,14 @@ def test_pinned():
 def test_malformed(text, needle):
     with pytest.raises(UsageError, match=needle):
         parse_reference(text)
+
+
+@pytest.mark.parametrize("ref", ["host:99999/x", "host:0/x", "[::1]:65536/x"])
+def test_a_registry_port_out_of_range_is_refused(ref):
+    with pytest.raises(UsageError, match="is not a port: use 1-65535"):
+        parse_reference(ref)
+
+
+def test_ports_in_range_parse():
+    assert parse_reference("host:65535/x:1").registry == "host:65535"
+    assert parse_reference("[::1]:5000/x").registry == "[::1]:5000"

@@ -96,3 +96,32 @@ def test_an_open_intent_is_found_and_its_devices_are_fixed(tmp_path):
     assert [e.kind for e in events] == ["created", "target"] and events[-1].seq == seq
     assert [a.device_id for a in journal.assignments("rz", wave=1)] == ["b", "c"]
     assert journal.waves("rz")[1].state == "targeting"
+
+
+@pytest.mark.parametrize("waves", ["50%,10%", "100%,50%", "1,1,1", "10,5,100%", "1,10%,10%,100%"])
+def test_waves_that_do_not_grow_are_refused_naming_the_wave(waves):
+    with pytest.raises(UsageError, match=r"rollout waves .* must grow: wave \d") as err:
+        Policy().with_overrides(waves=waves)
+    assert "\n" not in str(err.value)
+
+
+def test_mixed_waves_are_checked_against_the_group_and_must_reach_all_of_it():
+    assert Policy(waves=("5", "10%", "100%")).wave_sizes(100) == [5, 5, 90]
+    with pytest.raises(UsageError, match=r"wave 2 \(10% is 2 of 20 devices, fewer than the 5 before it\)"):
+        Policy(waves=("5", "10%", "100%")).wave_sizes(20)
+    with pytest.raises(UsageError, match="reach 25 of the group's 50 devices; end with 100% or pass --partial to leave 25"):
+        Policy(waves=("1", "50%")).wave_sizes(50)
+    assert Policy(waves=("1", "50%"), partial=True).wave_sizes(50) == [1, 24]
+    assert Policy(waves=("1", "10", "100%")).wave_sizes(4) == [1, 3]  # the whole group reached early: fine
+
+
+def test_the_journal_refuses_a_second_live_rollout_in_a_group(tmp_path):
+    journal = Journal(tmp_path / "rollouts.sqlite")
+    spec = {"group": "vans", "policy": Policy().to_dict()}
+    journal.create("r1", spec, [1], [Assignment("a", 0, "full", "", "", 10)])
+    with pytest.raises(Conflict, match="rollout r1 is already pending in group 'vans'"):
+        journal.create("r2", spec, [1], [Assignment("a", 0, "full", "", "", 10)])
+    journal.create("r3", {**spec, "group": "trucks"}, [1], [Assignment("b", 0, "full", "", "", 10)])
+    journal.record("r1", "abort", "done", state="aborted")
+    journal.create("r2", spec, [1], [Assignment("a", 0, "full", "", "", 10)])  # r1 ended: the group is free
+    assert {r.id for r in journal.list_rollouts()} == {"r1", "r2", "r3"}

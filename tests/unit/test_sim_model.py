@@ -96,3 +96,17 @@ def test_parse_sim_rejects_bad_input_in_one_line(data, words):
     with pytest.raises(UsageError) as err:
         parse_sim(data)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_fleet_that_would_not_fit_in_memory_is_refused_before_it_starts():
+    from fleet_tui.devices.simconfig import BYTES_PER_DEVICE, check_memory
+
+    gib = 2**30
+    check_memory(100_000, available=8 * gib)  # ~1.2 GB: fine
+    with pytest.raises(UsageError) as err:
+        check_memory(10_000_000, available=8 * gib)
+    text = str(err.value)
+    assert "\n" not in text and "10,000,000 simulated devices need about" in text
+    fits = int(8 * gib * 0.8 // BYTES_PER_DEVICE)
+    assert f"use --devices {fits:,} or fewer" in text
+    check_memory(10_000_000, available=None)  # no /proc/meminfo: nothing to check against

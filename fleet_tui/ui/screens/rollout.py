@@ -44,7 +44,7 @@ def offered(action: str, s: RolloutSnapshot) -> bool:
         return s.awaiting_approval or (s.state == "paused" and s.approvable)
     if action == "abort":
         return s.state not in FINISHED
-    return s.state != "rolled_back"  # rollback
+    return s.state not in ("rolled_back", "aborted")  # rollback: an aborted rollout is folded; the engine refuses
 
 
 class RolloutScreen(ListScreen):

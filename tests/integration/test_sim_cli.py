@@ -4,6 +4,7 @@ the real registry; the fleet runs detached and registers its devices in the loca
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -111,3 +112,22 @@ def test_sim_up_reports_a_child_that_fails_at_start(sim_config, tmp_path, regist
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "exited at start" in result.stderr and "not found" in result.stderr
     assert not (tmp_path / "state" / "sim.pid").exists()
+
+
+def test_sim_up_from_a_relative_config_path(sim_config, tmp_path):
+    """The detached fleet gets the config by absolute path and the caller's directory."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH", "")]))}
+
+    def rel(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "fleet_tui.cli", "-c", sim_config.name, *args],
+                              capture_output=True, text=True, timeout=120, cwd=sim_config.parent, env=env)
+
+    up = rel("sim", "up", "--devices", "4")
+    try:
+        assert up.returncode == 0, up.stderr
+        status = json.loads(rel("sim", "status", "--json").stdout)
+        assert status["running"] is True and status["devices"] == 4
+    finally:
+        down = rel("sim", "down")
+    assert down.returncode == 0 and "stopped" in down.stdout

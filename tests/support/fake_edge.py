@@ -100,9 +100,10 @@ def merged_for(device: dict, configs: list[dict]) -> tuple[dict[str, dict], dict
     return desired, statuses
 
 
-def apply_configurations(hub: Any, only: set[str] | None = None) -> None:
-    """Re-evaluate the Edge devices `only` names (None: every one), then every configuration's
-    metrics (call with `hub.lock` held)."""
+def apply_configurations(hub: Any, only: set[str] | None = None, metrics: bool = True) -> None:
+    """Re-evaluate the Edge devices `only` names (None: every one), then (with `metrics`) every
+    configuration's metrics (call with `hub.lock` held). The real hub refreshes metrics on its
+    own schedule, not when a twin changes: `FakeIotHub` recomputes them every `metrics_interval`."""
     configs = list(hub.configurations.values())
     for device_id, device in hub.devices.items():
         if only is not None and device_id not in only:
@@ -122,7 +123,7 @@ def apply_configurations(hub: Any, only: set[str] | None = None) -> None:
                 twin["etag"] = hub.next_etag()
             if module_id == EDGE_AGENT:
                 twin["configurations"] = {cid: {"status": s} for cid, s in sorted(statuses.items())}
-    for config in configs:
+    for config in configs if metrics else ():
         config["systemMetrics"] = {"results": _system_metrics(hub, config), "queries": {}}
         config["metrics"] = {"results": _custom_metrics(hub, config), "queries": (config.get("metrics") or {}).get("queries") or {}}
 

@@ -143,7 +143,7 @@ class FakeIotHub:
 
     def evaluate(self) -> None:
         only, self._dirty, self._due = self._dirty, set(), None
-        apply_configurations(self, only)
+        apply_configurations(self, only, metrics=False)  # metrics: on the hub's own schedule (_tick)
 
     def settle(self) -> None:
         """Run pending evaluations and finish running jobs now (tests that must not wait)."""
@@ -153,6 +153,7 @@ class FakeIotHub:
             progress_jobs(self, finish=True)
             self._dirty = None
             self.evaluate()
+            apply_configurations(self, set())  # and metrics now
 
     def _tick(self) -> None:
         from tests.support.fake_routes import progress_jobs

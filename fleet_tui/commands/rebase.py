@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="push even if dependencies changed outside the paths or the saving is under 20%%")
     p.add_argument("--dry-run", action="store_true", help="compute and report, push nothing")
+    p.add_argument("--append", action="store_true",
+                   help="always keep all of OLD's layers (default: drop OLD's upper layers when that costs old "
+                        "holders nothing and saves fresh devices bytes, e.g. a previous rebase's layer)")
     p.add_argument("--platform", metavar="OS/ARCH[,…]",
                    help="rebase only these platforms of a multi-platform NEW (default: every platform NEW has)")
     p.add_argument("--compression", choices=COMPRESSIONS, default="gzip",
@@ -75,7 +78,7 @@ def cmd_rebase(args: argparse.Namespace, ctx: Context) -> int:
     progress = _progress(sys.stderr.isatty() or not args.json)
     platforms = [p.strip() for p in args.platform.split(",") if p.strip()] if args.platform else None
     with prepare_any(args.new, args.onto, args.tag, ctx.config, paths=args.paths, auto=args.auto, force=args.force,
-                     progress=progress, compression=args.compression, platforms=platforms) as plan:
+                     progress=progress, compression=args.compression, platforms=platforms, append=args.append) as plan:
         result = plan.result(pushed=False) if args.dry_run else plan.push(progress)
     if args.json:
         print_json(result.to_json())
@@ -99,10 +102,22 @@ def _human(r: RebaseResult, dry_run: bool) -> None:
         return
     verb = "would push" if dry_run else "pushed"
     print(f"{verb} {r.ref}")
-    print(f"  reused {r.reused_layers} layers of OLD unchanged; new layer {short(r.new_layer['digest'])} "
+    dropped = max(0, r.onto_layers - r.reused_layers)
+    kept = f"reused {r.reused_layers} layers of OLD unchanged" + (
+        f", dropped its top {dropped} (NEW replaces what they held)" if dropped else "")
+    print(f"  {kept}; new layer {short(r.new_layer['digest'])} "
           f"{size(r.new_layer['size'])} ({r.changes.get('written', 0)} entries, {r.changes.get('whiteouts', 0)} whiteouts)")
     print(f"  a device running OLD pulls {size(r.bytes_for_old_holders)} instead of {size(r.bytes_naive)}"
           f" (saves {r.saving:.1%}, {r.bytes_naive / max(r.bytes_for_old_holders, 1):.0f}x less)")
+    if r.bytes_for_fresh:
+        print(f"  a device holding nothing pulls {size(r.bytes_for_fresh)}; {r.reused_layers + 1} layers")
+    if len(r.seam) > 1:
+        print("  layers kept   old holder   fresh device   dead in kept layers" )
+        for c in r.seam:
+            mark = "  ← chosen" if c["chosen"] else ""
+            approx = "≈" if c["estimated"] else " "
+            print(f"  {c['kept_layers']:>4} of {r.onto_layers:<3} {approx}{size(c['old_holder_bytes']):>10}   "
+                  f"{approx}{size(c['fresh_device_bytes']):>10}   {size(c['dead_bytes']):>10}{mark}")
     for key, p in r.platforms.items():
         print(f"  {key:<14} {short(p['digest'])}  new layer {size(p['new_layer']['size'])}, an OLD holder pulls "
               f"{size(p['bytes_for_old_holders'])} instead of {size(p['bytes_naive'])}")

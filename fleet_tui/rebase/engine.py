@@ -17,8 +17,8 @@ under `MIN_SAVING` against the naive pull of NEW by an OLD holder (then NEW is t
 
 from __future__ import annotations
 
+import os
 import posixpath
-
 import shutil
 import tempfile
 import time
@@ -33,10 +33,11 @@ from fleet_tui.oci.reference import Reference, parse_reference
 from fleet_tui.oci.store import open_store
 from fleet_tui.planning.pullplan import plan_pull
 from fleet_tui.rebase.delta import build_delta
-from fleet_tui.rebase.diff import Change, Diff, diff_images, layer_changes
+from fleet_tui.rebase.diff import Change, Diff, diff_images
 from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.publish import Assembled, assemble, push_rebased
 from fleet_tui.rebase.safety import SafetyReport, safety_report
+from fleet_tui.rebase.seam import Candidate, SeamChoice, candidate_keeps, choose, costed, prefix_view, same_outside
 from fleet_tui.rebase.tree import Progress, ancestors, is_under
 
 MIN_SAVING = 0.20
@@ -63,6 +64,9 @@ class RebaseResult:
     seconds: float = 0.0
     platforms: dict[str, dict[str, Any]] = field(default_factory=dict)  # multi-platform: per platform
     index_bytes: int = 0
+    onto_layers: int = 0  # OLD's layers; `reused_layers` of them are kept (the rest dropped: the seam)
+    bytes_for_fresh: int = 0  # a device holding nothing pulls this
+    seam: list[dict[str, Any]] = field(default_factory=list)  # each candidate costed (fleet_tui.rebase.seam)
 
     @property
     def saving(self) -> float:
@@ -77,6 +81,8 @@ class RebaseResult:
             "warnings": self.warnings, "refused": self.refused, "fallback": self.fallback,
             "changes": self.changes, "blobs": self.blobs, "seconds": round(self.seconds, 3),
             "platforms": self.platforms, "index_bytes": self.index_bytes,
+            "onto_layers": self.onto_layers, "dropped_layers": max(0, self.onto_layers - self.reused_layers),
+            "bytes_for_fresh": self.bytes_for_fresh, "seam": self.seam,
         }
 
 
@@ -99,6 +105,8 @@ class RebasePlan:
     config: Config
     force: bool = False
     started: float = field(default_factory=time.monotonic)
+    onto: Image | None = None  # OLD as named; `old` is the part of it the result keeps
+    seam: SeamChoice | None = None
 
     @property
     def bytes_for_old_holders(self) -> int:
@@ -132,11 +140,15 @@ class RebasePlan:
         else:
             ref = digest = None
         counts = {"written": len(self.writes), "whiteouts": len(self.whiteouts), "differences": len(self.diff.changes)}
+        onto = self.onto or self.old
+        extra = len(self.assembled.config_bytes) + len(self.assembled.manifest_bytes)
         return RebaseResult(
             ref, digest, pushed,
             self.mode, len(self.old.layers), {"digest": self.layer.digest, "size": self.layer.size},
             self.bytes_for_old_holders, self.bytes_naive, [c.to_json() for c in self.report.outside],
             list(self.report.warnings), refused, self.fallback, counts, blobs or {}, time.monotonic() - self.started,
+            onto_layers=len(onto.layers), bytes_for_fresh=sum(layer.size for layer in self.old.layers) + self.layer.size
+            + extra, seam=self.seam.to_json(len(onto.layers), extra) if self.seam else [],
         )
 
     def push(self, progress: Progress | None = None) -> RebaseResult:
@@ -205,7 +217,7 @@ def check_depth(old: Image, max_layers: int = MAX_LAYERS) -> None:
 
 def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
                    auto: bool = False, force: bool = False, progress: Progress | None = None,
-                   compression: str = "gzip", platform: str = DEFAULT_PLATFORM) -> RebasePlan:
+                   compression: str = "gzip", platform: str = DEFAULT_PLATFORM, append: bool = False) -> RebasePlan:
     if bool(paths) == bool(auto):
         raise UsageError("choose one of --paths P[,P…] or --auto")
     if compression not in COMPRESSIONS:
@@ -213,43 +225,66 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     started = time.monotonic()
     new_img = new if isinstance(new, Image) else load_image(new, config, platform)
     old_img = onto if isinstance(onto, Image) else load_image(onto, config, platform)
-    check_depth(old_img, config.rebase.max_layers)
     if compression == "zstd" and old_img.family != "oci":
         raise UsageError(f"--compression zstd needs an OCI image; {old_img.ref} is Docker v2 (its layers are gzip only)")
     target = target_reference(tag, new_img)
     wanted = [] if auto else normalise_paths(paths or [])
-    diff = diff_images(old_img, new_img, progress, exact=False, cache=LayerIndex.for_config(config))
-    if auto:
-        inside, outside = diff.changes, []
-    else:
-        inside = [c for c in diff.changes if _inside(c, wanted)]
-        outside = [c for c in diff.changes if not _inside(c, wanted)]
-        if not inside:
-            raise FleetError(f"nothing under {', '.join('/' + p for p in wanted)} differs between NEW and OLD; "
-                             f"check --paths (`fleet-tui verify OLD NEW` lists the differences)")
-    report = safety_report(outside)
-    writes, whiteouts = layer_changes(inside)
+    candidates = _candidates(old_img, new_img, wanted, auto, append, progress, LayerIndex.for_config(config))
     workdir = tempfile.mkdtemp(prefix="fleet-rebase-")
     try:
-        layer, layer_path = build_delta(new_img, writes, whiteouts, workdir, progress, compression)
+        def build(c: Candidate, where: str) -> None:
+            os.makedirs(where, exist_ok=True)
+            c.layer, c.layer_path = build_delta(new_img, c.writes, c.whiteouts, where, progress, compression)
+
+        seam = choose(candidates, build, workdir)
+        chosen = seam.chosen
+        base = prefix_view(old_img, chosen.keep)
+        check_depth(base, config.rebase.max_layers)
         how = "--auto" if auto else "--paths " + ",".join("/" + p for p in wanted)
-        assembled = assemble(old_img, new_img, layer, f"fleet-tui rebase {how}")
+        assert chosen.layer is not None
+        assembled = assemble(base, new_img, chosen.layer, f"fleet-tui rebase {how}")
         naive = plan_pull(new_img, [old_img]).total_bytes
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    return RebasePlan(new_img, old_img, target, "auto" if auto else "paths", wanted, diff, writes, whiteouts,
-                      report, layer, layer_path, assembled, naive, workdir, config, force, started)
+    return RebasePlan(new_img, base, target, "auto" if auto else "paths", wanted, chosen.diff, chosen.writes,
+                      chosen.whiteouts, safety_report(chosen.outside), chosen.layer, chosen.layer_path, assembled,
+                      naive, workdir, config, force, started, onto=old_img, seam=seam)
+
+
+def _candidates(old: Image, new: Image, wanted: list[str], auto: bool, append: bool, progress: Progress | None,
+                cache: LayerIndex) -> list[Candidate]:
+    """One costed candidate per number of OLD's layers kept (fleet_tui.rebase.seam)."""
+    out: list[Candidate] = []
+    reference: list[Change] = []
+    for keep in candidate_keeps(old, new, append):
+        diff = diff_images(prefix_view(old, keep), new, progress, exact=False, cache=cache)
+        if auto:
+            inside, outside = diff.changes, []
+        else:
+            inside = [c for c in diff.changes if _inside(c, wanted)]
+            outside = [c for c in diff.changes if not _inside(c, wanted)]
+        if keep == len(old.layers):
+            reference = outside
+            if not inside:
+                raise FleetError(f"nothing under {', '.join('/' + p for p in wanted) or '/'} differs between NEW and "
+                                 "OLD; check --paths (`fleet-tui verify OLD NEW` lists the differences)")
+        elif not inside or not same_outside(outside, reference):
+            continue  # paths mode: dropping OLD's upper layers would change what lies outside the paths
+        out.append(costed(keep, old, diff, inside, outside))
+    return out
 
 
 def preview_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
-                   auto: bool = False, force: bool = False, progress: Progress | None = None) -> RebaseResult:
+                   auto: bool = False, force: bool = False, progress: Progress | None = None,
+                   append: bool = False) -> RebaseResult:
     """Everything `rebase` would report, without pushing anything."""
-    with prepare_rebase(new, onto, tag, config, paths, auto, force, progress) as plan:
+    with prepare_rebase(new, onto, tag, config, paths, auto, force, progress, append=append) as plan:
         return plan.result(pushed=False)
 
 
 def rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
-           auto: bool = False, force: bool = False, progress: Progress | None = None) -> RebaseResult:
-    with prepare_rebase(new, onto, tag, config, paths, auto, force, progress) as plan:
+           auto: bool = False, force: bool = False, progress: Progress | None = None,
+           append: bool = False) -> RebaseResult:
+    with prepare_rebase(new, onto, tag, config, paths, auto, force, progress, append=append) as plan:
         return plan.push(progress)

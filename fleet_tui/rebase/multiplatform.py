@@ -158,7 +158,7 @@ def _old_for(old_ref: Reference, old_raw: RawManifest, platform: dict[str, Any] 
 
 def prepare_any(new: str, onto: str, tag: str, config: Config, paths: list[str] | None = None, auto: bool = False,
                 force: bool = False, progress: Progress | None = None, compression: str = "gzip",
-                platforms: list[str] | None = None) -> RebasePlan | IndexPlan:
+                platforms: list[str] | None = None, append: bool = False) -> RebasePlan | IndexPlan:
     """A RebasePlan when NEW is one image, an IndexPlan when NEW is a multi-platform index."""
     new_ref, old_ref = parse_reference(new), parse_reference(onto)
     new_raw = _raw(new_ref, config)
@@ -170,7 +170,7 @@ def prepare_any(new: str, onto: str, tag: str, config: Config, paths: list[str] 
         parts = key.split("/") + [""]
         old_img = _old_for(old_ref, _raw(old_ref, config), {"os": parts[0], "architecture": parts[1],
                                                             "variant": parts[2]}, config)
-        return prepare_rebase(new_img, old_img, tag, config, paths, auto, force, progress, compression)
+        return prepare_rebase(new_img, old_img, tag, config, paths, auto, force, progress, compression, append=append)
     entries = [e for e in parse_index(new_raw) if _runnable(e)]
     dropped = [f"{_key(e.platform)} {e.digest[:19]}" for e in parse_index(new_raw) if not _runnable(e)]
     if platforms:
@@ -186,7 +186,8 @@ def prepare_any(new: str, onto: str, tag: str, config: Config, paths: list[str] 
             key = _key(entry.platform)
             new_img = load_image(parse_reference(new_ref.pinned(entry.digest)), config)
             old_img = _old_for(old_ref, old_raw, entry.platform, config)
-            plans[key] = prepare_rebase(new_img, old_img, tag, config, paths, auto, force, progress, compression)
+            plans[key] = prepare_rebase(new_img, old_img, tag, config, paths, auto, force, progress, compression,
+                                        append=append)
     except BaseException:
         for plan in plans.values():
             plan.close()

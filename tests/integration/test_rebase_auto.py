@@ -62,8 +62,8 @@ def test_auto_mode_result_equals_new(registry, client, config, repo_name):
     assert what["/opq/a"] == "deleted" and what["/added/zz-hl"] == "added" and what["/usr/lib/libfoo.so.1"] == "content"
     assert "/big.bin" not in what and "/etc/os-release" not in what and "/lib/keep-link" not in what
 
-    result = rebase(new, old, "delta", config, auto=True)
-    assert result.pushed and result.mode == "auto" and result.refused is None
+    result = rebase(new, old, "delta", config, auto=True, append=True)  # on all of OLD: the delta's entries
+    assert result.pushed and result.mode == "auto" and result.refused is None and result.reused_layers == 2
     after = verify_images(result.ref, new, config)
     assert after.equal, after.differences
 
@@ -78,6 +78,15 @@ def test_auto_mode_result_equals_new(registry, client, config, repo_name):
     assert {m.mtime for m in members.values()} == {0}
     assert not {"big.bin", "etc/os-release", "lib/keep-link", "etc", "usr"} & set(members)
     assert result.new_layer["size"] < 60_000  # libfoo's 50 KB of noise plus a few small entries
+
+    # by default the rebase drops DEPS_OLD: NEW replaces all it held, so keeping it costs old
+    # holders nothing and fresh devices its bytes (fleet_tui.rebase.seam)
+    seamed = rebase(new, old, "seam", config, auto=True)
+    assert seamed.reused_layers == 1 and seamed.onto_layers == 2
+    assert seamed.bytes_for_old_holders <= result.bytes_for_old_holders * 1.05 + 1024
+    assert seamed.bytes_for_fresh < result.bytes_for_fresh
+    assert [c["kept_layers"] for c in seamed.seam] == [2, 1] and [c["chosen"] for c in seamed.seam] == [False, True]
+    assert verify_images(seamed.ref, new, config).equal
 
 
 def test_verify_cli_exit_codes(registry, client, config, repo_name, capsys):

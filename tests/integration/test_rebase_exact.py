@@ -47,24 +47,27 @@ def _base() -> bytes:
 
 
 def check_exact(registry, client, config, dockerd, repo, old_layers, new_layers, **images):
-    """Push OLD/NEW, rebase, and compare with the oracle (module docstring). Returns the result."""
+    """Push OLD/NEW, rebase (on all of OLD, and where the seam rule puts it), and compare both
+    with the oracle (module docstring). Returns the appended result."""
     host = registry.host
     image(client, repo, "old", old_layers, **images)
     image(client, repo, "new", new_layers, **images)
     old, new = f"{host}/{repo}:old", f"{host}/{repo}:new"
     assert oracle.differences(dockerd.client, old, new), "the case must make OLD and NEW differ"
     assert not verify_refs(old, new, config).equal
-    result = rebase(new, old, "rebased", config, auto=True, force=True)
-    assert result.pushed and result.refused is None, result.to_json()
-    # a device holding OLD fetches exactly the plan (oracle.differences pulled OLD already)
-    planned = plan_pull(load_image(result.ref, config), [load_image(old, config)]).total_bytes
-    mark = registry.mark()
-    oracle.pull(dockerd.client, f"{host}/{repo}@{result.digest}")
-    assert registry.served_bytes(mark) == planned
-    assert oracle.differences(dockerd.client, new, result.ref) == []
-    check = verify_refs(new, result.ref, config)
-    assert check.equal, check.to_json()
-    return result
+    appended = rebase(new, old, "rebased", config, auto=True, force=True, append=True)
+    seamed = rebase(new, old, "seamed", config, auto=True, force=True)  # may keep fewer of OLD's layers
+    for result in (appended, seamed) if seamed.digest != appended.digest else (appended,):
+        assert result.pushed and result.refused is None, result.to_json()
+        # a device holding OLD fetches exactly the plan (oracle.differences pulled OLD already)
+        planned = plan_pull(load_image(result.ref, config), [load_image(old, config)]).total_bytes
+        mark = registry.mark()
+        oracle.pull(dockerd.client, f"{host}/{repo}@{result.digest}")
+        assert registry.served_bytes(mark) == planned
+        assert oracle.differences(dockerd.client, new, result.ref) == []
+        check = verify_refs(new, result.ref, config)
+        assert check.equal, check.to_json()
+    return appended
 
 
 def test_xattrs_are_diffed_shipped_and_verified(registry, client, config, dockerd, repo_name):
@@ -190,9 +193,12 @@ def test_layer_depth_is_guarded(registry, client, config, repo_name, capsys):
     image(client, repo_name, "new", tiny[:3] + [raw_layer(entry("app", b"new") + end())])
     new = f"{registry.host}/{repo_name}:new"
     with pytest.raises(FleetError, match="max depth exceeded"):
-        rebase(new, f"{registry.host}/{repo_name}:deep", "r", config, auto=True, force=True)
+        rebase(new, f"{registry.host}/{repo_name}:deep", "r", config, auto=True, force=True, append=True)
     assert client.head_manifest(repo_name, "r") is None
-    result = rebase(new, f"{registry.host}/{repo_name}:almost", "r", config, auto=True, force=True)
+    # by default the rebase may keep fewer of OLD's layers (the seam): then it fits, and is exact
+    seamed = rebase(new, f"{registry.host}/{repo_name}:deep", "seamed", config, auto=True, force=True)
+    assert seamed.pushed and seamed.reused_layers < 125 and verify_refs(new, seamed.ref, config).equal
+    result = rebase(new, f"{registry.host}/{repo_name}:almost", "r", config, auto=True, force=True, append=True)
     assert result.pushed and len(load_image(result.ref, config).layers) == 125
     image(client, repo_name, "too-deep", tiny + [raw_layer(entry("extra", b"x") + end())])
     assert main(["plan", f"{registry.host}/{repo_name}:too-deep", "--json"]) == 1  # no device can run it

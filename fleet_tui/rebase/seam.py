@@ -1,0 +1,131 @@
+"""Where a rebase builds: on top of all of OLD (append), or on OLD's bottom layers (the seam).
+
+Appending one layer to whatever devices run grows the image by a layer and a dead model
+every release: a device installed after a year pulls every model ever shipped. So each
+candidate *k* — keep OLD's bottom k layers, add one layer that makes the merged filesystem
+what was asked — is costed, and the cheapest for the fleet wins:
+
+- *old holder*: bytes a device that runs OLD pulls (the new layer; config and manifest are
+  the same for every candidate);
+- *fresh device*: bytes a device holding nothing pulls (the kept layers + the new layer);
+- *layers*: k + 1; *dead*: bytes of kept files the new layer hides (uncompressed).
+
+Rule: among candidates whose old-holder bytes are within `TOLERANCE` (5 %, + 1 KiB for tar
+headers) of the best, the one a fresh device pulls least wins; ties go to fewer layers. A
+candidate is only considered where the result stays what the mode promises: in *auto*
+mode the merged filesystem equals NEW whatever k is; in *paths* mode dropping OLD's upper
+layers must not change anything outside the paths (the changes outside are the same as
+against all of OLD). Candidates: k = len(OLD) (append) down to the layers OLD shares with
+NEW (never below 1, at most `MAX_CANDIDATES`). Old-holder bytes are first estimated from
+the files each candidate ships; only candidates near the best are built and compared by
+their real compressed size.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+from fleet_tui.oci.image import Image
+from fleet_tui.oci.layer import LayerResult
+from fleet_tui.oci.manifest import ImageConfig, Manifest
+from fleet_tui.rebase.diff import Change, Diff, layer_changes, shared_prefix
+
+TOLERANCE, SLACK = 1.05, 1024
+MAX_CANDIDATES = 8
+TAR_HEADER = 512
+
+
+def prefix_view(image: Image, keep: int) -> Image:
+    """`image` as if it had only its bottom `keep` layers (same ref and digest: the base it
+    names). The config's diff_ids and history are cut to match."""
+    if keep >= len(image.layers):
+        return image
+    doc = copy.deepcopy(image.config.doc)
+    doc["rootfs"] = {**(doc.get("rootfs") or {}), "diff_ids": list(image.config.diff_ids[:keep])}
+    history, seen = [], 0
+    for entry in image.config.history:
+        if not entry.get("empty_layer"):
+            if seen == keep:
+                break
+            seen += 1
+        history.append(entry)
+    doc["history"] = history
+    manifest = Manifest(image.manifest.media_type, image.manifest.config, list(image.manifest.layers[:keep]),
+                        dict(image.manifest.annotations))
+    return replace(image, layers=list(image.layers[:keep]), config=ImageConfig(doc), manifest=manifest)
+
+
+@dataclass
+class Candidate:
+    keep: int
+    diff: Diff
+    inside: list[Change]
+    outside: list[Change]
+    writes: list[Change]
+    whiteouts: list[Change]
+    kept_bytes: int  # compressed bytes of the kept layers
+    unpacked: int  # file bytes + headers the new layer carries, before compression
+    dead: int  # bytes of kept files the new layer hides or deletes (uncompressed)
+    layer: LayerResult | None = None
+    layer_path: str = ""
+
+    @property
+    def layer_bytes(self) -> int:
+        return self.layer.size if self.layer is not None else self.unpacked
+
+    @property
+    def fresh(self) -> int:
+        return self.kept_bytes + self.layer_bytes
+
+    def to_json(self, layers_total: int, chosen: bool, extra: int) -> dict[str, Any]:
+        return {"kept_layers": self.keep, "dropped_layers": layers_total - self.keep, "layers": self.keep + 1,
+                "old_holder_bytes": self.layer_bytes + extra, "fresh_device_bytes": self.fresh + extra,
+                "dead_bytes": self.dead, "estimated": self.layer is None, "chosen": chosen}
+
+
+@dataclass
+class SeamChoice:
+    chosen: Candidate
+    candidates: list[Candidate] = field(default_factory=list)
+
+    def to_json(self, layers_total: int, extra: int) -> list[dict[str, Any]]:
+        return [c.to_json(layers_total, c is self.chosen, extra) for c in self.candidates]
+
+
+def candidate_keeps(old: Image, new: Image, append_only: bool) -> list[int]:
+    n = len(old.layers)
+    if append_only or n <= 1:
+        return [n]
+    low = max(1, shared_prefix(old, new), n - MAX_CANDIDATES + 1)
+    return list(range(n, low - 1, -1))
+
+
+def costed(keep: int, old: Image, diff: Diff, inside: list[Change], outside: list[Change]) -> Candidate:
+    writes, whiteouts = layer_changes(inside)
+    unpacked = sum(TAR_HEADER + (c.new.size if c.new is not None and c.new.kind == "file" else 0) for c in writes)
+    unpacked += TAR_HEADER * len(whiteouts)
+    dead = sum(c.old.size for c in inside if c.old is not None and c.old.kind == "file")
+    kept = sum(layer.size for layer in old.layers[:keep])
+    return Candidate(keep, diff, inside, outside, writes, whiteouts, kept, unpacked, dead)
+
+
+def choose(candidates: list[Candidate], build: Callable[[Candidate, str], None], workdir: str) -> SeamChoice:
+    """Build the candidates near the best estimate, then pick by real sizes (rule above)."""
+    best = min(c.unpacked for c in candidates)
+    near = [c for c in candidates if c.unpacked <= best * TOLERANCE + SLACK]
+    for c in near:
+        build(c, os.path.join(workdir, f"keep-{c.keep}"))
+    best_old = min(c.layer_bytes for c in near)
+    fit = [c for c in near if c.layer_bytes <= best_old * TOLERANCE + SLACK]
+    chosen = min(fit, key=lambda c: (c.fresh, c.keep))
+    return SeamChoice(chosen, candidates)
+
+
+def same_outside(a: list[Change], b: list[Change]) -> bool:
+    """The same changes outside the paths (by path and resulting state)."""
+    def key(changes: list[Change]) -> set[tuple]:
+        return {(c.path, c.new.identity() if c.new is not None else None) for c in changes}
+    return key(a) == key(b)

@@ -35,7 +35,7 @@ from fleet_tui.rebase.diff import Change, Diff, layer_changes, shared_prefix
 
 TOLERANCE, SLACK = 1.05, 1024
 MAX_CANDIDATES = 8
-TAR_HEADER = 512
+TAR_HEADER = 64  # a 512-byte tar header, as it compresses: the estimate ranks candidates, real sizes decide
 
 
 def prefix_view(image: Image, keep: int) -> Image:
@@ -93,6 +93,16 @@ class SeamChoice:
 
     def to_json(self, layers_total: int, extra: int) -> list[dict[str, Any]]:
         return [c.to_json(layers_total, c is self.chosen, extra) for c in self.candidates]
+
+    def summary(self, layers_total: int) -> str:
+        """One line for an operator: what was kept and what that saves a fresh device."""
+        c = self.chosen
+        if c.keep == layers_total:
+            return f"on all {layers_total} of OLD's layers (dropping any would cost devices that run OLD more)"
+        append = next((a for a in self.candidates if a.keep == layers_total), None)
+        saved = f"; a new device pulls {append.fresh - c.fresh:,} B less than if appended" if append else ""
+        return (f"keeps {c.keep} of OLD's {layers_total} layers, drops the top {layers_total - c.keep} "
+                f"(NEW replaces what they hold){saved}")
 
 
 def candidate_keeps(old: Image, new: Image, append_only: bool) -> list[int]:

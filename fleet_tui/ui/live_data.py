@@ -207,7 +207,8 @@ class LiveConsoleData:
         return SafetyReport(target, onto, tuple(plan.paths), tuple(c.path for c in report.outside),
                             plan.layer.size, len(plan.old.layers), plan.refused is None,
                             tuple(report.warnings) + ((plan.refused,) if plan.refused else ())
-                            + (f"saving {plan.saving:.0%} for devices that run it",))
+                            + (f"saving {plan.saving:.0%} for devices that run it",)
+                            + ((plan.seam.summary(len(plan.onto.layers)),) if plan.seam and plan.onto else ()))
 
     def build_rebased(self, target: str, group: str) -> str:
         self._writable("rebase")

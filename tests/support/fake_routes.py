@@ -199,7 +199,8 @@ def _jobs(hub: Any, method: str, parts: list[str], body: Any) -> Result:
         if any(j["status"] == "running" for j in hub.jobs.values()) and hub.throttle.rates["jobs"] < 5000:
             return _err(429, "ThrottlingException", "Maximum number of concurrent jobs exceeded")  # 1 on S1
         try:
-            targets = run_query(f"SELECT * FROM devices WHERE {body['queryCondition']}", list(hub.devices.values()), [])
+            sql = f"SELECT * FROM devices WHERE {body['queryCondition']}"
+            targets = run_query(sql, _candidates(hub, sql)[0], [])
         except ValueError as exc:
             return _err(400, "BadRequest", f"Invalid queryCondition: {exc}")
         ids = [t["deviceId"] for t in targets]

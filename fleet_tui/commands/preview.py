@@ -16,6 +16,7 @@ from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import load_image
 from fleet_tui.planning.fleetplan import GroupPlan, plan_group
+from fleet_tui.planning.inventory import inventory
 
 
 def register(subparsers: Any) -> None:
@@ -31,8 +32,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_preview)
 
 
-def _group_plan(ref: str, group: str, ctx: Any, twins: list) -> GroupPlan:
-    return plan_group(load_image(ref, ctx.config), twins, ctx.config.hub.module, ctx.config)
+def _group_plan(ref: str, group: str, ctx: Any, twins: list, hub: Any) -> GroupPlan:
+    held, keeps = inventory(ctx.config, hub, twins)
+    return plan_group(load_image(ref, ctx.config), twins, ctx.config.hub.module, ctx.config, held, keeps)
 
 
 def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
@@ -44,10 +46,10 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
         if not twins:
             names = sorted(g.name for g in hub.group_summaries(cfg.hub.module) if g.name)
             raise NotFound(f"unknown group {args.group!r}; known groups: {', '.join(names[:8]) or 'none'}")
+        plan = _group_plan(args.target, args.group, ctx, twins, hub)
+        other = _group_plan(args.compare, args.group, ctx, twins, hub) if args.compare else None
     finally:
         hub.close()
-    plan = _group_plan(args.target, args.group, ctx, twins)
-    other = _group_plan(args.compare, args.group, ctx, twins) if args.compare else None
     price = lambda n: cost(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
     if args.json:
         doc: dict[str, Any] = _json(plan, cfg)
@@ -71,9 +73,10 @@ def _json(plan: GroupPlan, cfg: Any) -> dict[str, Any]:
     for c in plan.cohorts:
         layers = [l.digest for l in c.plan.layers if l.needed] if c.bytes_per_device else []
         devices += [{"id": d, "bytes": c.bytes_per_device, "layers": layers, "running": c.digest,
-                     "known_image": c.known} for d in c.device_ids]
+                     "known_image": c.known, "held": list(c.held), "rollback_bytes": c.rollback_per_device}
+                    for d in c.device_ids]
     return {"target": plan.target, "target_digest": plan.target_digest, "devices": devices,
-            "total_bytes": plan.total_bytes, "cost": round(plan.total_bytes / 1e9 * cfg.cost.per_gb, 2),
+            "total_bytes": plan.total_bytes, "rollback_bytes": plan.rollback_bytes, "cost": round(plan.total_bytes / 1e9 * cfg.cost.per_gb, 2),
             "currency": cfg.cost.currency}
 
 
@@ -86,3 +89,8 @@ def _print(plan: GroupPlan, price: Any) -> None:
                      price(c.bytes_total), ", ".join(pulls) or "nothing"))
     table(["RUNS NOW", "DEVICES", "PER DEVICE", "COST", "LAYERS TO PULL"], rows, right=(1, 2, 3))
     print(f"total {size(plan.total_bytes)} for {plan.devices:,} devices, {price(plan.total_bytes)}")
+    per = {c.rollback_per_device for c in plan.cohorts if c.bytes_per_device}
+    if per:
+        each = size(next(iter(per))) if len(per) == 1 else f"{size(min(per))}-{size(max(per))}"
+        print(f"rolling back after it: {each} per device (the image each runs now stays cached), "
+              f"{size(plan.rollback_bytes)} in all, {price(plan.rollback_bytes)}")

@@ -75,6 +75,10 @@ class HubConfig(Section):
     registry_credentials: Literal["none", "pull-token"] = Field(
         "none", description="azure: `pull-token` writes the resolved `[registry.auth]` token into base deployments "
         "(IoT Edge reads credentials only from there, in clear: use a pull-only token)")
+    image_gc_threshold: Duration = Field(
+        7 * 86400.0, ge=0, description="azure: how long an image a device stopped running stays cached (aziot-edged "
+        "`[image_garbage_collection] image_age_cleanup_threshold`, default 7d; 0 = devices keep nothing): plans count "
+        "it as held within this time of the rollout that replaced it")
     edge_version: str = Field("1.6", pattern=r"^\d+\.\d+$",
                               description="azure: IoT Edge version of the system modules in base deployments fleet-tui writes")
 

@@ -41,6 +41,7 @@ from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.store import open_store, repo_of
 
 log = logging.getLogger("fleet_tui.agent")
+MAX_CACHED = 8  # other images reported as held (the newest)
 LABEL_MODULE = "fleet.module"
 LABEL_IMAGE = "fleet.image"
 
@@ -115,7 +116,19 @@ class EngineAgent:
         return c.labels.get(LABEL_IMAGE, "") if c is not None and c.status == "running" else ""
 
     # --- reporting ---------------------------------------------------------------------
+    def held_images(self, running: str) -> tuple[str, ...]:
+        """Pinned refs of the other images this dockerd holds (RepoDigests), newest first."""
+        try:
+            images = self.client.images.list()
+        except docker.errors.DockerException:
+            return self.report_state.cached  # keep saying what it said
+        images.sort(key=lambda i: i.attrs.get("Created", ""), reverse=True)
+        refs = [d for i in images for d in i.attrs.get("RepoDigests") or [] if d != running]
+        return tuple(dict.fromkeys(refs))[:MAX_CACHED]
+
     def _report(self, force: bool = False, **changes: Any) -> None:
+        if force:
+            changes["cached"] = self.held_images(changes.get("image", self.report_state.image))
         fields = {**self.report_state.__dict__, **changes, "updated": time.time()}
         self.report_state = ModuleReport(**fields)
         now = time.monotonic()

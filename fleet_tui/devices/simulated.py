@@ -15,7 +15,9 @@ Invariants:
 - a device whose image crashes on start (`FailureModel`) reports failed with the error
   and keeps running its old image; it does not retry that image until the desired one
   changes; blobs it downloaded stay in its store;
-- a desired change that arrives mid-update is taken up once the update ends.
+- a desired change that arrives mid-update is taken up once the update ends;
+- images it ran before stay held (their blobs are never evicted) and are reported as
+  `cached` (the newest `MAX_CACHED`); going back to one fetches nothing, as on dockerd.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class FailureModel:
         return False
 
 
+MAX_CACHED = 8  # previous images a device reports holding (it keeps every blob; the report is bounded)
+
+
 @dataclass
 class Services:
     """What the fleet shares with its devices."""
@@ -74,7 +79,7 @@ class Services:
 
 class SimDevice:
     __slots__ = ("id", "group", "link", "idle", "store", "fx", "image", "digest", "state", "bytes", "error",
-                 "desired", "failed_image", "wake", "fetched", "resumes", "trace", "platform")
+                 "desired", "failed_image", "wake", "fetched", "resumes", "trace", "platform", "cached")
 
     def __init__(self, device_id: str, group: str, link: Link, idle: IdleOutages, store: ContentStore,
                  services: Services, image: str = "", trace: bool = False, platform: str = "linux/amd64") -> None:
@@ -88,11 +93,12 @@ class SimDevice:
         self.fetched = 0  # bytes received from the blob source (incl. waste after cuts)
         self.resumes = 0
         self.trace: list[tuple] | None = [] if trace else None
+        self.cached: list[str] = []  # images it ran before and still holds (as dockerd keeps them), newest first
 
     def report(self, connected: bool = True) -> None:
         self.fx.outbox[self.id] = (
             {self.fx.module: ModuleReport(self.fx.module, self.image, self.digest, self.state, self.bytes, self.error,
-                                          platform=self.platform)},
+                                          platform=self.platform, cached=tuple(self.cached))},
             connected,
         )
 
@@ -141,7 +147,8 @@ class SimDevice:
         self.report()
         try:
             target = await self.fx.image(ref, self.platform)
-            plan = plan_for_blobs(target, self.store.blobs)
+            held = {target.config_digest} if ref in self.cached else set()  # the very image is still here
+            plan = plan_for_blobs(target, self.store.blobs, held, {target.digest} if held else set())
             await self._charge(plan.index_bytes + plan.manifest_bytes + plan.config_bytes)
             for layer in plan.layers:
                 if layer.needed and not self.store.has(layer.digest):
@@ -158,6 +165,10 @@ class SimDevice:
         else:
             # the digest it runs is the one it was told to run (an index's, for multi-platform),
             # as dockerd's RepoDigests name it
+            if old[0] and old[0] != ref:
+                self.cached = [old[0]] + [c for c in self.cached if c not in (old[0], ref)][:MAX_CACHED - 1]
+            else:
+                self.cached = [c for c in self.cached if c != ref]
             self.image, self.digest, self.state, self.failed_image = ref, ref.rpartition("@")[2], "running", ""
         if self.trace is not None:
             self.trace.append((self.state, ref, self.bytes, self.fetched, self.resumes))

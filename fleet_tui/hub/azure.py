@@ -220,6 +220,7 @@ class AzureHub(Deployments):
                           self._module_twin(device_id, agent_state.EDGE_HUB))
 
     reports_bytes = False  # edgeAgent never reports download progress: bytes are the plan's
+    reports_cache = False  # nor the images it still holds: fleet_tui.planning.inventory models them
 
     def now(self) -> float:
         """The hub's clock (estimated from its `Date` headers): what report stamps compare with."""

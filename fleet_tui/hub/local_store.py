@@ -113,6 +113,7 @@ def reports_to_json(reports: dict[str, ModuleReport], now: float) -> str:
                 "image": r.image, "digest": r.digest, "state": r.state,
                 "bytes_downloaded": r.bytes_downloaded, "error": r.error, "updated": r.updated or now,
                 **({"platform": r.platform} if r.platform else {}),
+                **({"cached": list(r.cached)} if r.cached else {}),
             }
             for r in reports.values()
         }
@@ -120,7 +121,8 @@ def reports_to_json(reports: dict[str, ModuleReport], now: float) -> str:
 
 
 def reports_from_json(text: str) -> dict[str, ModuleReport]:
-    return {name: ModuleReport(name=name, **r) for name, r in json.loads(text).items()}
+    return {name: ModuleReport(name=name, **{**r, "cached": tuple(r.get("cached") or ())})
+            for name, r in json.loads(text).items()}
 
 
 def group_of(tags: dict[str, Any], group_tag: str) -> str | None:

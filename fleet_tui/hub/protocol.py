@@ -49,6 +49,7 @@ class ModuleReport:
     error: str = ""
     updated: float = 0.0  # unix time
     platform: str = ""  # os/arch[/variant] of the device ("" = not reported: linux/amd64)
+    cached: tuple[str, ...] = ()  # pinned refs of other images the device still holds, newest first
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,11 @@ class DeviceTwin:
         """The device's platform as its `module` report gives it (linux/amd64 when unsaid)."""
         report = self.reported.get(module)
         return (report.platform if report else "") or DEFAULT_PLATFORM
+
+    def cached(self, module: str) -> tuple[str, ...]:
+        """Pinned refs of images the device reports it still holds besides what `module` runs."""
+        report = self.reported.get(module)
+        return report.cached if report else ()
 
 
 @dataclass(frozen=True)

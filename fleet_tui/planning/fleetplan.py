@@ -1,12 +1,17 @@
-"""Per-device pull plans for a group: devices are grouped into cohorts by the image they run
-and their platform.
+"""Per-device pull plans for a group: devices are grouped into cohorts by the image they run,
+the other images they hold (`ModuleReport.cached`; fleet_tui.planning.inventory models them
+where devices cannot say) and their platform.
 
-One image load and one plan per distinct (running image, platform) — a 100,000-device group
+One image load and one plan per distinct (running image, held images, platform) — a 100,000-device group
 typically has 1-3 — then every device of a cohort shares that plan. A multi-platform target
 is planned per platform: an arm64 device pulls the index, the arm64 manifest, config and the
 arm64 layers it lacks. A device whose running
 image cannot be found (reports nothing, or an image the registry no longer has) is planned
 as pulling the full target image, and marked `known = False`.
+
+Rollback cost: what a device of the cohort pulls to go back to what it runs now once it runs
+the target — the image it ran stays held (dockerd keeps it; on IoT Edge until image garbage
+collection), so only its manifest; `keeps_previous=False` models a device that keeps nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +36,14 @@ class Cohort:
     known: bool
     platform: str = DEFAULT_PLATFORM
     target_digest: str = ""  # what the target is deployed as (the index digest when multi-platform)
+    held: tuple[str, ...] = ()  # other images these devices hold (counted in `plan`)
+    rollback: PullPlan | None = None  # going back to `image` after running the target
+
+    @property
+    def rollback_per_device(self) -> int:
+        if self.bytes_per_device == 0:
+            return 0  # runs the target already: nothing to go back from
+        return self.rollback.total_bytes if self.rollback is not None else 0
 
     @property
     def bytes_per_device(self) -> int:
@@ -55,6 +68,10 @@ class GroupPlan:
     def devices(self) -> int:
         return sum(len(c.device_ids) for c in self.cohorts)
 
+    @property
+    def rollback_bytes(self) -> int:
+        return sum(c.rollback_per_device * len(c.device_ids) for c in self.cohorts)
+
 
 def running_ref(twin: DeviceTwin, module: str, target: Image) -> str:
     """The pinned reference a device runs: as reported, or the target's repository @ digest."""
@@ -66,24 +83,36 @@ def running_ref(twin: DeviceTwin, module: str, target: Image) -> str:
     return target.ref.pinned(report.digest)
 
 
-def plan_group(target: Image, twins: Iterable[DeviceTwin], module: str, config: Config) -> GroupPlan:
-    """Cohorts of `twins` by (running image, platform), largest first, each with its pull plan of
-    `target` for that platform."""
-    members: dict[tuple[str, str], list[str]] = defaultdict(list)
+def plan_group(target: Image, twins: Iterable[DeviceTwin], module: str, config: Config,
+               held: dict[str, tuple[str, ...]] | None = None, keeps_previous: bool = True) -> GroupPlan:
+    """Cohorts of `twins` by (running image, held images, platform), largest first, each with its
+    pull plan of `target` for that platform and its rollback cost. `held`: device id → other
+    images it holds (default: what each reports)."""
+    members: dict[tuple[str, tuple[str, ...], str], list[str]] = defaultdict(list)
     for twin in twins:
-        members[(running_ref(twin, module, target), twin.platform(module))].append(twin.device_id)
+        others = held.get(twin.device_id, ()) if held is not None else twin.cached(module)
+        members[(running_ref(twin, module, target), tuple(others), twin.platform(module))].append(twin.device_id)
     targets: dict[str, Image] = {}
+    images: dict[tuple[str, str], Image | None] = {}
+
+    def load(ref: str, platform: str) -> Image | None:
+        if (ref, platform) not in images:
+            try:
+                images[(ref, platform)] = load_image(ref, config, platform)
+            except FleetError:
+                images[(ref, platform)] = None  # gone from the registry: counts as not held
+        return images[(ref, platform)]
+
     cohorts = []
-    for (ref, platform), ids in sorted(members.items(), key=lambda kv: -len(kv[1])):
+    for (ref, others, platform), ids in sorted(members.items(), key=lambda kv: -len(kv[1])):
         if platform not in targets:
             targets[platform] = load_image(target.deploy_ref, config, platform) if target.index_digest else target
-        have: list[Image] = []
-        if ref:
-            try:
-                have = [load_image(ref, config, platform)]
-            except FleetError:
-                have = []
+        running = load(ref, platform) if ref else None
+        have = [img for img in [running, *(load(o, platform) for o in others)] if img is not None]
+        rollback = None
+        if running is not None:
+            rollback = plan_pull(running, [targets[platform], *have] if keeps_previous else [targets[platform]])
         digest = ref.rsplit("@", 1)[-1] if ref else ""
-        cohorts.append(Cohort(digest, ref, tuple(ids), plan_pull(targets[platform], have), bool(have), platform,
-                              target.deploy_digest))
+        cohorts.append(Cohort(digest, ref, tuple(ids), plan_pull(targets[platform], have), running is not None,
+                              platform, target.deploy_digest, others, rollback))
     return GroupPlan(str(target.ref), target.deploy_digest, cohorts)

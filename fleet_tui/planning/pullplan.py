@@ -3,8 +3,9 @@
 Rule (as dockerd and the IoT Edge agent behave): a layer is skipped only if the device
 already holds that exact *compressed* blob digest; the manifest — and the index, when the
 reference (a tag, or an index digest: what a multi-platform rollout deploys) resolves
-through one — is always fetched; the config blob is fetched unless the device already has
-an image with the same config (then it already has the image).
+through one — is fetched unless the device holds that very manifest (an image pinned by a
+digest it has: measured, dockerd then asks the registry nothing); the config blob is fetched
+unless the device already has an image with the same config (then it already has the image).
 """
 
 from __future__ import annotations
@@ -56,8 +57,12 @@ class PullPlan:
         }
 
 
-def plan_for_blobs(target: Image, have_blobs: set[str], have_configs: set[str] = frozenset()) -> PullPlan:
+def plan_for_blobs(target: Image, have_blobs: set[str], have_configs: set[str] = frozenset(),
+                   have_manifests: set[str] = frozenset()) -> PullPlan:
     """Plan against a device's content store (a set of blob digests it holds)."""
+    if target.digest in have_manifests:  # the very image, pinned by digest: dockerd asks the registry nothing
+        layers = [PlannedLayer(l.digest, l.size, False, l.created_by, l.media_type) for l in target.layers]
+        return PullPlan(str(target.ref), target.digest, layers, 0, 0, 0)
     if target.config_digest in have_configs:
         layers = [PlannedLayer(l.digest, l.size, False, l.created_by, l.media_type) for l in target.layers]
         return PullPlan(str(target.ref), target.digest, layers, target.manifest_bytes, 0, target.index_bytes)
@@ -77,4 +82,4 @@ def plan_pull(target: Image, haves: Iterable[Image]) -> PullPlan:
     haves = list(haves)
     blobs = {l.digest for img in haves for l in img.layers}
     configs = {img.config_digest for img in haves}
-    return plan_for_blobs(target, blobs, configs)
+    return plan_for_blobs(target, blobs, configs, {img.digest for img in haves})

@@ -80,6 +80,10 @@ def create_rollout(
 
     rid = rollout_id or new_id()
     prev = {t.device_id: previous_image(t, module) for t in twins}
+    from fleet_tui.planning.inventory import inventory
+
+    modelled, _keeps = inventory(config, hub, twins, journal)
+    held = {t.device_id: (modelled.get(t.device_id, ()) if modelled is not None else t.cached(module)) for t in twins}
     platforms = {t.device_id: t.platform(module) for t in twins}
     images: dict[tuple[str, str], Image | None] = {}
 
@@ -113,15 +117,16 @@ def create_rollout(
                              "base": onto_image.deploy_digest, "rebased": True}
             bases[onto_image.deploy_digest] = key
 
-    def plan_bytes(variant: str, pinned: str, platform: str) -> int:
-        """What this device pulls: its platform of the variant, against its platform of what it runs."""
-        held = have(pinned, platform)
-        blobs = {layer.digest for layer in held.layers} if held else set()
-        configs = {held.config_digest} if held else set()
+    def plan_bytes(variant: str, pinned: str, platform: str, others: tuple[str, ...]) -> int:
+        """What this device pulls: its platform of the variant, against its platform of what it
+        runs and of the other images it holds."""
+        holding = [img for img in (have(p, platform) for p in (pinned, *others) if p) if img is not None]
+        blobs = {layer.digest for img in holding for layer in img.layers}
+        configs = {img.config_digest for img in holding}
         image = have(variants[variant]["image"], platform)
         if image is None:
             raise FleetError(f"{variants[variant]['image']} cannot be loaded for {platform}")
-        return plan_for_blobs(image, blobs, configs).total_bytes
+        return plan_for_blobs(image, blobs, configs, {img.digest for img in holding}).total_bytes
 
     offline = {t.device_id for t in twins if not t.connected}
     order = order_devices(prev, offline, policy.seed)
@@ -132,7 +137,7 @@ def create_rollout(
             pinned, digest = prev[device_id]
             variant = bases.get(digest, "full")
             assignments.append(Assignment(device_id, wave, variant, pinned, digest,
-                                          plan_bytes(variant, pinned, platforms[device_id])))
+                                          plan_bytes(variant, pinned, platforms[device_id], held[device_id])))
 
     current = Counter(t.deployment_id for t in twins if t.deployment_id)
     deployments = {d.id: d for d in hub.list_deployments()}

@@ -163,11 +163,14 @@ class LiveConsoleData:
     def _variant(self, label: str, target: Any, twins: Sequence[Any]) -> Variant:
         from fleet_tui.planning.fleetplan import plan_group
 
-        plan = plan_group(target, twins, self.module, self.config)
+        from fleet_tui.planning.inventory import inventory
+
+        held, keeps = inventory(self.config, self.hub, list(twins), self.journal)
+        plan = plan_group(target, twins, self.module, self.config, held, keeps)
         cohorts = tuple(
             Cohort(self.names.get(c.digest, c.digest[:19] or "unknown"), c.digest, len(c.device_ids),
                    tuple(PlanLayer(l.digest, l.size, l.needed, l.created_by) for l in c.plan.layers),
-                   c.bytes_per_device, c.device_ids[:5])
+                   c.bytes_per_device, c.device_ids[:5], c.rollback_per_device if c.known else -1)
             for c in plan.cohorts
         )
         return Variant(label, target.pinned, cohorts)

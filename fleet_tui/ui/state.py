@@ -84,6 +84,7 @@ class Cohort:
     layers: tuple[PlanLayer, ...]
     bytes: int  # per device: needed layers + manifest + config
     device_ids: tuple[str, ...] = ()  # a sample (the first few), for display
+    rollback: int = -1  # per device, to go back to `current` after the update (-1: unknown)
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,44 @@ def test_crashing_image_reports_failed_and_old_container_keeps_running(registry,
     assert agent.step() == "failed"  # not retried until the desired image changes
     client.close()
     hub.close()
+
+
+def test_going_back_to_the_image_a_device_ran_fetches_nothing(registry, images, tmp_path):
+    """v1 → v2 → v1 on a fresh real dockerd: the agent reports v1 as still held, the preview
+    plans the way back as 0 bytes, and the registry serves exactly what was planned both ways."""
+    from fleet_tui.oci.image import load_image
+    from fleet_tui.planning.fleetplan import plan_group
+    from fleet_tui.planning.pullplan import plan_pull
+
+    config = Config(registry={"insecure": [registry.host]})
+    daemon = DockerDaemon(tmp_path / "dev-c", insecure=[registry.host]).start()
+    hub = LocalHub(tmp_path / "hub.sqlite")
+    hub.register_devices([("dev-c", {"fleetGroup": "edge"})])
+    client = docker.DockerClient(base_url=daemon.base_url, timeout=120, user_agent="fleet-agent/back")
+    agent = EngineAgent("dev-c", hub, client, settle=1.0)
+    try:
+        (v1, _), (v2, _) = images["v1"], images["v2"]
+        img1, img2 = load_image(v1, config), load_image(v2, config)
+        deploy(hub, "release-1", v1, 10)
+        assert agent.step() == "running"
+        deploy(hub, "release-2", v2, 20)
+        mark = registry.mark()
+        assert agent.step() == "running"
+        there = plan_pull(img2, [img1])  # what the preview says for v1 → v2 ...
+        assert there.layer_bytes > 0 and registry.served_bytes(mark, agent="fleet-agent/back") == there.total_bytes
+        twin = hub.get_device("dev-c")
+        assert twin.digest("scoring") == img2.digest and v1 in twin.cached("scoring")
+
+        plan = plan_group(img1, [twin], "scoring", config)  # the preview of going back
+        [cohort] = plan.cohorts
+        assert not any(layer.needed for layer in cohort.plan.layers) and cohort.bytes_per_device == 0
+        assert plan_group(img2, [twin], "scoring", config).cohorts[0].bytes_per_device == 0  # runs it
+        deploy(hub, "rollback-1", v1, 30)
+        mark = registry.mark()
+        assert agent.step() == "running"
+        assert hub.get_device("dev-c").digest("scoring") == img1.digest
+        assert registry.served_bytes(mark, agent="fleet-agent/back") == cohort.bytes_per_device == 0
+    finally:
+        client.close()
+        hub.close()
+        daemon.stop()

@@ -87,3 +87,26 @@ def test_failing_canary_rolls_back_and_touches_nothing_else(tmp_path, registry, 
             assert f"rollout_{rid}" not in t.tags and t.etag == "1"  # never written to
             assert t.deployment_id == "base-vans" and t.digest("scoring") == env.v1_digest
     hub.close()
+
+
+def test_going_back_to_the_previous_release_costs_nothing_and_the_preview_says_so(tmp_path, registry, repo_name):
+    """Simulated devices keep the image they ran (and say so): after v1 → v2, the preview of v1
+    plans 0 bytes per device and shows a rollback cost of 0, and a rollout of v1 moves 0 bytes."""
+    env = make_env(tmp_path, registry, 30, repo_name)
+    fleet = env.fleet()
+    try:
+        ahead = env.cli_json("preview", env.v2, "--group", GROUP)  # before: pulls, and going back is free
+        assert ahead["total_bytes"] > 0 and ahead["rollback_bytes"] == 0
+        assert {d["rollback_bytes"] for d in ahead["devices"]} == {0}
+        assert env.cli_json("rollout", "start", env.v2, "--group", GROUP)["state"] == "succeeded"
+        hub = env.hub()
+        assert {t.cached("scoring") for t in hub.iter_devices()} == {(env.v1,)}
+        hub.close()
+        back = env.cli_json("preview", env.v1, "--group", GROUP)
+        assert back["total_bytes"] == 0 and {d["held"][0] for d in back["devices"]} == {env.v1}
+        out = env.cli_json("rollout", "start", env.v1, "--group", GROUP)
+        status = env.cli_json("rollout", "status", out["id"])
+    finally:
+        fleet.stop()
+    assert out["state"] == "succeeded" and status["bytes_total"] == 0
+    assert {d["bytes"] for d in status["devices"].values()} == {0}

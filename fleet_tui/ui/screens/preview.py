@@ -119,8 +119,10 @@ class PreviewScreen(ConsoleScreen):
         for l in cohort.layers:
             layers.add_row("pull" if l.needed else "have", short_digest(l.digest)[:8], size(l.size), step(l.created_by),
                            style="bold" if l.needed else "dim")
+        back = (f"\nroll back after: {size(cohort.rollback)} per device (its image stays cached)"
+                if cohort.rollback >= 0 and cohort.bytes else "")
         per = Text(f"per device {size(cohort.bytes)} · {money(cohort.bytes, p.per_gb, p.currency)}\n"
-                   f"group {size(variant.total_bytes)} · {money(variant.total_bytes, p.per_gb, p.currency)}")
+                   f"group {size(variant.total_bytes)} · {money(variant.total_bytes, p.per_gb, p.currency)}{back}")
         return Group(head, layers, per)
 
     # --- actions -------------------------------------------------------------------------

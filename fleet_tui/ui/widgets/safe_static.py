@@ -3,7 +3,7 @@
 Markup is off (a group named `[red]x[/]` is shown as typed, and `[/]` cannot break a
 screen) and every control character is drawn as an escape (fleet_tui.terminal_text), so
 nothing a device or hub user writes reaches the operator's terminal as a command. Strings,
-Rich `Text` (styles kept) and Rich `Table`s (each cell) are made safe; other renderables
+Rich `Text` (styles kept), `Table`s (each cell) and `Group`s (each part) are made safe; other renderables
 are drawn as given. `safe_renderable` is the same rule for other widgets.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
@@ -45,6 +46,8 @@ def safe_renderable(content: Any) -> Any:
         return Text(visible(content, keep_lines=True))
     if isinstance(content, Text):
         return safe_text(content)
+    if isinstance(content, Group):
+        return Group(*(safe_renderable(r) for r in content.renderables))
     if isinstance(content, Table):
         for column in content.columns:
             column._cells = [safe_renderable(c) for c in column._cells]

@@ -151,5 +151,7 @@ class RegistryAuth:
         return {"Authorization": "Bearer " + token}
 
 
-def scope_for(repository: str, push: bool = False) -> str:
-    return f"repository:{repository}:{'pull,push' if push else 'pull'}"
+def scope_for(repository: str, push: bool = False, delete: bool = False) -> str:
+    """The token scope a request needs (distribution's token auth: `delete` is an action of its own)."""
+    actions = "pull,push" + (",delete" if delete else "") if push or delete else "pull"
+    return f"repository:{repository}:{actions}"

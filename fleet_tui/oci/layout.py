@@ -73,6 +73,9 @@ class LayoutStore:
     def list_tags(self, repo: str = "") -> list[str]:
         return sorted({m.get("annotations", {}).get(REF_NAME) for m in self._read_index()} - {None})
 
+    def delete_manifest(self, repo: str, digest: str) -> None:
+        raise UsageError(f"oci:{self.root} is a layout directory: delete its tags with the tools that made it")
+
     def list_repositories(self) -> list[str]:
         return [str(self.root)]
 

@@ -111,6 +111,18 @@ class RegistryClient:
             raise DigestMismatch(f"registry stored manifest as {short(announced)} but it hashes to {short(digest)}")
         return digest
 
+    def delete_manifest(self, repo: str, digest: str) -> None:
+        """Delete a manifest by digest (and so every tag naming it). Blobs stay: the registry's
+        garbage collector removes those no manifest uses."""
+        resp = self.t.request("DELETE", f"/v2/{repo}/manifests/{digest}", scope_for(repo, delete=True))
+        if resp.status_code == 404:
+            raise self._not_found(repo, digest)
+        if resp.status_code == 405:
+            raise RemoteError(f"{self.host} does not allow deleting manifests (distribution: storage.delete.enabled "
+                              "is false); enable it or prune with the registry's own tools")
+        if resp.status_code not in (200, 202):
+            raise self.t.fail(resp, f"deleting manifest {repo}@{short(digest)}")
+
     def _not_found(self, repo: str, reference: str) -> NotFound:
         what = f"digest {short(reference)}" if reference.startswith("sha256:") else f"tag {reference!r}"
         return NotFound(f"{what} not found in {self.host}/{repo}; `fleet-tui tags {self.host}/{repo}` lists the tags")

@@ -172,6 +172,30 @@ class Journal:
         return {d: (state, int(n)) for d, state, n in rows}
 
     # --- reads -------------------------------------------------------------------------
+    def referenced_digests(self) -> dict[str, set[str]]:
+        """digest → ids of the rollouts naming it: target, variants and their bases, rollback
+        images, and what each device ran before (every rollout, ended ones too)."""
+        out: dict[str, set[str]] = {}
+
+        def add(digest: str, rid: str) -> None:
+            if digest:
+                out.setdefault(digest, set()).add(rid)
+
+        with self.lock:
+            rows = self.conn.execute("SELECT id, spec FROM rollouts").fetchall()
+            prev = self.conn.execute("SELECT DISTINCT rollout_id, prev_digest FROM assignments").fetchall()
+        for rid, text in rows:
+            spec = json.loads(text)
+            add(spec.get("target_digest", ""), rid)
+            for v in (spec.get("variants") or {}).values():
+                add(v.get("digest", ""), rid)
+                add(v.get("base", ""), rid)
+            for image in spec.get("rollbacks") or {}:
+                add(image.rpartition("@")[2], rid)
+        for rid, digest in prev:
+            add(digest, rid)
+        return out
+
     def rollout(self, rollout_id: str) -> RolloutRow:
         with self.lock:
             row = self.conn.execute(

@@ -13,9 +13,10 @@ import sys
 import time
 
 from fleet_tui.cli import Context
-from fleet_tui.commands.output import add_json_flag, print_json, size
+from fleet_tui.commands.output import add_json_flag, print_json, size, table
 from fleet_tui.errors import UsageError
 from fleet_tui.oci.digest import short
+from fleet_tui.oci.image import DEFAULT_PLATFORM
 from fleet_tui.rebase.engine import COMPRESSIONS, RebaseResult
 from fleet_tui.rebase.multiplatform import prepare_any
 from fleet_tui.rebase.verify import verify_refs
@@ -57,6 +58,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--platform", metavar="OS/ARCH", help="compare only this platform of multi-platform images")
     add_json_flag(p)
     p.set_defaults(handler=cmd_verify)
+    _register_diff(sub)
+
+
+def _register_diff(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("diff", help="what changed from A to B: files by directory, Python distributions, bytes",
+                       description="Compare A and B as a device sees them (merged filesystems, timestamps ignored) "
+                                   "and summarise: Python distributions upgraded, added or removed (from their "
+                                   ".dist-info directories), then files added, removed and changed per directory "
+                                   "with the compressed bytes each directory costs a device (estimated from the "
+                                   "layer each file comes in).")
+    p.add_argument("a", metavar="A", help="the image devices run (e.g. OLD)")
+    p.add_argument("b", metavar="B", help="the image to compare it with (e.g. NEW)")
+    p.add_argument("--platform", default=DEFAULT_PLATFORM, help="os/arch of multi-platform images (default %(default)s)")
+    p.add_argument("--files", action="store_true", help="also list every file (text output; --json always has them)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_diff)
+
+
+def cmd_diff(args: argparse.Namespace, ctx: Context) -> int:
+    from fleet_tui.rebase.whatchanged import what_changed
+
+    result = what_changed(args.a, args.b, ctx.config, args.platform, progress=_progress(not args.json))
+    if args.json:
+        print_json(result.to_json())
+        return 0
+    counts = [sum(getattr(d, k) for d in result.directories) for k in ("added", "removed", "changed")]
+    print(f"{result.a} → {result.b}: {result.files:,} files differ ({counts[0]:,} added, {counts[1]:,} removed, "
+          f"{counts[2]:,} changed), ≈ {size(result.bytes)} for a device holding A")
+    if result.distributions:
+        table(["DISTRIBUTION", "BEFORE", "AFTER"],
+              [[d.name, d.before or "-", d.after or "-"] for d in result.distributions])
+    table(["DIRECTORY", "ADDED", "REMOVED", "CHANGED", "BYTES"],
+          [["/" + d.directory, d.added, d.removed, d.changed, size(d.bytes)] for d in result.directories],
+          right=(1, 2, 3, 4))
+    if args.files:
+        for d in result.directories:
+            for f in d.files:
+                print(f"  {f['change']:<10} {size(f['bytes']):>9}  {f['path']}")
+    return 0
 
 
 def _progress(enabled: bool):

@@ -60,6 +60,7 @@ DEVICES = [
 IMAGES = [
     Key("images.target", "t", "pick_target", "Set target"),
     Key("images.preview", "p", "preview", "Preview"),
+    Key("images.diff", "d", "diff", "Diff"),
 ]
 
 PREVIEW = [

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.ui.fake_rollout import FakeRollout
 from fleet_tui.ui.state import (
-    Cohort, DeviceDetail, DeviceRow, GroupRow, PlanLayer, Preview, RolloutSnapshot, SafetyReport,
+    Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutSnapshot, SafetyReport,
     Settings, TagRow, Variant, ROLLOUT_ACTIONS, best_of,
 )
 
@@ -155,6 +155,21 @@ class FakeConsoleData:
     def safety_report(self, target: str, group: str) -> SafetyReport:
         return SafetyReport(target, f"{REPO}:1", ("/var/azureml-app",), (), DELTA.size, 3, True,
                             ("dependency layer unchanged apart from timestamps", "verify: merged filesystems equal"))
+
+    def what_changed(self, a: str, b: str) -> DiffView:
+        site = "usr/lib/python3.11/site-packages"
+        dirs = (
+            DirRow(f"{site}/sklearn", 12, 3, 241, 10_412_880,
+                   ((f"/{site}/sklearn/tree/_tree.cpython-311-x86_64-linux-gnu.so", "content", 1_904_211),
+                    (f"/{site}/sklearn/utils/_seq_dataset.cpython-311-x86_64-linux-gnu.so", "content", 633_410),
+                    (f"/{site}/sklearn/_loss/_loss.cpython-311-x86_64-linux-gnu.so", "added", 512_007))),
+            DirRow(f"{site}/scikit_learn-1.4.0.dist-info", 7, 0, 0, 31_406,
+                   ((f"/{site}/scikit_learn-1.4.0.dist-info/RECORD", "added", 28_890),)),
+            DirRow("var/azureml-app/azureml-models", 0, 0, 1, 2_012_044,
+                   (("/var/azureml-app/azureml-models/model.pkl", "content", 2_012_044),)),
+            DirRow(f"{site}/scikit_learn-1.3.2.dist-info", 0, 7, 0, 0),
+        )
+        return DiffView(a, b, (("scikit-learn", "1.3.2", "1.4.0"), ("threadpoolctl", "-", "3.2.0")), dirs)
 
     def rollout(self, rollout_id: str) -> RolloutSnapshot:
         if rollout_id not in self.rollouts:

@@ -22,7 +22,7 @@ from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.image_names import ImageNames
 from fleet_tui.ui.state import (
-    Cohort, DeviceDetail, DeviceRow, GroupRow, PlanLayer, Preview, RolloutDevice, RolloutSnapshot,
+    Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutDevice, RolloutSnapshot,
     SafetyReport, Settings, TagRow, Variant, Wave, best_of,
 )
 
@@ -212,6 +212,16 @@ class LiveConsoleData:
                             tuple(report.warnings) + ((plan.refused,) if plan.refused else ())
                             + (f"saving {plan.saving:.0%} for devices that run it",)
                             + ((plan.seam.summary(len(plan.onto.layers)),) if plan.seam and plan.onto else ()))
+
+    def what_changed(self, a: str, b: str) -> DiffView:
+        from fleet_tui.rebase.whatchanged import what_changed
+
+        w = what_changed(a, b, self.config)
+        return DiffView(w.a, w.b, tuple((d.name, d.before or "-", d.after or "-") for d in w.distributions),
+                        tuple(DirRow(d.directory, d.added, d.removed, d.changed, d.bytes,
+                                     tuple(sorted(((f["path"], f["change"], f["bytes"]) for f in d.files),
+                                                  key=lambda f: -f[2])))
+                              for d in w.directories))
 
     def build_rebased(self, target: str, group: str) -> str:
         self._writable("rebase")

@@ -134,6 +134,32 @@ class SafetyReport:
 
 
 @dataclass(frozen=True)
+class DirRow:
+    """One directory of a diff: files added, removed, changed and the bytes they cost a device."""
+
+    directory: str
+    added: int
+    removed: int
+    changed: int
+    bytes: int
+    files: tuple[tuple[str, str, int], ...] = ()  # (path, change, bytes), biggest first
+
+
+@dataclass(frozen=True)
+class DiffView:
+    """What changed from image A to image B (fleet_tui.rebase.whatchanged)."""
+
+    a: str
+    b: str
+    distributions: tuple[tuple[str, str, str], ...]  # (name, before or "-", after or "-")
+    directories: tuple[DirRow, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(d.bytes for d in self.directories)
+
+
+@dataclass(frozen=True)
 class Wave:
     index: int
     size: int
@@ -200,6 +226,8 @@ class ConsoleData(Protocol):
     def tags(self) -> Sequence[TagRow]: ...
     def preview(self, target: str, group: str) -> Preview: ...
     def safety_report(self, target: str, group: str) -> SafetyReport: ...
+    def what_changed(self, a: str, b: str) -> DiffView:
+        """Files and Python distributions that differ from image A to image B."""
     def build_rebased(self, target: str, group: str) -> str:
         """Push the rebased image; returns its digest-pinned ref."""
     def start_rollout(self, target: str, group: str, rebase: bool = False) -> str:

@@ -66,6 +66,12 @@ def keys(*pressed: str, screen: str) -> Callable[[Pilot], Awaitable[None]]:
     return run
 
 
+async def _safety_then_diff(pilot: Pilot) -> None:
+    await keys("down", "p", "b", screen="SafetyScreen")(pilot)
+    await pilot.press("d")
+    await settle(pilot, "DiffScreen")
+
+
 SCENES = [
     Scene("fleet", _app(), keys(screen="FleetScreen")),
     Scene("devices", _app(), keys("down", "enter", screen="DevicesScreen")),
@@ -78,4 +84,6 @@ SCENES = [
     Scene("rollout-rolled-back", _app(), keys("o", "B", *"vans-lte", "enter", screen="RolloutScreen")),
     Scene("confirm-abort", _app(), keys("o", "A", screen="TypeToConfirm")),
     Scene("help", _app(), keys("question_mark", screen="HelpScreen")),
+    Scene("diff", _app(target=TARGET), keys("i", "end", "d", screen="DiffScreen")),
+    Scene("safety-diff", _app(target=TARGET), lambda pilot: _safety_then_diff(pilot)),
 ]

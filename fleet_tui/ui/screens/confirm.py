@@ -41,7 +41,8 @@ class TypeToConfirm(ModalScreen[bool]):
 
 
 class SafetyScreen(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "confirm", "Build and push"), Binding("escape,n", "cancel", "Cancel")]
+    BINDINGS = [Binding("y", "confirm", "Build and push"), Binding("d", "diff", "What changed"),
+                Binding("escape,n", "cancel", "Cancel")]
 
     def __init__(self, report: SafetyReport) -> None:
         super().__init__()
@@ -59,7 +60,8 @@ class SafetyScreen(ModalScreen[bool]):
                 lines.append(f"  {path}\n", "red")
         for note in r.notes:
             lines.append(f"✓ {note}\n", "green")
-        lines.append("\ny builds and pushes it, esc cancels" if r.ok else "\nnot safe to push: esc to go back", "bold")
+        lines.append("\ny builds and pushes it, d shows what changed, esc cancels" if r.ok
+                     else "\nnot safe to push: d shows what changed, esc goes back", "bold")
         with Vertical(classes="dialog"):
             yield SafeStatic(lines, id="safety-report")
 
@@ -71,3 +73,8 @@ class SafetyScreen(ModalScreen[bool]):
 
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+    def action_diff(self) -> None:
+        from fleet_tui.ui.screens.diff import DiffScreen
+
+        self.app.push_screen(DiffScreen(self.report.onto, self.report.target))

@@ -1,5 +1,6 @@
 """Images: repositories and tags from the registry (and embedded store) with size, created,
-layer count. `t` or `enter` picks a tag as the rollout target, `p` previews it."""
+layer count. `t` or `enter` picks a tag as the rollout target, `p` previews it, `d` shows
+what changed from the target to the highlighted tag."""
 
 from __future__ import annotations
 
@@ -56,6 +57,17 @@ class ImagesScreen(ListScreen):
             self.table.refresh()
             self.refresh_title()
             self.app.notify(f"target: {short_ref(t.ref)} — p previews it for {self.fleet.group or 'a group'}")
+
+    def action_diff(self) -> None:
+        from fleet_tui.ui.screens.diff import DiffScreen
+
+        t = self.table.current_row
+        if t is None:
+            return
+        if not self.fleet.target or self.fleet.target == t.ref:
+            self.app.notify("d compares the target with another tag: set the target first (t), then d on another tag")
+            return
+        self.app.push_screen(DiffScreen(self.fleet.target, t.ref))
 
     def action_preview(self) -> None:
         if self.fleet.target is None and self.table.current_row is not None:

@@ -57,21 +57,29 @@ def _steps(image: Image) -> list[str]:
     return [h.get("created_by", "") for h in image.config.history if not h.get("empty_layer")]
 
 
+def rebase_stats(image: Image) -> tuple[bool, int, int]:
+    """(made by a fleet-tui rebase, its depth, its dead bytes) — see the module docstring."""
+    steps = _steps(image)
+    aligned = len(steps) == len(image.layers)
+    rebase_layers = [i for i, s in enumerate(steps) if s.startswith(REBASE_STEP)] if aligned else []
+    rebased = (bool(image.manifest.annotations.get(BASE_DIGEST)) and bool(rebase_layers)
+               and rebase_layers[-1] == len(image.layers) - 1)
+    if not rebased:
+        return False, 0, 0
+    return True, len(rebase_layers), sum(image.layers[i].size for i in rebase_layers[:-1])
+
+
 def read_release(ref: Reference, tag: str, config: Any) -> Release:
     try:
         image = load_image(ref.with_tag(tag), config)
     except FleetError as exc:
         return Release(tag, "", "", 0, 0, False, error=str(exc))
-    steps = _steps(image)
-    aligned = len(steps) == len(image.layers)
-    rebase_layers = [i for i, s in enumerate(steps) if s.startswith(REBASE_STEP)] if aligned else []
+    rebased, depth, dead = rebase_stats(image)
     annotations = image.manifest.annotations
-    rebased = bool(annotations.get(BASE_DIGEST)) and bool(rebase_layers) and rebase_layers[-1] == len(image.layers) - 1
-    dead = sum(image.layers[i].size for i in rebase_layers[:-1]) if rebased else 0
     return Release(tag, image.deploy_digest, image.digest, len(image.layers),
                    image.layer_bytes + image.config_bytes + image.manifest_bytes, rebased,
                    annotations.get(BASE_DIGEST, "") if rebased else "", annotations.get(BASE_NAME, "") if rebased else "",
-                   dead, len(rebase_layers) if rebased else 0, layer_digests=[layer.digest for layer in image.layers])
+                   dead, depth, layer_digests=[layer.digest for layer in image.layers])
 
 
 def link(releases: list[Release], devices: dict[str, int], rollouts: dict[str, set[str]]) -> list[Release]:

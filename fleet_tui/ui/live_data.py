@@ -149,6 +149,7 @@ class LiveConsoleData:
         from fleet_tui.oci.image import load_image
         from fleet_tui.oci.reference import parse_reference
         from fleet_tui.oci.store import open_store, repo_of
+        from fleet_tui.planning.lineage import rebase_stats
 
         rows = []
         for repo in self._repositories():
@@ -156,7 +157,8 @@ class LiveConsoleData:
             for tag in open_store(ref, self.config).list_tags(repo_of(ref))[-TAGS_PER_REPO:]:
                 img = load_image(f"{repo}:{tag}", self.config)
                 self.names.remember(img.digest, f"{repo}:{tag}")
-                rows.append(TagRow(repo, tag, img.digest, img.layer_bytes, _created(img.config.doc), len(img.layers)))
+                dead = rebase_stats(img)[2]
+                rows.append(TagRow(repo, tag, img.digest, img.layer_bytes, _created(img.config.doc), len(img.layers), dead))
         return rows
 
     # --- preview and rebase ----------------------------------------------------------------

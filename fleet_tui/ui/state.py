@@ -60,6 +60,7 @@ class TagRow:
     size: int  # compressed layer bytes
     created: float  # unix time; 0 = unknown
     layers: int
+    dead: int = 0  # compressed bytes of earlier rebase layers it still carries (fleet_tui.planning.lineage)
 
     @property
     def ref(self) -> str:

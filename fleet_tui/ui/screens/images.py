@@ -1,5 +1,5 @@
 """Images: repositories and tags from the registry (and embedded store) with size, created,
-layer count. `t` or `enter` picks a tag as the rollout target, `p` previews it, `d` shows
+layer count, dead bytes (earlier rebase layers a newer one replaced). `t` or `enter` picks a tag as the rollout target, `p` previews it, `d` shows
 what changed from the target to the highlighted tag."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class ImagesScreen(ListScreen):
                 Column("DIGEST", lambda t: short_digest(t.digest), 12),
                 Column("SIZE", lambda t: t.size, 9, True, size),
                 Column("LAYERS", lambda t: t.layers, 6, True),
+                Column("DEAD", lambda t: t.dead, 8, True, lambda n: size(n) if n else "-"),
                 Column("CREATED", lambda t: -t.created, 9, False, lambda v: age(-v, clock()).replace(" ago", "")),
             ],
             key=lambda t: t.ref,

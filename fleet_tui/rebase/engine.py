@@ -37,7 +37,9 @@ from fleet_tui.rebase.diff import Change, Diff, diff_images
 from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.publish import Assembled, assemble, push_rebased
 from fleet_tui.rebase.safety import SafetyReport, safety_report
-from fleet_tui.rebase.seam import Candidate, SeamChoice, candidate_keeps, choose, costed, prefix_view, same_outside
+from fleet_tui.rebase.seam import (
+    Candidate, SeamChoice, candidate_keeps, choose, costed, live_bytes, prefix_view, same_outside, worth_trying,
+)
 from fleet_tui.rebase.tree import Progress, ancestors, is_under
 
 MIN_SAVING = 0.20
@@ -254,24 +256,26 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
 
 def _candidates(old: Image, new: Image, wanted: list[str], auto: bool, append: bool, progress: Progress | None,
                 cache: LayerIndex) -> list[Candidate]:
-    """One costed candidate per number of OLD's layers kept (fleet_tui.rebase.seam)."""
-    out: list[Candidate] = []
-    reference: list[Change] = []
-    for keep in candidate_keeps(old, new, append):
-        diff = diff_images(prefix_view(old, keep), new, progress, exact=False, cache=cache)
+    """One costed candidate per number of OLD's layers kept (fleet_tui.rebase.seam); keeps
+    whose new layer cannot come near the cheapest are never diffed."""
+    def split(diff: Diff) -> tuple[list[Change], list[Change]]:
         if auto:
-            inside, outside = diff.changes, []
-        else:
-            inside = [c for c in diff.changes if _inside(c, wanted)]
-            outside = [c for c in diff.changes if not _inside(c, wanted)]
-        if keep == len(old.layers):
-            reference = outside
-            if not inside:
-                raise FleetError(f"nothing under {', '.join('/' + p for p in wanted) or '/'} differs between NEW and "
-                                 "OLD; check --paths (`fleet-tui verify OLD NEW` lists the differences)")
-        elif not inside or not same_outside(outside, reference):
-            continue  # paths mode: dropping OLD's upper layers would change what lies outside the paths
-        out.append(costed(keep, old, diff, inside, outside))
+            return diff.changes, []
+        return ([c for c in diff.changes if _inside(c, wanted)], [c for c in diff.changes if not _inside(c, wanted)])
+
+    keeps = candidate_keeps(old, new, append)
+    diff = diff_images(old, new, progress, exact=False, cache=cache)
+    inside, reference = split(diff)
+    if not inside:
+        raise FleetError(f"nothing under {', '.join('/' + p for p in wanted) or '/'} differs between NEW and "
+                         "OLD; check --paths (`fleet-tui verify OLD NEW` lists the differences)")
+    first = costed(len(old.layers), old, diff, inside, reference)
+    out = [first]
+    for keep in worth_trying(keeps, first, live_bytes(diff)):
+        diff = diff_images(prefix_view(old, keep), new, progress, exact=False, cache=cache)
+        inside, outside = split(diff)
+        if inside and same_outside(outside, reference):  # paths mode: nothing outside the paths may move
+            out.append(costed(keep, old, diff, inside, outside))
     return out
 
 

@@ -113,6 +113,32 @@ def candidate_keeps(old: Image, new: Image, append_only: bool) -> list[int]:
     return list(range(n, low - 1, -1))
 
 
+def live_bytes(diff: Diff) -> dict[int, int]:
+    """Per layer of OLD: bytes (+ headers) of its files NEW keeps unchanged — what the new
+    layer would have to ship again if that layer were dropped."""
+    changed = {c.path for c in diff.changes}
+    live: dict[int, int] = {}
+    for path, node in diff.a_fs.walk():
+        if node.kind == "file" and path not in changed and node.source[0] >= 0:
+            live[node.source[0]] = live.get(node.source[0], 0) + node.size + TAR_HEADER
+    return live
+
+
+def worth_trying(keeps: list[int], append: "Candidate", live: dict[int, int]) -> list[int]:
+    """The keeps below the append candidate whose new layer could still be near the cheapest:
+    dropping layers k.. must re-ship their live files, less at most the whiteouts it saves.
+    Stops at the first that cannot (dropping more only adds)."""
+    out, extra = [], -TAR_HEADER * len(append.whiteouts)
+    for keep in keeps:
+        if keep == append.keep:
+            continue
+        extra += sum(n for layer, n in live.items() if keep <= layer < (out[-1] if out else append.keep))
+        if append.unpacked + extra > append.unpacked * TOLERANCE + SLACK:
+            break
+        out.append(keep)
+    return out
+
+
 def costed(keep: int, old: Image, diff: Diff, inside: list[Change], outside: list[Change]) -> Candidate:
     writes, whiteouts = layer_changes(inside)
     unpacked = sum(TAR_HEADER + (c.new.size if c.new is not None and c.new.kind == "file" else 0) for c in writes)

@@ -40,13 +40,13 @@ def test_monthly_release_reads_no_blob_of_old(registry, client, repo_name, tmp_p
     _push_v3(client, repo_name)
     ref = lambda tag: f"{registry.host}/{repo_name}:{tag}"  # noqa: E731
     v2 = load_image(ref("2"), config)
-    first = rebase(ref("2"), ref("1"), "2-rebased", config, paths=PATHS)  # last month: v2 was NEW
+    first = rebase(ref("2"), ref("1"), "2-rebased", config, paths=PATHS, append=True)  # last month: v2 was NEW
     assert first.pushed
     index_dir = tmp_path / "state" / "layer-index"
     assert {p.name for p in index_dir.iterdir()} >= {LayerIndex(index_dir).path_for(l).name for l in v2.layers[1:]}
 
     mark = registry.mark()
-    second = rebase(ref("3"), ref("2"), "3-rebased", config, paths=PATHS)  # this month: v2 is OLD
+    second = rebase(ref("3"), ref("2"), "3-rebased", config, paths=PATHS, append=True)  # this month: v2 is OLD
     assert second.pushed and second.refused is None and second.outside_paths_changed == []
     for layer in v2.layers:  # not one byte of OLD's blobs read
         assert _blob_gets(registry, mark, layer.digest) == 0
@@ -59,7 +59,7 @@ def test_truncated_or_foreign_index_is_ignored_and_rebuilt(registry, client, rep
     config = Config(state_dir=str(tmp_path / "state"))
     ml_pair(client, repo_name)
     old_ref, new_ref = f"{registry.host}/{repo_name}:1", f"{registry.host}/{repo_name}:2"
-    expected = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS)
+    expected = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS, append=True)
     old = load_image(old_ref, config)
     cache = LayerIndex.for_config(config)
     deps = old.layers[1]
@@ -69,7 +69,7 @@ def test_truncated_or_foreign_index_is_ignored_and_rebuilt(registry, client, rep
     path.write_bytes(good[: len(good) // 2])  # a write cut short
     assert cache.load(deps) is None
     mark = registry.mark()
-    again = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS)
+    again = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS, append=True)
     assert again.digest == expected.digest and again.to_json()["changes"] == expected.to_json()["changes"]
     assert _blob_gets(registry, mark, deps.digest) == 1  # the blob was read instead …
     assert cache.load(deps) is not None and path.read_bytes() == good  # … and the index rebuilt
@@ -109,7 +109,7 @@ def test_blob_that_fails_its_digest_leaves_no_index(tmp_path):
     data[-3] ^= 0xFF  # in the gzip trailer: the tar reads fine, the digest does not match
     blob.write_bytes(bytes(data))
     with pytest.raises(FleetError):
-        rebase(f"oci:{tmp_path / 'store'}:2", f"oci:{tmp_path / 'store'}:1", "2-rebased", config, paths=PATHS)
+        rebase(f"oci:{tmp_path / 'store'}:2", f"oci:{tmp_path / 'store'}:1", "2-rebased", config, paths=PATHS, append=True)
     assert not LayerIndex.for_config(config).path_for(old.layers[1]).exists()
 
 
@@ -117,10 +117,10 @@ def test_index_never_stands_in_for_extracted_files(registry, client, repo_name, 
     config = Config(state_dir=str(tmp_path / "state"))
     ml_pair(client, repo_name)
     old_ref, new_ref = f"{registry.host}/{repo_name}:1", f"{registry.host}/{repo_name}:2"
-    first = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS)
+    first = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS, append=True)
     new = load_image(new_ref, config)
     mark = registry.mark()
-    second = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS)  # every layer indexed now
+    second = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS, append=True)  # every layer indexed now
     assert second.digest == first.digest
     assert _blob_gets(registry, mark, new.layers[1].digest) == 0  # the diff read no dependency blob …
     assert _blob_gets(registry, mark, new.layers[2].digest) == 1  # … but the model files came from the blob

@@ -20,7 +20,7 @@ def test_paths_rebase_inside_layout_store(tmp_path, config, capsys):
     store = LayoutStore(tmp_path / "store", create=True)
     ml_pair(store, "", family=mt.OCI)
     d = tmp_path / "store"
-    code = main(["rebase", f"oci:{d}:2", "--onto", f"oci:{d}:1", "--paths", PATHS[0], "--tag", "2-rebased"])
+    code = main(["rebase", f"oci:{d}:2", "--onto", f"oci:{d}:1", "--paths", PATHS[0], "--tag", "2-rebased", "--append"])
     out = capsys.readouterr().out
     assert code == 0 and f"oci:{d}@sha256:" in out and "saves" in out
     rebased = load_image(f"oci:{d}:2-rebased", config)
@@ -34,7 +34,7 @@ def test_registry_images_rebased_into_a_layout_dir_copy_blobs_exactly(registry, 
     ml_pair(client, repo_name)
     old = load_image(f"{registry.host}/{repo_name}:1", config)
     target = f"oci:{tmp_path / 'edge'}:2-rebased"
-    result = rebase(f"{registry.host}/{repo_name}:2", old, target, config, paths=PATHS)
+    result = rebase(f"{registry.host}/{repo_name}:2", old, target, config, paths=PATHS, append=True)
     assert result.pushed and result.blobs == {"copied": 3}
     rebased = load_image(target, config)
     for layer in old.layers:  # byte for byte: same digest, same bytes
@@ -46,7 +46,7 @@ def test_layout_images_rebased_into_the_registry(registry, config, repo_name, tm
     store = LayoutStore(tmp_path / "s", create=True)
     ml_pair(store, "")
     target = f"{registry.host}/{repo_name}:from-layout"
-    result = rebase(f"oci:{tmp_path / 's'}:2", f"oci:{tmp_path / 's'}:1", target, config, paths=PATHS)
+    result = rebase(f"oci:{tmp_path / 's'}:2", f"oci:{tmp_path / 's'}:1", target, config, paths=PATHS, append=True)
     assert result.ref.startswith(f"{registry.host}/{repo_name}@")
     assert verify_images(result.ref, f"oci:{tmp_path / 's'}:2", config).equal
 

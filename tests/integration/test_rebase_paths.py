@@ -18,7 +18,7 @@ PATHS = [f"/{MODEL_DIR},/{SCORE}"]
 def test_paths_mode_reuses_old_blobs_and_takes_new_files(registry, client, config, repo_name):
     pair = ml_pair(client, repo_name)
     old_ref, new_ref = f"{registry.host}/{repo_name}:1", f"{registry.host}/{repo_name}:2"
-    result = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS)
+    result = rebase(new_ref, old_ref, "2-rebased", config, paths=PATHS, append=True)  # on all of OLD
     assert result.pushed and result.refused is None
     assert result.ref == f"{registry.host}/{repo_name}@{result.digest}"
 
@@ -63,7 +63,7 @@ def test_cross_repository_rebase_mounts_old_blobs(registry, client, config, repo
     pair.v2_builder.push(client, new_repo, "2")  # the CI repo has NEW only
     old = load_image(f"{registry.host}/{old_repo}:1", config)
     mark = registry.mark()
-    result = rebase(f"{registry.host}/{new_repo}:2", old, "2-rebased", config, paths=PATHS)
+    result = rebase(f"{registry.host}/{new_repo}:2", old, "2-rebased", config, paths=PATHS, append=True)
     assert result.ref.startswith(f"{registry.host}/{new_repo}@")
     log = registry.accesses(mark)
     uploads = [a for a in log if a.method in ("PUT", "PATCH") and "/blobs/uploads/" in a.path]

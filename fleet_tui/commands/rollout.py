@@ -147,6 +147,9 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
     print("devices: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     per_gb, cur = ctx.config.cost.per_gb, ctx.config.cost.currency
     print(f"bytes: {size(snap.bytes_total)} of {size(snap.bytes_planned)} planned; cost so far {cost(snap.bytes_total, per_gb, cur)}")
+    if snap.rollback_bytes >= 0:
+        print(f"rolling back would cost {size(snap.rollback_bytes)} ({cost(snap.rollback_bytes, per_gb, cur)}): "
+              + ("devices keep the image they ran" if snap.rollback_bytes == 0 else "devices do not keep what they ran"))
     if args.devices:
         table(["DEVICE", "WAVE", "STATE", "BYTES", "PLANNED", "IMAGE"],
               [[d.id, d.wave, d.state, d.bytes, d.total, "rebased" if d.variant != "full" else "full"] for d in snap.devices],

@@ -147,13 +147,26 @@ def wanted_from(writes: list[Change]) -> dict[int, set[str]]:
 
 
 def build_delta(image: Image, writes: list[Change], whiteouts: list[Change], workdir: str,
-                progress: Progress | None = None, compression: str = "gzip") -> tuple[LayerResult, str]:
-    """Write the layer to a file in `workdir`; returns its result and the file path."""
+                progress: Progress | None = None, compression: str = "gzip",
+                spools: dict[tuple[int, str], Spool] | None = None) -> tuple[LayerResult, str]:
+    """Write the layer to a file in `workdir`; returns its result and the file path. `spools`:
+    files already extracted (for several candidate layers of one rebase: extracted once)."""
     for c in writes:
         _check_dir_xattrs(c)
-    spools = extract(image, wanted_from(writes), workdir, progress)
+    if spools is None:
+        spools = extract(image, wanted_from(writes), workdir, progress)
     entries = entries_for(writes, whiteouts, spools)
     path = os.path.join(workdir, "layer.tar.gz")
     with open(path, "wb") as out:
         result = write_layer(entries, out=out, ordered=True, compression=compression)
     return result, path
+
+
+def extract_for(image: Image, writes: Iterable[list[Change]], workdir: str,
+                progress: Progress | None = None) -> dict[tuple[int, str], Spool]:
+    """Spool once every file any of several write lists needs (one pass over each layer)."""
+    wanted: dict[int, set[str]] = {}
+    for one in writes:
+        for index, names in wanted_from(one).items():
+            wanted.setdefault(index, set()).update(names)
+    return extract(image, wanted, workdir, progress)

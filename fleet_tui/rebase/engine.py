@@ -32,13 +32,14 @@ from fleet_tui.oci.layer import LayerResult
 from fleet_tui.oci.reference import Reference, parse_reference
 from fleet_tui.oci.store import open_store
 from fleet_tui.planning.pullplan import plan_pull
-from fleet_tui.rebase.delta import build_delta
+from fleet_tui.rebase.delta import build_delta, extract_for
 from fleet_tui.rebase.diff import Change, Diff, diff_images
 from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.publish import Assembled, assemble, push_rebased
 from fleet_tui.rebase.safety import SafetyReport, safety_report
 from fleet_tui.rebase.seam import (
-    Candidate, SeamChoice, candidate_keeps, choose, costed, live_bytes, prefix_view, same_outside, worth_trying,
+    Candidate, SeamChoice, candidate_keeps, choose, costed, live_bytes, near_cheapest, prefix_view, same_outside,
+    worth_trying,
 )
 from fleet_tui.rebase.tree import Progress, ancestors, is_under
 
@@ -234,9 +235,12 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     candidates = _candidates(old_img, new_img, wanted, auto, append, progress, LayerIndex.for_config(config))
     workdir = tempfile.mkdtemp(prefix="fleet-rebase-")
     try:
+        # the files every candidate near the cheapest ships, extracted from NEW in one pass
+        spools = extract_for(new_img, (c.writes for c in near_cheapest(candidates)), workdir, progress)
+
         def build(c: Candidate, where: str) -> None:
             os.makedirs(where, exist_ok=True)
-            c.layer, c.layer_path = build_delta(new_img, c.writes, c.whiteouts, where, progress, compression)
+            c.layer, c.layer_path = build_delta(new_img, c.writes, c.whiteouts, where, progress, compression, spools)
 
         seam = choose(candidates, build, workdir)
         chosen = seam.chosen

@@ -148,10 +148,15 @@ def costed(keep: int, old: Image, diff: Diff, inside: list[Change], outside: lis
     return Candidate(keep, diff, inside, outside, writes, whiteouts, kept, unpacked, dead)
 
 
+def near_cheapest(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates whose estimated new layer is near the cheapest estimate: the ones to build."""
+    best = min(c.unpacked for c in candidates)
+    return [c for c in candidates if c.unpacked <= best * TOLERANCE + SLACK]
+
+
 def choose(candidates: list[Candidate], build: Callable[[Candidate, str], None], workdir: str) -> SeamChoice:
     """Build the candidates near the best estimate, then pick by real sizes (rule above)."""
-    best = min(c.unpacked for c in candidates)
-    near = [c for c in candidates if c.unpacked <= best * TOLERANCE + SLACK]
+    near = near_cheapest(candidates)
     for c in near:
         build(c, os.path.join(workdir, f"keep-{c.keep}"))
     best_old = min(c.layer_bytes for c in near)

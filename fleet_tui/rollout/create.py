@@ -82,7 +82,7 @@ def create_rollout(
     prev = {t.device_id: previous_image(t, module) for t in twins}
     from fleet_tui.planning.inventory import inventory
 
-    modelled, _keeps = inventory(config, hub, twins, journal)
+    modelled, keeps = inventory(config, hub, twins, journal)
     held = {t.device_id: (modelled.get(t.device_id, ()) if modelled is not None else t.cached(module)) for t in twins}
     platforms = {t.device_id: t.platform(module) for t in twins}
     images: dict[tuple[str, str], Image | None] = {}
@@ -128,6 +128,21 @@ def create_rollout(
             raise FleetError(f"{variants[variant]['image']} cannot be loaded for {platform}")
         return plan_for_blobs(image, blobs, configs, {img.digest for img in holding}).total_bytes
 
+    def rollback_bytes(variant: str, pinned: str, platform: str) -> int:
+        """Going back to what it runs now once it runs the variant: nothing while the device keeps
+        that image (devices that report a cache; IoT Edge until image garbage collection)."""
+        if not pinned or keeps:
+            return 0
+        return plan_bytes_against(pinned, platform, (variants[variant]["image"],))
+
+    def plan_bytes_against(target: str, platform: str, holding_refs: tuple[str, ...]) -> int:
+        image = have(target, platform)
+        holding = [img for img in (have(p, platform) for p in holding_refs) if img is not None]
+        if image is None:
+            return 0
+        return plan_for_blobs(image, {layer.digest for img in holding for layer in img.layers},
+                              {img.config_digest for img in holding}, {img.digest for img in holding}).total_bytes
+
     offline = {t.device_id for t in twins if not t.connected}
     order = order_devices(prev, offline, policy.seed)
     sizes = policy.wave_sizes(len(order))
@@ -159,6 +174,7 @@ def create_rollout(
         "reports_bytes": bool(getattr(hub, "reports_bytes", True)),
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
         "planned_total": sum(a.planned_bytes for a in assignments),
+        "rollback_total": sum(rollback_bytes(a.variant, a.prev_image, platforms[a.device_id]) for a in assignments),
     }
     journal.create(rid, spec, sizes, assignments)
     return rid

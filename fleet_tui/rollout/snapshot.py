@@ -84,6 +84,7 @@ class RolloutSnapshot:
     reason: str = ""
     approvable: bool = False  # an `approve` now would approve a wave still to start (pre-approval)
     bytes_source: str = "reported"  # or "planned": the hub has no byte counts (Azure), bytes are the plan's
+    rollback_bytes: int = -1  # what rolling every device back would cost, planned at creation (-1: not planned)
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)
@@ -99,7 +100,7 @@ class RolloutSnapshot:
             "bytes_total": self.bytes_total, "bytes_planned": self.bytes_planned,
             "throughput": self.throughput[-1] if self.throughput else 0.0, "eta_seconds": self.eta_seconds,
             "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval, "approvable": self.approvable,
-            "bytes_source": self.bytes_source,
+            "bytes_source": self.bytes_source, "rollback_bytes": self.rollback_bytes,
         }
 
 
@@ -177,7 +178,7 @@ class SnapshotReader:
         return RolloutSnapshot(
             self.id, self.spec["group"], self.spec["target"], row.state, wave_rows, tuple(devices), total,
             self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,
-            approvable, "reported" if self.reports_bytes else "planned",
+            approvable, "reported" if self.reports_bytes else "planned", int(self.spec.get("rollback_total", -1)),
         )
 
     def _rate(self, now: float, total: int) -> float:

@@ -98,7 +98,9 @@ def test_going_back_to_the_previous_release_costs_nothing_and_the_preview_says_s
         ahead = env.cli_json("preview", env.v2, "--group", GROUP)  # before: pulls, and going back is free
         assert ahead["total_bytes"] > 0 and ahead["rollback_bytes"] == 0
         assert {d["rollback_bytes"] for d in ahead["devices"]} == {0}
-        assert env.cli_json("rollout", "start", env.v2, "--group", GROUP)["state"] == "succeeded"
+        first = env.cli_json("rollout", "start", env.v2, "--group", GROUP)
+        assert first["state"] == "succeeded"
+        assert env.cli_json("rollout", "status", first["id"])["rollback_bytes"] == 0  # devices keep v1
         hub = env.hub()
         assert {t.cached("scoring") for t in hub.iter_devices()} == {(env.v1,)}
         hub.close()

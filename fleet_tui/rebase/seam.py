@@ -11,14 +11,15 @@ what was asked — is costed, and the cheapest for the fleet wins:
 - *layers*: k + 1; *dead*: bytes of kept files the new layer hides (uncompressed).
 
 Rule: among candidates whose old-holder bytes are within `TOLERANCE` (5 %, + 1 KiB for tar
-headers) of the best, the one a fresh device pulls least wins; ties go to fewer layers. A
+headers) of the best, the one a fresh device pulls least wins; ties go to fewer layers.
+Old-holder bytes are estimated from the files each candidate ships (sizes, headers at their
+compressed weight), before anything is compressed; only the winner is built. A
 candidate is only considered where the result stays what the mode promises: in *auto*
 mode the merged filesystem equals NEW whatever k is; in *paths* mode dropping OLD's upper
 layers must not change anything outside the paths (the changes outside are the same as
 against all of OLD). Candidates: k = len(OLD) (append) down to the layers OLD shares with
-NEW (never below 1, at most `MAX_CANDIDATES`). Old-holder bytes are first estimated from
-the files each candidate ships; only candidates near the best are built and compared by
-their real compressed size.
+NEW (never below 1, at most `MAX_CANDIDATES`); a keep that would re-ship more live files than
+the tolerance allows is never diffed.
 """
 
 from __future__ import annotations
@@ -155,14 +156,12 @@ def near_cheapest(candidates: list[Candidate]) -> list[Candidate]:
 
 
 def choose(candidates: list[Candidate], build: Callable[[Candidate, str], None], workdir: str) -> SeamChoice:
-    """Build the candidates near the best estimate, then pick by real sizes (rule above)."""
-    near = near_cheapest(candidates)
-    for c in near:
-        build(c, os.path.join(workdir, f"keep-{c.keep}"))
-    best_old = min(c.layer_bytes for c in near)
-    fit = [c for c in near if c.layer_bytes <= best_old * TOLERANCE + SLACK]
-    chosen = min(fit, key=lambda c: (c.fresh, c.keep))
-    return SeamChoice(chosen, candidates)
+    """Among the candidates near the cheapest estimate for old holders, build and return the one
+    a fresh device pulls least of (ties: fewer layers). One layer is built: the candidates ship
+    the same kind of files, so their estimates rank them as their compressed sizes would."""
+    near = sorted(near_cheapest(candidates), key=lambda c: (c.kept_bytes + c.unpacked, c.keep))
+    build(near[0], os.path.join(workdir, f"keep-{near[0].keep}"))
+    return SeamChoice(near[0], candidates)
 
 
 def same_outside(a: list[Change], b: list[Change]) -> bool:

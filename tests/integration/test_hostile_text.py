@@ -115,7 +115,9 @@ def test_console_draws_hostile_hub_text_escaped(hostile):
     written = b""
     try:
         written += _read(fd, 8.0)  # Fleet screen: the hostile group is the only group
-        for keys, wait in ((b"\r", 4.0), (b"/h-0\r", 2.0), (b"\r", 4.0), (b"\x1b", 1.5)):
+        steps = ((b"\r", 4.0), (b"/h-0\r", 2.0), (b"\r", 4.0), (b"\x1b", 1.5), (b"\x1b", 1.5), (b"\x1b", 1.5),
+                 (b"r", 4.0))  # Fleet → Devices → filter → Device → back to Fleet → the group's Rollout
+        for keys, wait in steps:
             os.write(fd, keys)
             written += _read(fd, wait)
         os.write(fd, b"q")
@@ -131,3 +133,4 @@ def test_console_draws_hostile_hub_text_escaped(hostile):
     text = written.decode("utf-8", "replace")
     assert "\\x1b]2;pwned" in text  # the group, drawn visibly on the Fleet screen
     assert "\\x1b]52;" in text or "\\x1b[2J" in text  # the device's error or image, on the Devices/Device screens
+    assert "Rollout" in text and rid in text  # the Rollout screen was drawn too (its title names the group)

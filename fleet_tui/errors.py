@@ -37,6 +37,11 @@ class RemoteError(FleetError):
     """A registry or hub could not be reached or answered with an error."""
 
 
+class LimitReached(FleetError):
+    """A hub or registry is full (IoT Hub's 100 configurations): retrying cannot help until
+    the operator deletes something, so a rollout engine stops instead of retrying."""
+
+
 class DigestMismatch(FleetError):
     """Content did not hash to the digest it was asked for (never accepted)."""
 

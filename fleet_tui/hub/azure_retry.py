@@ -33,7 +33,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from urllib3.util.retry import Retry
 
 from fleet_tui.config import HubConfig
-from fleet_tui.errors import AuthError, Conflict, FleetError, NotFound, RemoteError, UsageError
+from fleet_tui.errors import AuthError, Conflict, FleetError, LimitReached, NotFound, RemoteError, UsageError
 from fleet_tui.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ def map_http_error(what: str, exc: HttpOperationError, host: str) -> FleetError:
         return AuthError(f"{what}: IoT Hub {host} forbids it (HTTP 403{', ' + code if code else ''}{': ' + message if message else ''}); "
                          "check the policy's permissions or the Azure AD role (docs/azure.md)")
     if status == 413 and code == "ConfigurationCountLimitExceeded":
-        return RemoteError(f"{what}: IoT Hub {host} holds its maximum of configurations ({code}); delete unused "
+        return LimitReached(f"{what}: IoT Hub {host} holds its maximum of configurations ({code}); delete unused "
                            "deployments — `fleet-tui deployments --prune` removes the ones fleet-tui left")
     if status == 413:
         return RemoteError(f"{what}: IoT Hub {host} refused it as too large (HTTP 413{detail})")

@@ -12,6 +12,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+import time
 from typing import Iterable, Iterator
 from urllib.parse import urljoin
 
@@ -27,6 +28,24 @@ from fleet_tui.oci.transport import Transport
 
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 CHUNK = 1 << 20
+
+
+# distribution 2.x (Debian's docker-registry) rewrites a repository's blob link file in place
+# (filesystem driver `Writer`: open, truncate, write — v3 writes a temp file and renames it).
+# While another client pushes the same blob to the same repository, a manifest PUT can read
+# the link empty and answer 400 MANIFEST_BLOB_UNKNOWN / DIGEST_INVALID for a blob that is
+# there. PUT of a manifest is idempotent, so it is retried after these waits (seconds).
+BLOB_LINK_RACE_WAITS = (0.2, 0.5, 1.0, 2.0)
+
+
+def _blob_link_race(resp: httpx.Response) -> bool:
+    if resp.status_code != 400:
+        return False
+    try:
+        codes = {e.get("code") for e in resp.json().get("errors") or []}
+    except Exception:  # noqa: BLE001 - body may be anything
+        return False
+    return bool(codes & {"MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
 
 
 class RegistryClient:
@@ -100,10 +119,15 @@ class RegistryClient:
 
     def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> str:
         digest = sha256(data)
-        resp = self.t.request(
-            "PUT", f"/v2/{repo}/manifests/{reference}", scope_for(repo, push=True),
-            headers={"Content-Type": media_type}, content=data,
-        )
+        for attempt in range(len(BLOB_LINK_RACE_WAITS) + 1):
+            resp = self.t.request(
+                "PUT", f"/v2/{repo}/manifests/{reference}", scope_for(repo, push=True),
+                headers={"Content-Type": media_type}, content=data,
+            )
+            if attempt == len(BLOB_LINK_RACE_WAITS) or not _blob_link_race(resp):
+                break
+            resp.close()
+            time.sleep(BLOB_LINK_RACE_WAITS[attempt])
         if resp.status_code not in (200, 201):
             raise self.t.fail(resp, f"pushing manifest {repo}:{reference}")
         announced = resp.headers.get("docker-content-digest")

@@ -23,7 +23,7 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
-from fleet_tui.errors import Conflict, RemoteError
+from fleet_tui.errors import Conflict, FleetError, RemoteError
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
 from fleet_tui.rollout.create import deployment_id, target_condition
 from fleet_tui.rollout.fold import GROUP, KIND, fold
@@ -86,6 +86,10 @@ class Engine:
             state = self.journal.rollout(self.id).state
             self.log(f"rollout {self.id} {state}; engine exits")
             return state
+        except FleetError as exc:  # the operator must act (a full hub, refused credentials): retrying cannot help
+            self.log(f"engine stops: {one_line(exc)}")
+            raise type(exc)(f"rollout {self.id} stopped: {exc}; then `fleet-tui rollout resume {self.id}` "
+                            f"(or `fleet-tui rollout abort {self.id}`)") from None
         finally:
             lock.release()
 

@@ -105,11 +105,15 @@ def test_sigkill_mid_wave_resumes_without_tagging_twice(registry, tmp_path, caps
         print(f"\n[azure-e2e] devices=40 {kills} SIGKILLs mid-wave, resumed: succeeded, every device tagged once")
 
 
+@pytest.mark.timeout(1200)
 def test_many_rollouts_leave_no_pile_up_and_the_limit_is_one_line(registry, tmp_path, capsys):
+    """More rollouts than the hub's 100 configurations: none may be left behind. Then a hub
+    filled by someone else (the 413 comes from the create, past fleet-tui's own count) must
+    end the start in one line, not an engine retrying forever."""
     bed = AzureBed(tmp_path, registry, real=0, light=3, units=20, tick=0.1).start()  # 20 units: 400 config ops/min
     try:
         bed.wait_all_running(bed.v1, 120)
-        rollouts = int(os.environ.get("FLEET_TEST_ROLLOUTS", "150"))
+        rollouts = int(os.environ.get("FLEET_TEST_ROLLOUTS", "110"))
         t0 = time.monotonic()
         for i in range(rollouts):
             target = bed.v2_tag if i % 2 == 0 else bed.v1_tag
@@ -122,9 +126,10 @@ def test_many_rollouts_leave_no_pile_up_and_the_limit_is_one_line(registry, tmp_
         assert len(ours) <= 5 and not [k for k in tags if k.startswith("rollout_")]
         done = bed.cli("rollout", "start", bed.v2_tag, "--group", GROUP, "--waves", "100%")
         assert done.returncode != 0 and done.stderr.count("\n") == 1
-        assert "configurations" in done.stderr and "fleet-tui deployments --prune" in done.stderr
+        assert "configurations" in done.stderr and "fleet-tui deployments --prune" in done.stderr, done.stderr
     finally:
         bed.stop()
     with capsys.disabled():
         print(f"\n[azure-e2e] {rollouts} rollouts in a row in {time.monotonic() - t0:.0f}s: "
-              f"{len(ours)} fleet-tui configurations and 0 rollout tags left; a full hub refused in one line")
+              f"{len(ours)} fleet-tui configurations and 0 rollout tags left; a full hub refused in one line: "
+              f"{done.stderr.strip()}")

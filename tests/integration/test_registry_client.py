@@ -137,3 +137,43 @@ def test_cross_repository_mount(client, registry, repo_name):
     assert client.push_blob(repo_name + "-dst", digest, blob, mount_from=repo_name + "-src") is False
     assert client.blob_size(repo_name + "-dst", digest) == len(blob)
     assert not [a for a in registry.accesses(mark) if a.method in ("PUT", "PATCH")]
+
+
+def _push_same_image(host: str, config, repo: str, round_: int, failures: list[str]) -> None:
+    """What one of several concurrent `rollout start --auto-rebase` does: push the same
+    config, layer and manifest to the same repository and tag."""
+    import json
+
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "round": round_}).encode()
+    layer = noise(4096, seed=round_)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+        "config": {"mediaType": mt.OCI_CONFIG, "digest": sha256(cfg), "size": len(cfg)},
+        "layers": [{"mediaType": mt.OCI_LAYER, "digest": sha256(layer), "size": len(layer)}],
+    }).encode()
+    c = RegistryClient(host, config)
+    try:
+        c.push_blob(repo, sha256(cfg), cfg)
+        c.push_blob(repo, sha256(layer), layer)
+        c.put_manifest(repo, "same", manifest, mt.OCI_MANIFEST)
+    except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        failures.append(f"round {round_}: {exc}")
+    finally:
+        c.close()
+
+
+def test_concurrent_pushes_of_one_image_all_succeed(registry, repo_name, config):
+    """distribution 2.x rewrites blob link files in place, so a manifest PUT racing another
+    client's push of the same blob can be told MANIFEST_BLOB_UNKNOWN for a blob that exists;
+    every pusher must still succeed (the client retries that answer)."""
+    import threading
+
+    failures: list[str] = []
+    for round_ in range(6):
+        threads = [threading.Thread(target=_push_same_image, args=(registry.host, config, repo_name, round_, failures))
+                   for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not failures, failures[:3]

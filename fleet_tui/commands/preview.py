@@ -17,6 +17,8 @@ from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import load_image
 from fleet_tui.planning.fleetplan import GroupPlan, plan_group
 from fleet_tui.planning.inventory import inventory
+from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.projection import WaveCost, project_waves
 
 
 def register(subparsers: Any) -> None:
@@ -28,6 +30,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("target", metavar="TARGET", help="image reference (tag or digest) the group would run")
     p.add_argument("--group", required=True, metavar="G", help="device group to plan for (see fleet-tui groups)")
     p.add_argument("--compare", metavar="REF", help="also plan REF (e.g. the rebased image) and show the saving")
+    p.add_argument("--waves", metavar="LIST", help="waves to project costs for (default: [rollout] waves)")
+    p.add_argument("--budget", metavar="MONEY|SIZE", help="budget to hold the waves against (default: [rollout] budget)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_preview)
 
@@ -50,12 +54,18 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
         other = _group_plan(args.compare, args.group, ctx, twins, hub) if args.compare else None
     finally:
         hub.close()
+    policy = Policy.from_config(cfg.rollout).with_overrides(waves=args.waves, budget=args.budget)
+    budget = policy.budget_bytes(cfg.cost.per_gb, cfg.cost.currency)
+    offline = {t.device_id for t in twins if not t.connected}
+    waves = project_waves(policy, [t.device_id for t in twins], offline, _bytes_of(other or plan), budget)
     price = lambda n: cost(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
     if args.json:
         doc: dict[str, Any] = _json(plan, cfg)
         doc["group"] = args.group
         if other is not None:
             doc["compare"] = _json(other, cfg)
+        doc["waves"] = [w.to_json(cfg.cost.per_gb) for w in waves]
+        doc["budget"] = {"bytes": budget, "text": policy.budget} if budget is not None else None
         print_json(doc)
         return 0
     _print(plan, price)
@@ -65,7 +75,21 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
         n = plan.devices
         print(f"\n{size(plan.total_bytes // max(n, 1))} → {size(other.total_bytes // max(n, 1))} per device, "
               f"{price(plan.total_bytes)} → {price(other.total_bytes)} for {n:,} devices")
+    _print_waves(waves, budget, policy, price, "REF" if other is not None else "TARGET")
     return 0
+
+
+def _bytes_of(plan: GroupPlan) -> dict[str, int]:
+    return {d: c.bytes_per_device for c in plan.cohorts for d in c.device_ids}
+
+
+def _print_waves(waves: list[WaveCost], budget: int | None, policy: Policy, price: Any, which: str) -> None:
+    print(f"\nby wave ({','.join(policy.waves)}) for {which}"
+          + (f", against the {policy.budget} budget ({price(budget)}):" if budget is not None else ":"))
+    table(["WAVE", "DEVICES", "BYTES", "COST", "SO FAR", "BUDGET"],
+          [(w.index + 1, w.size, size(w.bytes), price(w.bytes), price(w.cumulative),
+            "-" if budget is None else ("fits" if w.within_budget else "HALTS before")) for w in waves],
+          right=(0, 1, 2, 3, 4))
 
 
 def _json(plan: GroupPlan, cfg: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ the hub, or writes a command row (see fleet_tui.rollout.control). JSON keys foll
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from fleet_tui.commands.output import add_json_flag, cost, duration_arg, print_json, size, table
@@ -46,6 +47,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--approve-each", action="store_true", default=None, help="wait for `rollout approve` between waves")
     p.add_argument("--seed", type=int, help="device selection seed")
     p.add_argument("--poll", type=duration_arg, metavar="DURATION", help="engine poll interval (e.g. 1s)")
+    pace = p.add_argument_group("pacing (defaults from [rollout] in the config)")
+    pace.add_argument("--budget", metavar="MONEY|SIZE",
+                      help="most the rollout may spend, e.g. '$50' or '5 GB'; the rollout halts before a wave that would cross it")
+    pace.add_argument("--over-budget", action="store_true",
+                      help="start even though the plan costs more than the budget (it halts before the crossing wave)")
+    pace.add_argument("--rate", type=float, metavar="N", help="devices told to update per minute at most (0: no limit)")
+    pace.add_argument("--rate-factor", type=float, metavar="F", help="exponential rate: multiply the rate by F ...")
+    pace.add_argument("--rate-every", type=int, metavar="N", help="... each time N more devices succeeded")
+    pace.add_argument("--max-downloading", type=int, metavar="N", help="devices updating at once across the group")
+    pace.add_argument("--window", action="append", metavar="HH:MM-HH:MM",
+                      help="maintenance window (repeatable, e.g. 22:00-05:00): devices are told to update only inside one")
+    pace.add_argument("--timezone", metavar="ZONE", help="IANA time zone of the windows (default: the group's, or UTC)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_start)
 
@@ -60,7 +73,12 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_list)
 
     for kind in COMMANDS:
-        p = sub.add_parser(kind, help=f"{kind} a rollout (works from any terminal)")
+        if kind == "continue":
+            p = sub.add_parser(kind, help="continue a halted rollout anyway: past its failed gate or its budget "
+                                          "(asks you to type the rollout id)")
+            p.add_argument("--yes", metavar="ID", help="confirm without asking by giving the rollout id again")
+        else:
+            p = sub.add_parser(kind, help=f"{kind} a rollout (works from any terminal)")
         p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
         add_json_flag(p)
         p.set_defaults(handler=cmd_command, command_kind=kind)
@@ -75,7 +93,34 @@ def _policy(args: argparse.Namespace, config: Any) -> Policy:
         waves=args.waves, gate_timeout=args.gate_timeout, success=args.success, max_failed=args.max_failed,
         min_finished=args.min_finished, bake=args.bake, on_failure=args.on_failure,
         approve_each=args.approve_each, seed=args.seed, poll=args.poll, partial=args.partial,
+        budget=args.budget, rate=args.rate, rate_factor=args.rate_factor, rate_every=args.rate_every,
+        max_downloading=args.max_downloading, windows=tuple(args.window) if args.window else None,
+        timezone=args.timezone,
     )
+
+
+def _confirm_over_budget(args: argparse.Namespace) -> Any:
+    """--over-budget, or the group's name typed at a terminal."""
+    def confirm(why: str) -> bool:
+        if args.over_budget:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        print(f"{why}.", file=sys.stderr)
+        return input(f"type the group name ({args.group}) to start anyway: ").strip() == args.group
+
+    return confirm
+
+
+def _confirm_continue(args: argparse.Namespace) -> None:
+    if args.command_kind != "continue" or args.yes == args.id:
+        return
+    if args.yes is not None:
+        raise UsageError(f"--yes {args.yes!r} does not name rollout {args.id}; give its id to confirm")
+    if not sys.stdin.isatty():
+        raise UsageError(f"continuing rollout {args.id} past a halt needs confirmation: add --yes {args.id}")
+    if input(f"continue rollout {args.id} past its halt? type its id to confirm: ").strip() != args.id:
+        raise UsageError("not confirmed; nothing changed")
 
 
 def _writable(ctx: Any, what: str) -> None:
@@ -90,7 +135,8 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
     hub = open_hub(ctx.config)
     try:
         rid = create_rollout(ctx.config, hub, journal, args.target, args.group, policy,
-                             rebase=args.rebase_onto, auto_rebase=args.auto_rebase)
+                             rebase=args.rebase_onto, auto_rebase=args.auto_rebase,
+                             confirm_over_budget=_confirm_over_budget(args))
         if args.detach:
             pid = start_detached(ctx.config, journal, rid)
             if args.json:
@@ -150,6 +196,11 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
     if snap.rollback_bytes >= 0:
         print(f"rolling back would cost {size(snap.rollback_bytes)} ({cost(snap.rollback_bytes, per_gb, cur)}): "
               + ("devices keep the image they ran" if snap.rollback_bytes == 0 else "devices do not keep what they ran"))
+    if snap.budget_bytes >= 0:
+        print(f"budget {snap.budget_text}: {cost(snap.budget_bytes, per_gb, cur)} ({size(snap.budget_bytes)}); "
+              f"planned {cost(snap.bytes_planned, per_gb, cur)}, spent so far {cost(snap.bytes_total, per_gb, cur)}")
+    if snap.pacing:
+        print(snap.pacing)
     if args.devices:
         table(["DEVICE", "WAVE", "STATE", "BYTES", "PLANNED", "IMAGE"],
               [[d.id, d.wave, d.state, d.bytes, d.total, "rebased" if d.variant != "full" else "full"] for d in snap.devices],
@@ -182,6 +233,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_command(args: argparse.Namespace, ctx: Any) -> int:
     _writable(ctx, args.command_kind)
+    _confirm_continue(args)
     journal = Journal.for_config(ctx.config)
     hub = open_hub(ctx.config)
     try:

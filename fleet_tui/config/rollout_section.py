@@ -29,6 +29,34 @@ def parse_waves(value: Any) -> Any:
     return value
 
 
+def parse_windows(value: Any) -> Any:
+    from fleet_tui.rollout.pacing import parse_window
+
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, (list, tuple)):
+        for window in value:
+            _as_value_error(parse_window, window)
+        return tuple(value)
+    return value
+
+
+def _as_value_error(check: Any, value: Any) -> Any:
+    """Run a pacing check so its complaint reaches the config loader, which names the key."""
+    from fleet_tui.errors import UsageError
+
+    try:
+        return check(value)
+    except UsageError as exc:  # "… is invalid: give …": the loader says the first half itself
+        raise ValueError(str(exc).partition(" is invalid: ")[2] or str(exc)) from None
+
+
+Windows = Annotated[
+    tuple[str, ...], BeforeValidator(parse_windows),
+    Form("maintenance windows: [\"22:00-05:00\"] (HH:MM-HH:MM, 24-hour)"),
+]
+
+
 Waves = Annotated[
     tuple[str, ...], BeforeValidator(parse_waves),
     Form("cumulative waves: \"1,10%,50%,100%\" or a list of counts and percentages"),
@@ -46,6 +74,45 @@ class RolloutSection(Section):
     on_failure: Literal["halt", "rollback"] = Field("halt", description="what a failed gate does")
     seed: int = Field(0, description="seed of the stable device order (same seed → same canary)")
     poll: Duration = Field(1.0, gt=0, description="how often the engine reads device state from the hub")
+    budget: str = Field("", description="most a rollout may spend: money (`\"$50\"`, in `[cost] currency` at "
+                        "`per_gb`) or bytes (`\"5 GB\"`); a wave that would cross it is not started (the rollout "
+                        "halts); `\"\"` = no budget")
+    rate: float = Field(0.0, ge=0, description="devices told to update per minute at most (0 = no limit)")
+    rate_factor: float = Field(1.0, ge=1, description="exponential rate: multiply `rate` by this each time "
+                               "`rate_every` more devices succeeded")
+    rate_every: int = Field(0, ge=0, description="devices that must succeed before the rate rises (0 = constant rate)")
+    max_downloading: int = Field(0, ge=0, description="devices updating at once across the group (0 = no limit)")
+    windows: Windows = Field((), description="maintenance windows (`\"22:00-05:00\"`, 24-hour, an end before "
+                             "the start crosses midnight): waves start and devices are told to update only inside "
+                             "one; `[]` = any time")
+    timezone: str = Field("UTC", description="IANA time zone of `windows` for groups not in `timezones`")
+    timezones: dict[str, str] = Field(default_factory=dict, description="time zone per group, e.g. "
+                                      "`{ vans = \"Europe/Berlin\" }`")
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_form(cls, budget: str) -> str:
+        from fleet_tui.rollout.pacing import check_budget_form
+
+        _as_value_error(check_budget_form, budget)
+        return budget
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from fleet_tui.rollout.pacing import zone
+
+        _as_value_error(zone, name)
+        return name
+
+    @field_validator("timezones")
+    @classmethod
+    def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:
+        from fleet_tui.rollout.pacing import zone
+
+        for name in zones.values():
+            _as_value_error(zone, name)
+        return zones
 
     @field_validator("waves")
     @classmethod

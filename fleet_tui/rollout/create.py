@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import secrets
 from collections import Counter
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
 from fleet_tui.hub.protocol import DEFAULT_PLATFORM, DeviceTwin
@@ -68,8 +69,15 @@ def rebase_onto(config: Any, target: Image, onto: Image) -> str | None:
 def create_rollout(
     config: Any, hub: Any, journal: Journal, target_ref: str, group: str, policy: Policy,
     rebase: str | None = None, auto_rebase: bool = False, rollout_id: str | None = None,
+    confirm_over_budget: Callable[[str], bool] | None = None,
 ) -> str:
+    """Journal a new rollout; its id. A plan over the policy's budget starts only when
+    `confirm_over_budget(why)` says yes (the CLI asks for the group name, or takes
+    --over-budget); the engine then halts before the first wave that would cross it."""
     module, group_tag = config.hub.module, hub.group_tag
+    zones = config.rollout.timezones
+    if group in zones and policy.timezone == config.rollout.timezone:  # a --timezone flag wins
+        policy = replace(policy, timezone=zones[group])
     target = load_image(target_ref, config)
     twins = list(hub.iter_devices(group_condition(group_tag, group)))
     if not twins:
@@ -176,8 +184,33 @@ def create_rollout(
         "planned_total": sum(a.planned_bytes for a in assignments),
         "rollback_total": sum(rollback_bytes(a.variant, a.prev_image, platforms[a.device_id]) for a in assignments),
     }
+    spec["budget"] = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)
     journal.create(rid, spec, sizes, assignments)
     return rid
+
+
+def check_budget(config: Any, policy: Policy, sizes: list[int], assignments: list[Assignment], group: str,
+                 confirm: Callable[[str], bool] | None) -> dict[str, Any] | None:
+    """The rollout's budget for the journal (None: no budget); refuses a plan over it unless confirmed."""
+    from fleet_tui.rollout.tagging import money
+
+    limit = policy.budget_bytes(config.cost.per_gb, config.cost.currency)
+    if limit is None:
+        return None
+    budget = {"bytes": limit, "per_gb": config.cost.per_gb, "currency": config.cost.currency, "text": policy.budget}
+    per_wave = [sum(a.planned_bytes for a in assignments if a.wave == w) for w in range(len(sizes))]
+    if sum(per_wave) <= limit:
+        return budget
+    fit, total = 0, 0
+    while fit < len(per_wave) and total + per_wave[fit] <= limit:
+        total += per_wave[fit]
+        fit += 1
+    why = (f"the plan costs {money(sum(per_wave), budget)}, over the {money(limit, budget)} budget of group {group!r}: "
+           f"{'waves 1-' + str(fit) if fit > 1 else 'wave 1' if fit == 1 else 'no wave'} fit ({money(total, budget)}), "
+           f"the rollout would halt before wave {fit + 1}")
+    if confirm is None or not confirm(why):
+        raise UsageError(f"{why}; raise --budget, or start it anyway with --over-budget")
+    return budget
 
 
 def rollbacks_of(prev: dict[str, tuple[str, str]]) -> dict[str, str]:

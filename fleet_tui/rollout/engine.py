@@ -31,6 +31,7 @@ from fleet_tui.rollout.gate import judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.rollout.tagging import WaveTagging
 
 
 # What a step may meet when the hub or the journal is busy (another writer holds the lock
@@ -47,7 +48,7 @@ def _stdout_log(line: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", file=sys.stdout, flush=True)
 
 
-class Engine:
+class Engine(WaveTagging):
     def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log) -> None:
         self.journal = journal
         self.hub = hub
@@ -116,6 +117,9 @@ class Engine:
         if wave.state == "pending":
             if state != "paused" and (wave.idx == 0 or not self.policy.approve_each or wave.approved):
                 self.start_wave(wave)
+        elif wave.state == "targeting":
+            if state != "paused":
+                self.tag_more(wave)
         elif wave.state == "running":
             self.judge(wave)
         elif wave.state == "baking" and time.time() >= (wave.bake_until or 0):
@@ -140,8 +144,7 @@ class Engine:
             self._create_deployments()
             self.record("deploy", "done", data={"intent": seq})
         elif kind == "target":
-            self._tag_wave(int(wave or 0))
-            self.record("target", "done", wave, {"intent": seq}, wave_set={"state": "running"})
+            self.tag_batch(int(wave or 0), data, seq)
         elif kind == "rollback":
             self._roll_back(data["waves"])
             self.record("rollback", "done", wave, {"intent": seq}, state="rolled_back", reason=data["reason"])
@@ -176,14 +179,6 @@ class Engine:
                     and rid and rid not in ours):
                 return rid
         return ""
-
-    def start_wave(self, wave: WaveRow) -> None:
-        # reports older than this never count for this wave's gate: the hub's clock (its
-        # report stamps use it), a second early for its Date header's resolution
-        started = getattr(self.hub, "now", time.time)() - 1.0
-        self.log(f"wave {wave.idx + 1}: targeting {wave.size} devices")
-        self.intend("target", wave.idx, {"devices": wave.size, "started": started},
-                    wave_set={"state": "targeting", "started": started})
 
     def _tagged_at(self, wave: int) -> float | None:
         """When this wave's tagging finished (the gate's timeout counts from there)."""
@@ -244,21 +239,23 @@ class Engine:
         for key, variant in sorted(self.spec["variants"].items()):
             self._create(key, variant["image"], self.spec["priority"])
 
-    def _tag_wave(self, wave: int) -> None:
-        """Tag the wave's devices. A hub that tags by job (Azure) gets the whole, fixed list with
-        a job key, so a repeat after a crash waits for the job it started; others skip the
-        devices that already carry the tag."""
+    def _tag_ids(self, wave: int, ids: list[str], batch: int) -> None:
+        """Tag these devices of the wave. A hub that tags by job (Azure) gets the whole, fixed
+        list with a job key, so a repeat after a crash waits for the job it started; others skip
+        the devices that already carry the tag."""
         by_job = bool(getattr(self.hub, "tags_by_job", False))
         already = {} if by_job else read_devices(self.hub, self.id, self.spec["module"])
+        variant_of = {a.device_id: a.variant for a in self.by_wave[wave]}
         by_variant: dict[str, list[str]] = defaultdict(list)
-        for a in self.by_wave[wave]:
-            if a.device_id not in already:
-                by_variant[a.variant].append(a.device_id)
-        for variant, ids in sorted(by_variant.items()):
+        for device_id in ids:
+            if device_id not in already:
+                by_variant[variant_of[device_id]].append(device_id)
+        for variant, chosen in sorted(by_variant.items()):
             if by_job:
-                self.hub.bulk_update_tags(ids, {self.tag: variant}, key=f"{self.id}-w{wave}-{variant}")
+                key = f"{self.id}-w{wave}-{variant}" if batch == 0 else f"{self.id}-w{wave}b{batch}-{variant}"
+                self.hub.bulk_update_tags(chosen, {self.tag: variant}, key=key)
             else:
-                self.hub.bulk_update_tags(ids, {self.tag: variant})
+                self.hub.bulk_update_tags(chosen, {self.tag: variant})
 
     def _roll_back(self, waves: list[int]) -> None:
         keys = self.spec["rollbacks"]
@@ -286,21 +283,39 @@ class Engine:
 
     # --- commands ------------------------------------------------------------------------
     def apply_commands(self) -> None:
-        for seq, kind in self.journal.pending_commands(self.id):
+        for seq, kind, who in self.journal.pending_commands(self.id):
             state = self.journal.rollout(self.id).state
-            self.log(f"command {kind} (rollout {state})")
+            by = {"by": who} if who else {}
+            self.log(f"command {kind} (rollout {state}){' from ' + who if who else ''}")
             if kind == "pause" and state in ("pending", "running"):
-                self.record("pause", "done", state="paused", reason="paused by the operator", consume=seq)
+                self.record("pause", "done", data=by, state="paused", reason="paused by the operator", consume=seq)
             elif kind == "resume" and state == "paused":
-                self.record("resume", "done", state="running", reason="", consume=seq)
+                self.record("resume", "done", data=by, state="running", reason="", consume=seq)
             elif kind == "abort" and state not in TERMINAL:
-                self.record("abort", "done", state="aborted", reason="aborted by the operator", consume=seq)
+                self.record("abort", "done", data=by, state="aborted", reason="aborted by the operator", consume=seq)
             elif kind == "rollback" and state != "rolled_back":
                 reason = "rolled back by the operator"
-                self.intend("rollback", None, {"waves": self._started_waves(), "reason": reason}, consume=seq)
+                self.intend("rollback", None, {"waves": self._started_waves(), "reason": reason, **by}, consume=seq)
             elif kind == "approve" and state not in TERMINAL:
                 wave = next((w for w in self.journal.waves(self.id) if w.state == "pending"), None)
                 wave_set = {"approved": 1} if wave else None
-                self.record("approve", "done", wave.idx if wave else None, wave_set=wave_set, consume=seq)
+                self.record("approve", "done", wave.idx if wave else None, by, wave_set=wave_set, consume=seq)
+            elif kind == "continue" and state == "halted":
+                self.continue_halted(seq, who)
             else:
-                self.record("command_ignored", "done", data={"command": kind, "state": state}, consume=seq)
+                self.record("command_ignored", "done", data={"command": kind, "state": state, **by}, consume=seq)
+
+    def continue_halted(self, seq: int, who: str) -> None:
+        """The operator's `continue` on a halted rollout: a failed gate counts as passed, or
+        the wave the budget stopped is started anyway (recorded; the budget is not raised)."""
+        waves = self.journal.waves(self.id)
+        failed = next((w for w in waves if w.state == "failed"), None)
+        who = who or "the operator"
+        if failed is not None:
+            self.record("continue", "done", failed.idx, {"gate": True, "by": who}, state="running",
+                        reason="", wave_set={"state": "passed"}, consume=seq)
+        else:
+            pending = next((w for w in waves if w.state == "pending"), None)
+            self.record("continue", "done", pending.idx if pending else None, {"budget": True, "by": who},
+                        state="running", reason="", consume=seq)
+        self.log(f"continued by {who}")

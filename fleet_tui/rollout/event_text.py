@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from fleet_tui.rollout.journal import Assignment, Event, WaveRow
+from fleet_tui.rollout.pacing import span_text
 from fleet_tui.rollout.policy import Policy
 
 
@@ -56,9 +57,19 @@ class EventText:
         data = (intent.data if intent else {}) or e.data
         open_ = e.phase == "intent"
         if e.kind == "target":
-            size = int(data.get("devices", len(self.by_wave.get(e.wave or 0, []))))
+            if e.data.get("complete"):
+                return ""
+            devices = data.get("devices", len(self.by_wave.get(e.wave or 0, [])))
+            size = len(devices) if isinstance(devices, list) else int(devices)
             noun = "device" if size == 1 else "devices"
             return f"wave {n}: tagging {size} {noun}…" if open_ else f"wave {n}: tagged {size} {noun}"
+        if e.kind == "wait":
+            return f"wave {n}: waiting for window (opens in {span_text(float(e.data.get('opens_in', 0)))})"
+        if e.kind == "budget":
+            return f"wave {n} halted: over budget (spent + plan {e.data.get('spent', 0) + e.data.get('plan', 0):,} B > {e.data.get('budget', 0):,} B)"
+        if e.kind == "continue":
+            what = "past the budget" if e.data.get("budget") else "past its failed gate"
+            return f"wave {n}: continued {what} by {e.data.get('by', 'the operator')}"
         if e.kind == "judge":
             r = e.data
             if r.get("passed"):
@@ -76,6 +87,7 @@ class EventText:
             return f"wave {n} approved by the operator" if n else "approved by the operator"
         simple = {
             "engine": f"engine started (pid {e.data.get('pid', '?')})",
+            "wave": f"wave {n} started",
             "pause": "paused by the operator", "resume": "resumed by the operator",
             "abort": "aborted by the operator: no more devices will be tagged",
             "finish": "rollout succeeded: every wave passed its gate",

@@ -111,17 +111,12 @@ def _read_local(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]
     return out
 
 
-def judge(
-    policy: Policy, device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView],
-    started: float, now: float, deployments: dict[str, str] | None = None, timeout_from: float | None = None,
-) -> GateResult | None:
-    """`expected`: device id → the digest its variant pins; `deployments`: device id → its
-    variant's deployment id. `started` is by the hub's clock; `now` and `timeout_from` by
-    ours. None while undecided."""
-    ids = list(device_ids)
-    size = len(ids)
+def count_outcomes(device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView], started: float,
+                   deployments: dict[str, str] | None = None) -> tuple[int, int]:
+    """(running the digest their variant pins, failed) among `device_ids`, on reports made
+    since `started` (or, for running, confirmed by the hub applying the variant)."""
     running = failed = 0
-    for device_id in ids:
+    for device_id in device_ids:
         view = views.get(device_id)
         if view is None:
             continue
@@ -131,6 +126,19 @@ def judge(
             running += 1
         elif view.state == "failed" and fresh:
             failed += 1
+    return running, failed
+
+
+def judge(
+    policy: Policy, device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView],
+    started: float, now: float, deployments: dict[str, str] | None = None, timeout_from: float | None = None,
+) -> GateResult | None:
+    """`expected`: device id → the digest its variant pins; `deployments`: device id → its
+    variant's deployment id. `started` is by the hub's clock; `now` and `timeout_from` by
+    ours. None while undecided."""
+    ids = list(device_ids)
+    size = len(ids)
+    running, failed = count_outcomes(ids, expected, views, started, deployments)
     finished = running + failed
     needed = policy.needed_running(size)
 

@@ -59,11 +59,24 @@ CREATE TABLE IF NOT EXISTS commands (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
     kind TEXT NOT NULL, consumed REAL
 );
+CREATE TABLE IF NOT EXISTS command_by (seq INTEGER PRIMARY KEY, who TEXT NOT NULL);
 """
+
+
+def operator() -> str:
+    """Who is acting: the OS user, and the SSH client's address when logged in over SSH."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    client = os.environ.get("SSH_CLIENT", "").split()
+    return f"{user} from {client[0]}" if client else user
 
 ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
 TERMINAL = ("succeeded", "aborted", "rolled_back")
-COMMANDS = ("pause", "resume", "abort", "rollback", "approve")
+COMMANDS = ("pause", "resume", "abort", "rollback", "approve", "continue")
 
 
 @dataclass(frozen=True)
@@ -238,10 +251,12 @@ class Journal:
             rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
         return [Event(s, t, w, k, p, json.loads(d)) for s, t, w, k, p, d in rows]
 
-    def pending_commands(self, rollout_id: str) -> list[tuple[int, str]]:
+    def pending_commands(self, rollout_id: str) -> list[tuple[int, str, str]]:
+        """(seq, kind, who sent it) of the commands not yet applied, oldest first."""
         with self.lock:
             return self.conn.execute(
-                "SELECT seq, kind FROM commands WHERE rollout_id = ? AND consumed IS NULL ORDER BY seq", (rollout_id,)
+                "SELECT c.seq, c.kind, IFNULL(b.who, '') FROM commands c LEFT JOIN command_by b ON b.seq = c.seq "
+                "WHERE c.rollout_id = ? AND c.consumed IS NULL ORDER BY c.seq", (rollout_id,)
             ).fetchall()
 
     # --- writes ------------------------------------------------------------------------
@@ -251,7 +266,9 @@ class Journal:
             cur = conn.execute(
                 "INSERT INTO commands (rollout_id, ts, kind) VALUES (?,?,?)", (rollout_id, time.time(), kind)
             )
-            return int(cur.lastrowid or 0)
+            seq = int(cur.lastrowid or 0)
+            conn.execute("INSERT INTO command_by (seq, who) VALUES (?, ?)", (seq, operator()))
+            return seq
 
     def record(
         self, rollout_id: str, kind: str, phase: str, wave: int | None = None, data: dict[str, Any] | None = None,

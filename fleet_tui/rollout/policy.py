@@ -75,6 +75,13 @@ class Policy:
     seed: int = 0
     poll: float = 1.0  # engine poll interval, seconds
     partial: bool = False  # waves may end short of the whole group (the rest left untouched)
+    budget: str = ""  # money ("$50") or bytes ("5 GB") the rollout may spend; "" = none (pacing.py)
+    rate: float = 0.0  # devices tagged per minute at most; 0 = no limit
+    rate_factor: float = 1.0  # exponential rate: multiply the rate by this ...
+    rate_every: int = 0  # ... each time this many more devices succeeded (0: constant rate)
+    max_downloading: int = 0  # devices updating at once across the group; 0 = no limit
+    windows: tuple[str, ...] = ()  # maintenance windows "HH:MM-HH:MM"; () = always
+    timezone: str = "UTC"  # of the windows (the group's, from [rollout] timezones)
 
     def __post_init__(self) -> None:
         if not self.waves:
@@ -99,6 +106,34 @@ class Policy:
             raise UsageError("rollout poll must be more than 0 seconds")
         if not isinstance(self.min_finished, int) or self.min_finished < 1:
             raise UsageError(f"rollout min_finished must be a whole number ≥ 1, not {self.min_finished!r}")
+        self._check_pacing()
+
+    def _check_pacing(self) -> None:
+        from fleet_tui.rollout import pacing
+
+        pacing.check_budget_form(self.budget)
+        for name, low in (("rate", 0), ("rate_factor", 1), ("rate_every", 0), ("max_downloading", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+                raise UsageError(f"rollout {name} must be a number ≥ {low}, not {value!r}")
+        for window in self.windows:
+            pacing.parse_window(window)
+        pacing.zone(self.timezone)
+
+    def budget_bytes(self, per_gb: float, currency: str) -> int | None:
+        from fleet_tui.rollout import pacing
+
+        return pacing.budget_bytes(self.budget, per_gb, currency)
+
+    def rate_now(self, succeeded: int) -> float:
+        from fleet_tui.rollout import pacing
+
+        return pacing.current_rate(self.rate, self.rate_factor, self.rate_every, succeeded)
+
+    @property
+    def paced(self) -> bool:
+        """Tagging may stop part-way through a wave (rate, concurrency or windows)."""
+        return bool(self.rate or self.max_downloading or self.windows)
 
     # --- construction ----------------------------------------------------------------
     @classmethod
@@ -106,7 +141,9 @@ class Policy:
         """The policy of a `[rollout]` section (validated, or raw TOML data)."""
         if isinstance(section, dict):
             section = parse_config({"rollout": section}).rollout
-        return cls(**section.model_dump())
+        data = section.model_dump()
+        data.pop("timezones", None)  # per group: create_rollout picks the group's into `timezone`
+        return cls(**data)
 
     def with_overrides(self, **overrides: Any) -> "Policy":
         """Flags win over the config; None means "not given"."""
@@ -118,11 +155,12 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["waves"] = list(self.waves)
+        data["windows"] = list(self.windows)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Policy":
-        return cls(**{**data, "waves": tuple(data["waves"])})
+        return cls(**{**data, "waves": tuple(data["waves"]), "windows": tuple(data.get("windows") or ())})
 
     # --- use -------------------------------------------------------------------------
     def wave_sizes(self, group_size: int) -> list[int]:

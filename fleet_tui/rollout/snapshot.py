@@ -35,6 +35,7 @@ from typing import Any
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
+from fleet_tui.rollout.pacing import span_text, window_state
 from fleet_tui.rollout.policy import Policy
 
 EVENTS_SHOWN = 40
@@ -85,6 +86,9 @@ class RolloutSnapshot:
     approvable: bool = False  # an `approve` now would approve a wave still to start (pre-approval)
     bytes_source: str = "reported"  # or "planned": the hub has no byte counts (Azure), bytes are the plan's
     rollback_bytes: int = -1  # what rolling every device back would cost, planned at creation (-1: not planned)
+    budget_bytes: int = -1  # the rollout's budget (-1: none)
+    budget_text: str = ""  # the budget as the operator gave it ("$50", "5 GB")
+    pacing: str = ""  # what holds the next devices back ("waiting for window (opens in 3h12m)")
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)
@@ -101,6 +105,8 @@ class RolloutSnapshot:
             "throughput": self.throughput[-1] if self.throughput else 0.0, "eta_seconds": self.eta_seconds,
             "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval, "approvable": self.approvable,
             "bytes_source": self.bytes_source, "rollback_bytes": self.rollback_bytes,
+            "budget": {"bytes": self.budget_bytes, "text": self.budget_text} if self.budget_bytes >= 0 else None,
+            "pacing": self.pacing,
         }
 
 
@@ -120,6 +126,27 @@ def device_state(a: Assignment, view: DeviceView | None, started: float | None, 
 def gate_text(policy: Policy) -> str:
     text = f"≥ {policy.success} running within {policy.gate_timeout:g}s, failed ≤ {policy.max_failed}"
     return text + (f", bake {policy.bake:g}s" if policy.bake else "")
+
+
+def pacing_text(policy: Policy, state: str, waves: list[Any], views: dict[str, DeviceView], now: float) -> str:
+    """What holds the next devices back: a closed window, or the rate with the queue."""
+    if state not in ("running", "pending"):
+        return ""
+    wave = next((w for w in waves if w.state in ("pending", "targeting")), None)
+    if wave is None or not policy.paced:
+        return ""
+    is_open, change = window_state(policy.windows, policy.timezone, now)
+    if not is_open:
+        return f"waiting for window (opens in {span_text(change)})"
+    if wave.state == "targeting":
+        told = sum(1 for v in views.values() if v.tag)  # devices carrying the tag: told so far, all waves
+        earlier = sum(w.size for w in waves if w.idx < wave.idx)
+        queued = max(0, wave.size - max(0, told - earlier))
+        limits = [f"{policy.rate:g}/min" + (f" ×{policy.rate_factor:g} every {policy.rate_every}" if policy.rate_every
+                                             else "")] if policy.rate else []
+        limits += [f"≤ {policy.max_downloading} updating at once"] if policy.max_downloading else []
+        return f"telling devices at {', '.join(limits) or 'window pace'}, {queued} queued" if queued else ""
+    return ""
 
 
 class SnapshotReader:
@@ -175,10 +202,13 @@ class SnapshotReader:
         )
         awaiting = approvable and row.state == "running" and all(w.state == "passed" for w in waves[: pending.idx])
         events = tuple(self.event_text.lines(self.journal.events(self.id)[-2 * EVENTS_SHOWN:], waves)[-EVENTS_SHOWN:])
+        budget = self.spec.get("budget") or {}
         return RolloutSnapshot(
             self.id, self.spec["group"], self.spec["target"], row.state, wave_rows, tuple(devices), total,
             self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,
             approvable, "reported" if self.reports_bytes else "planned", int(self.spec.get("rollback_total", -1)),
+            int(budget.get("bytes", -1)), str(budget.get("text", "")),
+            pacing_text(self.policy, row.state, waves, views, now),
         )
 
     def _rate(self, now: float, total: int) -> float:

@@ -75,6 +75,7 @@ ROLLOUT = [
     Key("rollout.approve", "a", "control('approve')", "Approve", danger=True),
     Key("rollout.abort", "A", "control('abort')", "Abort", danger=True),
     Key("rollout.rollback", "B", "control('rollback')", "Roll back", danger=True),
+    Key("rollout.continue", "C", "control('continue')", "Continue anyway", danger=True),
     Key("rollout.failed", "x", "only_failed", "Failed"),
 ]
 
@@ -87,7 +88,7 @@ def hidden(keys: list[Key]) -> list[Key]:
 # The Rollout footer at 80 columns has room for its own keys, esc and ? only.
 ROLLOUT_QUIET = hidden([k for k in LIST + GLOBAL if k.id in ("list.filter", "app.images", "app.quit")])
 
-CONFIRM = {"rollout.abort", "rollout.rollback", "preview.rollout"}
+CONFIRM = {"rollout.abort", "rollout.rollback", "rollout.continue", "preview.rollout"}
 
 SECTIONS = {
     "Everywhere": GLOBAL, "Lists": LIST + TABLE, "Fleet": FLEET, "Devices": DEVICES,

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 from fleet_tui.errors import FleetError, UsageError
 from fleet_tui.hub.query_literal import group_condition
-from fleet_tui.ui.formatting import short_ref
+from fleet_tui.ui.formatting import money, short_ref
 from fleet_tui.ui.image_names import ImageNames
 from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutDevice, RolloutSnapshot,
@@ -47,6 +47,7 @@ class LiveConsoleData:
         self.names = ImageNames(self._repositories, config)  # manifest digest → short repo:tag
         self._readers: dict[str, Any] = {}
         self._plan: Any = None  # a prepared rebase awaiting the operator's yes
+        self._bytes_of: dict[str, dict[str, int]] = {}  # variant label → device → planned bytes (last preview)
         self.clock = time.time
 
     # --- plumbing ----------------------------------------------------------------------
@@ -169,6 +170,7 @@ class LiveConsoleData:
 
         held, keeps = inventory(self.config, self.hub, list(twins), self.journal)
         plan = plan_group(target, twins, self.module, self.config, held, keeps)
+        self._bytes_of[label] = {d: c.bytes_per_device for c in plan.cohorts for d in c.device_ids}
         cohorts = tuple(
             Cohort(self.names.get(c.digest, c.digest[:19] or "unknown"), c.digest, len(c.device_ids),
                    tuple(PlanLayer(l.digest, l.size, l.needed, l.created_by) for l in c.plan.layers),
@@ -192,7 +194,27 @@ class LiveConsoleData:
         except FleetError:
             rebased = None
         c = self.config.cost
-        return Preview(target, group, naive, rebased, c.per_gb, c.currency)
+        return Preview(target, group, naive, rebased, c.per_gb, c.currency,
+                       self._budget_line(twins, "rebased" if rebased is not None and rebased.label == "rebased" else "naive"))
+
+    def _budget_line(self, twins: Sequence[Any], label: str) -> str:
+        """The rollout's waves priced against `[rollout] budget` ("" without a budget)."""
+        from fleet_tui.rollout.policy import Policy
+        from fleet_tui.rollout.projection import project_waves
+
+        policy = Policy.from_config(self.config.rollout)
+        c = self.config.cost
+        budget = policy.budget_bytes(c.per_gb, c.currency)
+        if budget is None:
+            return ""
+        waves = project_waves(policy, [t.device_id for t in twins], {t.device_id for t in twins if not t.connected},
+                              self._bytes_of.get(label, {}), budget)
+        fit = sum(1 for w in waves if w.within_budget)
+        total = waves[-1].cumulative if waves else 0
+        verdict = ("every wave fits" if fit == len(waves) else
+                   f"waves 1-{fit} fit, the rollout halts before wave {fit + 1}" if fit else "no wave fits: it halts at once")
+        return (f"{label} by wave {', '.join(money(w.bytes, c.per_gb, c.currency) for w in waves)} = "
+                f"{money(total, c.per_gb, c.currency)} against the {policy.budget} budget: {verdict}")
 
     def safety_report(self, target: str, group: str) -> SafetyReport:
         from fleet_tui.rebase import prepare_rebase
@@ -268,7 +290,7 @@ class LiveConsoleData:
             tuple(RolloutDevice(d.id, d.wave, d.state, d.bytes, d.total) for d in s.devices),
             s.bytes_total, s.bytes_planned, s.throughput, s.eta_seconds, s.cost, s.events, s.taken, s.awaiting_approval,
             self.names.get(s.target.rpartition("@")[2]) if "@" in s.target else short_ref(s.target),
-            s.approvable, s.bytes_source,
+            s.approvable, s.bytes_source, s.budget_bytes, s.budget_text, s.pacing,
         )
 
     def control_rollout(self, rollout_id: str, action: str) -> None:

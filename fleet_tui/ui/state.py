@@ -18,7 +18,7 @@ from typing import Protocol, Sequence
 
 ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
 ROLLOUT_ACTIONS = ("pause", "resume", "approve", "abort", "rollback")
-DANGEROUS_ACTIONS = frozenset({"abort", "rollback"})
+DANGEROUS_ACTIONS = frozenset({"abort", "rollback", "continue"})
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ class Preview:
     rebased: Variant | None  # None when no rebased image exists (yet)
     per_gb: float
     currency: str = "$"
+    budget_line: str = ""  # the rollout's waves priced against [rollout] budget ("" without one)
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,9 @@ class RolloutSnapshot:
     target_name: str = ""  # short repo:tag of the target when known ("" → show its short digest)
     approvable: bool = False  # `approve` now would (pre-)approve a wave still to start
     bytes_source: str = "reported"  # "planned": the hub reports no bytes (Azure); bytes are the plan's
+    budget_bytes: int = -1  # the rollout's budget (-1: none)
+    budget_text: str = ""  # as the operator gave it: "$50", "5 GB"
+    pacing: str = ""  # what holds the next devices back: "waiting for window (opens in 3h12m)"
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)

@@ -86,7 +86,10 @@ class PreviewScreen(ConsoleScreen):
                                p.naive.total_bytes, p.rebased.total_bytes)
         else:
             line = f"naive: {size(p.naive.total_bytes)} for the group, {self._money(p.naive.total_bytes)}; no rebased image yet (b builds one)"
-        self.query_one("#saving", Static).update(Text(line, "bold"))
+        saving = Text(line, "bold")
+        if p.budget_line:
+            saving.append("\n" + p.budget_line, "bold red" if "halts" in p.budget_line else "")
+        self.query_one("#saving", Static).update(saving)
         self.show_cohort(rows[table.cursor] if rows else None)
         self.loaded = True
 

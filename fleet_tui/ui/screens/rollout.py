@@ -44,6 +44,8 @@ def offered(action: str, s: RolloutSnapshot) -> bool:
         return s.awaiting_approval or (s.state == "paused" and s.approvable)
     if action == "abort":
         return s.state not in FINISHED
+    if action == "continue":
+        return s.state == "halted"
     return s.state not in ("rolled_back", "aborted")  # rollback: an aborted rollout is folded; the engine refuses
 
 
@@ -139,6 +141,12 @@ class RolloutScreen(ListScreen):
             + f"   {size(int(rate))}/s   ETA {duration(s.eta_seconds)}\ncost so far ",
             (f"${s.cost:,.2f}" if s.cost < 100 else f"${s.cost:,.0f}", "bold"),
         )
+        if s.budget_bytes >= 0:
+            over = s.bytes_planned > s.budget_bytes
+            status.append(f" of {s.budget_text} budget", "bold red" if over and s.state == "halted" else "")
+        if s.pacing:
+            status.append("   ")
+            status.append(s.pacing, "yellow")
         hint, style = status_hint(s, self.untouched)
         if hint:
             status.append("   ")
@@ -164,7 +172,7 @@ class RolloutScreen(ListScreen):
                                   action)
 
         if action in DANGEROUS_ACTIONS:
-            verb = "Abort" if action == "abort" else "Roll back"
+            verb = {"abort": "Abort", "rollback": "Roll back", "continue": "Continue past the halt:"}[action]
             self.app.push_screen(TypeToConfirm(f"{verb} rollout {self.rollout_id} on {group}", group), send)
         else:
             send()

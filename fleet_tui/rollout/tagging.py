@@ -1,0 +1,165 @@
+"""How the engine starts a wave and tells its devices to update, within the rollout's pacing.
+
+A mixin of `Engine` (engine.py), kept apart so the engine reads as the state machine and
+this file as the rules of one wave's start:
+
+- a wave starts (state `targeting`, start time by the hub's clock) only inside a
+  maintenance window and only if the budget holds (spend so far + the wave's plan), unless
+  the operator said `continue` for that wave after the budget halted the rollout;
+- devices are then tagged in batches, each one an intent naming its exact devices (a
+  resumed engine re-tags exactly those, never picks others); a batch is as large as the
+  rate (devices per minute, exponential by successes), the concurrency limit (devices
+  still updating across the group) and the window allow — without pacing, one batch is
+  the whole wave, as before;
+- while a wave is still being tagged its failures are judged (a bad release stops early),
+  never its success: the gate opens once every device of the wave was told.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from fleet_tui.rollout import pacing
+from fleet_tui.rollout.gate import GateResult, count_outcomes, read_devices
+from fleet_tui.rollout.journal import WaveRow
+
+
+def money(nbytes: int, budget: dict[str, Any]) -> str:
+    """Bytes as the budget's money (or size when the budget has no price)."""
+    if budget.get("per_gb"):
+        return f"{budget.get('currency', '$')}{nbytes / 1e9 * budget['per_gb']:,.2f}"
+    return f"{nbytes:,} B"
+
+
+class WaveTagging:
+    journal: Any
+    hub: Any
+    id: str
+    spec: dict[str, Any]
+    policy: Any
+    by_wave: dict[int, list[Any]]
+    expected: dict[str, str]
+    log: Callable[[str], None]
+    record: Callable[..., int]
+    intend: Callable[..., None]
+    _tag_ids: Callable[[int, list[str], int], None]  # hub-specific tagging (jobs on Azure)
+    _waiting_since: float | None = None
+    wall_clock: Callable[[], float] = staticmethod(time.time)  # windows and rate read it (tests move it)
+
+    # --- facts from the journal ---------------------------------------------------------
+    def tagged_in(self, wave: int) -> list[str]:
+        """Devices of `wave` that a target intent named (an open intent is finished first)."""
+        out: list[str] = []
+        for e in self.journal.events(self.id, "target"):
+            if e.phase == "intent" and e.wave == wave:
+                devices = e.data.get("devices")
+                out.extend(devices if isinstance(devices, list) else [a.device_id for a in self.by_wave[wave]])
+        return list(dict.fromkeys(out))
+
+    def tag_times(self, since: float) -> list[float]:
+        return [e.ts for e in self.journal.events(self.id, "target") if e.phase == "intent" and e.ts >= since
+                for _ in range(len(e.data["devices"]) if isinstance(e.data.get("devices"), list) else 1)]
+
+    def budget_overridden(self, wave: int) -> bool:
+        return any(e.wave == wave and e.data.get("budget") for e in self.journal.events(self.id, "continue"))
+
+    # --- starting a wave ----------------------------------------------------------------
+    def start_wave(self, wave: WaveRow) -> None:
+        if not self._window_open(wave):
+            return
+        budget = self.spec.get("budget") or {}
+        if budget.get("bytes") is not None and not self.budget_overridden(wave.idx):
+            spent = self.spent_bytes()
+            plan = sum(a.planned_bytes for a in self.by_wave[wave.idx])
+            if spent + plan > budget["bytes"]:
+                reason = (f"budget: wave {wave.idx + 1} would bring spend to {money(spent + plan, budget)}, over the "
+                          f"{money(budget['bytes'], budget)} budget ({money(spent, budget)} spent); halted before "
+                          "tagging it — `rollout continue` spends past the budget, `rollout rollback` undoes")
+                self.record("budget", "done", wave.idx, {"spent": spent, "plan": plan, "budget": budget["bytes"]},
+                            state="halted", reason=reason)
+                self.log(f"halted: {reason}")
+                return
+        # reports older than this never count for this wave's gate: the hub's clock (its
+        # report stamps use it), a second early for its Date header's resolution
+        started = getattr(self.hub, "now", time.time)() - 1.0
+        self.log(f"wave {wave.idx + 1}: starting ({wave.size} devices)")
+        self.record("wave", "done", wave.idx, {"started": started}, wave_set={"state": "targeting", "started": started})
+        self.tag_more(self.journal.waves(self.id)[wave.idx])
+
+    def spent_bytes(self) -> int:
+        """Per device told to update: the larger of its plan and what it reported."""
+        tagged = {d for w in self.by_wave for d in self.tagged_in(w)}
+        if not tagged:
+            return 0
+        views = read_devices(self.hub, self.id, self.spec["module"], sorted(tagged)) \
+            if self.spec.get("reports_bytes", True) else {}
+        return sum(max(a.planned_bytes, views[a.device_id].bytes if a.device_id in views else 0)
+                   for w in self.by_wave.values() for a in w if a.device_id in tagged)
+
+    def _window_open(self, wave: WaveRow) -> bool:
+        now = self.wall_clock()
+        is_open, change = pacing.window_state(self.policy.windows, self.policy.timezone, now)
+        if is_open:
+            self._waiting_since = None
+            return True
+        if self._waiting_since is None:  # one event per closed window, not one per poll
+            self._waiting_since = now
+            self.record("wait", "done", wave.idx, {"opens_in": round(change), "opens": now + change})
+            self.log(f"wave {wave.idx + 1}: waiting for window (opens in {pacing.span_text(change)})")
+        return False
+
+    # --- tagging within a wave ----------------------------------------------------------
+    def tag_more(self, wave: WaveRow) -> None:
+        tagged = set(self.tagged_in(wave.idx))
+        left = [a.device_id for a in self.by_wave[wave.idx] if a.device_id not in tagged]
+        if not left:
+            self.record("target", "done", wave.idx, {"complete": True}, wave_set={"state": "running"})
+            return
+        views = read_devices(self.hub, self.id, self.spec["module"]) if (tagged or self.policy.max_downloading or
+                                                                          self.policy.rate_every) else {}
+        if tagged:
+            failing = self._early_failure(wave, sorted(tagged), views)
+            if failing is not None:
+                self.log(f"wave {wave.idx + 1} gate FAILED while tagging: {failing.reason}")
+                self.record("judge", "done", wave.idx, failing.to_dict(),
+                            wave_set={"state": "failed", "judged": time.time(), "result": failing.to_dict()})
+                return
+        n = self._allowance(views) if self.policy.paced else len(left)
+        if n <= 0 or not self._window_open(wave):
+            return
+        batch = left[:n]
+        self.log(f"wave {wave.idx + 1}: targeting {len(batch)} devices" + (f" ({len(left) - len(batch)} queued)"
+                                                                             if len(batch) < len(left) else ""))
+        self.intend("target", wave.idx, {"devices": batch, "batch": len(self.journal.events(self.id, "target")),
+                                         "started": wave.started})
+
+    def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any]) -> GateResult | None:
+        running, failed = count_outcomes(tagged, self.expected, views, wave.started or 0.0)
+        if self.policy.failure_exceeded(failed, running + failed, wave.size):
+            return GateResult(False, running, failed, running + failed, wave.size, self.policy.needed_running(wave.size),
+                              f"{failed} of {running + failed} finished devices failed (limit {self.policy.max_failed})")
+        return None
+
+    def _allowance(self, views: dict[str, Any]) -> int:
+        allowed = 1 << 30
+        if self.policy.rate:
+            succeeded = sum(1 for v in views.values() if v.state == "running" and v.digest == self.expected.get(v.device_id))
+            rate = self.policy.rate_now(succeeded)
+            now = time.time()
+            allowed = pacing.rate_allowance(rate, self.tag_times(now - pacing.RATE_SPAN_S), now)
+        if self.policy.max_downloading:
+            busy = sum(1 for v in views.values()  # told to update and not finished
+                       if v.state != "failed" and not (v.state == "running" and v.digest == self.expected.get(v.device_id)))
+            allowed = min(allowed, self.policy.max_downloading - busy)
+        return allowed
+
+    def tag_batch(self, wave: int, data: dict[str, Any], seq: int) -> None:
+        """Carry out a target intent: tag exactly its devices (the whole wave for an intent
+        journalled before batches existed); the wave runs once all of it was told."""
+        devices = data.get("devices")
+        ids = devices if isinstance(devices, list) else [a.device_id for a in self.by_wave[wave]]
+        self._tag_ids(wave, ids, int(data.get("batch", 0)) if isinstance(devices, list) else 0)
+        complete = len(set(self.tagged_in(wave))) >= len(self.by_wave[wave])
+        self.record("target", "done", wave, {"intent": seq, "devices": len(ids)},
+                    wave_set={"state": "running"} if complete else None)

@@ -59,6 +59,9 @@ def register(subparsers: Any) -> None:
     pace.add_argument("--window", action="append", metavar="HH:MM-HH:MM",
                       help="maintenance window (repeatable, e.g. 22:00-05:00): devices are told to update only inside one")
     pace.add_argument("--timezone", metavar="ZONE", help="IANA time zone of the windows (default: the group's, or UTC)")
+    pace.add_argument("--retries-download", type=int, metavar="N", help="retry a device whose download failed N times")
+    pace.add_argument("--retries-start", type=int, metavar="N", help="retry a device whose module exited on start N times")
+    pace.add_argument("--retry-backoff", type=duration_arg, metavar="DURATION", help="wait before the first retry (doubles)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_start)
 
@@ -77,6 +80,8 @@ def register(subparsers: Any) -> None:
             p = sub.add_parser(kind, help="continue a halted rollout anyway: past its failed gate or its budget "
                                           "(asks you to type the rollout id)")
             p.add_argument("--yes", metavar="ID", help="confirm without asking by giving the rollout id again")
+        elif kind == "retry":
+            p = sub.add_parser(kind, help="try the failed devices of a halted rollout's failed wave again, and reopen its gate")
         else:
             p = sub.add_parser(kind, help=f"{kind} a rollout (works from any terminal)")
         p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
@@ -95,7 +100,8 @@ def _policy(args: argparse.Namespace, config: Any) -> Policy:
         approve_each=args.approve_each, seed=args.seed, poll=args.poll, partial=args.partial,
         budget=args.budget, rate=args.rate, rate_factor=args.rate_factor, rate_every=args.rate_every,
         max_downloading=args.max_downloading, windows=tuple(args.window) if args.window else None,
-        timezone=args.timezone,
+        timezone=args.timezone, retries_download=args.retries_download, retries_start=args.retries_start,
+        retry_backoff=args.retry_backoff,
     )
 
 

@@ -86,6 +86,12 @@ class RolloutSection(Section):
                              "the start crosses midnight): waves start and devices are told to update only inside "
                              "one; `[]` = any time")
     timezone: str = Field("UTC", description="IANA time zone of `windows` for groups not in `timezones`")
+    retries_download: int = Field(0, ge=0, description="times a device whose download failed is told to try again "
+                                  "before it counts as failed")
+    retries_start: int = Field(0, ge=0, description="times a device whose module exited on start is told to try "
+                               "again before it counts as failed")
+    retry_backoff: Duration = Field(30.0, ge=0, description="wait after a failure before the first retry, doubling "
+                                    "with each further one")
     timezones: dict[str, str] = Field(default_factory=dict, description="time zone per group, e.g. "
                                       "`{ vans = \"Europe/Berlin\" }`")
 

@@ -9,7 +9,7 @@ not move under them).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -47,11 +47,15 @@ class GroupSection(Section):
 
 
 class FailureSection(Section):
-    """A crash-on-start rule: `[[sim.failures]]`; the old image keeps running."""
+    """A failure rule: `[[sim.failures]]`; the old image keeps running."""
 
     image: str = Field("", description="digest (or pinned ref) it applies to; empty = any new image")
-    fraction: float = Field(0.0, ge=0, le=1, description="share of devices that crash, picked from the seed")
-    devices: Strs = Field((), description="device ids that always crash")
+    fraction: float = Field(0.0, ge=0, le=1, description="share of devices that fail, picked from the seed")
+    devices: Strs = Field((), description="device ids that always fail")
+    kind: Literal["start", "download"] = Field("start", description="`start`: the module exits on start; "
+                                               "`download`: pulling a layer fails")
+    attempts: int = Field(0, ge=0, description="only the first N attempts at the image fail (0 = every one); "
+                          "an attempt is each desired `version` of the module (a retry)")
 
 
 class SimSection(Section):

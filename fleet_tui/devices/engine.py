@@ -12,7 +12,8 @@ Invariants:
   the sum over layers of the bytes each layer has downloaded in this update (layers the
   engine already had count 0); progress reaches the hub at most `report_hz` times a second;
 - on any failure the old container keeps running untouched, and the report names the
-  error; an image that failed is not retried until the desired image changes again;
+  error; an image that failed is not retried until the desired image or the module's desired
+  `version` changes (as edgeAgent: a rollout retries a device by bumping the version);
 - the engine's progress stream covers layer blobs only: manifest and config (a few KB)
   are fetched by dockerd without progress events and are not in `bytes_downloaded`;
 - dockerd's progress stream is lossy (it forwards only the latest event per layer, so a
@@ -97,7 +98,8 @@ class EngineAgent:
         self.module = module
         self.settle = settle
         self.min_interval = 1.0 / report_hz
-        self.failed_image = ""  # the desired image that failed last (not retried)
+        self.failed_image = ""  # the desired image that failed last (not retried ...
+        self.failed_version = ""  # ... until it or the module's desired `version` changes: a rollout's retry)
         self.platform = engine_platform(client)
         self.report_state: ModuleReport = ModuleReport(module, platform=self.platform)
         self._last_report = 0.0
@@ -162,7 +164,8 @@ class EngineAgent:
         _, modules = self.hub.desired_for(self.device_id)
         spec: ModuleSpec | None = modules.get(self.module)
         running = self.running_image()
-        if spec is None or spec.image == running or spec.image == self.failed_image:
+        failed_before = spec is not None and (spec.image, _version(spec)) == (self.failed_image, self.failed_version)
+        if spec is None or spec.image == running or failed_before:
             if spec is None or spec.image == running:
                 self._report(force=True, **self._running_fields(running))
             else:
@@ -190,7 +193,7 @@ class EngineAgent:
             self._report(force=True, state="applying", bytes_downloaded=progress.bytes)
             self._start(spec, old)
         except (PullFailed, FleetError, docker.errors.DockerException, ValueError) as exc:
-            self.failed_image = spec.image
+            self.failed_image, self.failed_version = spec.image, _version(spec)
             message = _one_line(getattr(exc, "explanation", None) or str(exc))
             self._report(force=True, state="failed", error=f"{spec.image}: {message}", **keep)
             return
@@ -246,3 +249,7 @@ def engine_platform(client: docker.DockerClient) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())[:300]
+
+
+def _version(spec: ModuleSpec) -> str:
+    return str((spec.definition or {}).get("version", ""))

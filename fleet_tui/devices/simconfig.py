@@ -30,6 +30,8 @@ class FailureRule:
     image: str = ""
     fraction: float = 0.0
     devices: tuple[str, ...] = ()
+    kind: str = "start"  # "start": exits on start; "download": a layer pull fails
+    attempts: int = 0  # the first N attempts fail (0: all)
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def parse_sim(data: SimSection | dict[str, Any] | None) -> SimSpec:
         assert data is not None
     links = {"default": LinkProfile(), **{name: _link(name, link) for name, link in data.links.items()}}
     groups = tuple(GroupSpec(name, g.devices, g.link, g.platform) for name, g in data.groups.items())
-    failures = tuple(FailureRule(f.image, f.fraction, tuple(f.devices)) for f in data.failures)
+    failures = tuple(FailureRule(f.image, f.fraction, tuple(f.devices), f.kind, f.attempts) for f in data.failures)
     return SimSpec(
         data.image, groups, links, failures, data.seed, data.speed, data.prefix, data.poll_seconds,
         data.report_hz, data.apply_seconds, data.chunk_kb * 1024, data.connections, data.heartbeat,

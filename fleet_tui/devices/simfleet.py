@@ -100,7 +100,7 @@ class SimFleet:
         for device_id, (_, modules) in found.items():
             spec = modules.get(module)
             if spec is not None:
-                self.devices[device_id].set_desired(spec.image)
+                self.devices[device_id].set_desired(spec.image, str((spec.definition or {}).get("version", "")))
 
     async def flush(self) -> None:
         """Send the outbox in one `report_many`. At least once: an entry leaves the outbox only

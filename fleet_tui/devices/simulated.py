@@ -12,9 +12,10 @@ Invariants:
   offset and running hash), so each byte crosses the link at most once more than needed;
 - manifest and config are fetched and verified once per fleet (content-addressed, shared
   by all devices) and charged to each device's link; layer bytes are fetched per device;
-- a device whose image crashes on start (`FailureModel`) reports failed with the error
-  and keeps running its old image; it does not retry that image until the desired one
-  changes; blobs it downloaded stay in its store;
+- a device whose image crashes on start or whose download fails (`FailureModel`) reports
+  failed with the error and keeps running its old image; like edgeAgent it tries that image
+  again only when the desired image or the module's desired `version` changes (a rollout's
+  retry); blobs it downloaded stay in its store;
 - a desired change that arrives mid-update is taken up once the update ends;
 - images it ran before stay held (their blobs are never evicted) and are reported as
   `cached` (the newest `MAX_CACHED`); going back to one fetches nothing, as on dockerd.
@@ -47,9 +48,15 @@ class FailureModel:
         self.rules = rules
         self.seed = seed
 
-    def crashes(self, device_id: str, image: str) -> bool:
+    def crashes(self, device_id: str, image: str, attempt: int = 1) -> bool:
+        return self.fails("start", device_id, image, attempt)
+
+    def fails(self, kind: str, device_id: str, image: str, attempt: int = 1) -> bool:
+        """Whether `attempt` (1 = the first) of `device_id` at `image` fails this way."""
         for rule in self.rules:
-            if rule.image and rule.image not in image:
+            if rule.kind != kind or (rule.image and rule.image not in image):
+                continue
+            if rule.attempts and attempt > rule.attempts:
                 continue
             if device_id in rule.devices:
                 return True
@@ -79,7 +86,8 @@ class Services:
 
 class SimDevice:
     __slots__ = ("id", "group", "link", "idle", "store", "fx", "image", "digest", "state", "bytes", "error",
-                 "desired", "failed_image", "wake", "fetched", "resumes", "trace", "platform", "cached")
+                 "desired", "failed_image", "wake", "fetched", "resumes", "trace", "platform", "cached",
+                 "version", "failed_version", "attempts")
 
     def __init__(self, device_id: str, group: str, link: Link, idle: IdleOutages, store: ContentStore,
                  services: Services, image: str = "", trace: bool = False, platform: str = "linux/amd64") -> None:
@@ -94,6 +102,8 @@ class SimDevice:
         self.resumes = 0
         self.trace: list[tuple] | None = [] if trace else None
         self.cached: list[str] = []  # images it ran before and still holds (as dockerd keeps them), newest first
+        self.version, self.failed_version = "", ""  # the desired module `version` (a new one = a retry)
+        self.attempts: dict[str, int] = {}  # image → attempts at it so far
 
     def report(self, connected: bool = True) -> None:
         self.fx.outbox[self.id] = (
@@ -102,19 +112,25 @@ class SimDevice:
             connected,
         )
 
-    def set_desired(self, image: str) -> None:
-        if image != self.desired:
-            self.desired = image
+    def set_desired(self, image: str, version: str = "") -> None:
+        """A new image, or a new `version` of the module (as edgeAgent, a failed image is tried
+        again only when one of them changes)."""
+        if (image, version) != (self.desired, self.version):
+            self.desired, self.version = image, version
             self.wake.set()
+
+    def _wants_update(self) -> bool:
+        return bool(self.desired) and self.desired != self.image and \
+            (self.desired, self.version) != (self.failed_image, self.failed_version)
 
     @property
     def settled(self) -> bool:
-        return self.desired in (self.image, self.failed_image) and self.state in ("running", "failed", "pending")
+        return not self._wants_update() and self.state in ("running", "failed", "pending")
 
     async def run(self) -> None:
         self.report()
         while True:
-            if self.desired and self.desired not in (self.image, self.failed_image):
+            if self._wants_update():
                 await self._sit_out_idle_outage()
                 await self.update(self.desired)
                 continue
@@ -143,9 +159,14 @@ class SimDevice:
 
     async def update(self, ref: str) -> None:
         old = (self.image, self.digest)
+        version = self.version
+        attempt = self.attempts[ref] = self.attempts.get(ref, 0) + 1
         self.state, self.bytes, self.error = "downloading", 0, ""
         self.report()
         try:
+            if self.fx.failures.fails("download", self.id, ref, attempt):
+                await self.fx.clock.sleep(self.link.profile.latency)
+                raise FleetError(f"{ref}: pulling a layer failed: connection reset by peer (simulated download failure)")
             target = await self.fx.image(ref, self.platform)
             held = {target.config_digest} if ref in self.cached else set()  # the very image is still here
             plan = plan_for_blobs(target, self.store.blobs, held, {target.digest} if held else set())
@@ -156,12 +177,12 @@ class SimDevice:
             self.state = "applying"
             self.report()
             await self.fx.clock.sleep(self.fx.apply_seconds)
-            if self.fx.failures.crashes(self.id, ref):
+            if self.fx.failures.crashes(self.id, ref, attempt):
                 raise FleetError(f"{ref}: module exited on start (simulated crash, exit code 1)")
         except Exception as exc:  # noqa: BLE001 - any failure is this device's, reported
             self.image, self.digest = old
             message = str(exc) if isinstance(exc, FleetError) else f"{type(exc).__name__}: {exc}"
-            self.state, self.error, self.failed_image = "failed", message, ref
+            self.state, self.error, self.failed_image, self.failed_version = "failed", message, ref, version
         else:
             # the digest it runs is the one it was told to run (an index's, for multi-platform),
             # as dockerd's RepoDigests name it
@@ -170,6 +191,7 @@ class SimDevice:
             else:
                 self.cached = [c for c in self.cached if c != ref]
             self.image, self.digest, self.state, self.failed_image = ref, ref.rpartition("@")[2], "running", ""
+            self.attempts.pop(ref, None)
         if self.trace is not None:
             self.trace.append((self.state, ref, self.bytes, self.fetched, self.resumes))
         self.report()

@@ -80,8 +80,8 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
         raise UsageError(f"rollout {rollout_id} is {row.state}; there is nothing to resume")
     if kind == "resume" and row.state == "halted" and not _open_intents(journal, rollout_id):
         raise UsageError(f"rollout {rollout_id} halted ({row.reason}); roll it back, abort it, or continue it anyway (fleet-tui rollout continue {rollout_id})")
-    if kind == "continue" and row.state != "halted":
-        raise UsageError(f"rollout {rollout_id} is {row.state}; continue applies only to a halted rollout")
+    if kind in ("continue", "retry") and row.state != "halted":
+        raise UsageError(f"rollout {rollout_id} is {row.state}; {kind} applies only to a halted rollout")
     if kind != "resume" and row.state in ("aborted", "rolled_back"):
         raise UsageError(f"rollout {rollout_id} is already {row.state}")
     if kind == "resume" and row.state != "paused" and engine_alive(journal, rollout_id):
@@ -99,7 +99,7 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
     finally:
         lock.release()
     state = journal.rollout(rollout_id).state
-    if kind == "resume" or (state == "running" and kind in ("approve", "continue")):
+    if kind == "resume" or (state == "running" and kind in ("approve", "continue", "retry")):
         if state not in TERMINAL and state != "halted":
             return _ensure_engine(config, journal, rollout_id, state)
     return f"rollout {rollout_id} is {state}"

@@ -31,6 +31,7 @@ from fleet_tui.rollout.gate import judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.rollout.retries import DeviceRetries
 from fleet_tui.rollout.tagging import WaveTagging
 
 
@@ -48,7 +49,7 @@ def _stdout_log(line: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", file=sys.stdout, flush=True)
 
 
-class Engine(WaveTagging):
+class Engine(WaveTagging, DeviceRetries):
     def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log) -> None:
         self.journal = journal
         self.hub = hub
@@ -145,6 +146,8 @@ class Engine(WaveTagging):
             self.record("deploy", "done", data={"intent": seq})
         elif kind == "target":
             self.tag_batch(int(wave or 0), data, seq)
+        elif kind == "retry":
+            self.carry_out_retry(int(wave or 0), data, seq)
         elif kind == "rollback":
             self._roll_back(data["waves"])
             self.record("rollback", "done", wave, {"intent": seq}, state="rolled_back", reason=data["reason"])
@@ -181,16 +184,24 @@ class Engine(WaveTagging):
         return ""
 
     def _tagged_at(self, wave: int) -> float | None:
-        """When this wave's tagging finished (the gate's timeout counts from there)."""
-        done = [e.ts for e in self.journal.events(self.id, "target") if e.phase == "done" and e.wave == wave]
+        """When this wave's tagging finished, or the operator's retry reopened its gate (the
+        gate's timeout counts from there)."""
+        reopened = {e.seq for e in self.journal.events(self.id, "retry") if e.phase == "intent" and e.data.get("reopen")}
+        done = [e.ts for e in self.journal.events(self.id) if e.phase == "done" and e.wave == wave and
+                (e.kind == "target" or (e.kind == "retry" and e.data.get("intent") in reopened))]
         return done[-1] if done else None
 
     def judge(self, wave: WaveRow) -> None:
         devices = [a.device_id for a in self.by_wave[wave.idx]]
         views = read_devices(self.hub, self.id, self.spec["module"], devices)
+        due, waiting = self.retry_plan(wave, views)
+        if due:
+            self.retry(wave.idx, due, "automatic")
+            return
+        _, since = self.retries_done()
         deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
         result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time(), deployments,
-                       self._tagged_at(wave.idx))
+                       self._tagged_at(wave.idx), since, waiting)
         if result is None:
             return
         now = time.time()
@@ -212,7 +223,7 @@ class Engine(WaveTagging):
     def _started_waves(self) -> list[int]:
         return [w.idx for w in self.journal.waves(self.id) if w.started is not None]
 
-    def _modules(self, image: str) -> dict[str, ModuleSpec]:
+    def _modules(self, image: str, version: str = "") -> dict[str, ModuleSpec]:
         """The release's modules: the managed one as it stands in force, image replaced; its
         siblings as the base deployment has them (a hub with layered deployments — Azure —
         writes the managed module only and leaves the siblings to their own deployments)."""
@@ -222,11 +233,13 @@ class Engine(WaveTagging):
         managed = self.spec.get("managed") or {}
         options = managed.get("create_options", base[module].create_options if module in base else "")
         definition = managed.get("definition") or (base[module].definition if module in base else {})
+        if version:  # a retry: edgeAgent (and our agents) recreate a module whose desired version changed
+            definition = {**definition, "version": version}
         return {**base, module: ModuleSpec(module, image, options, definition)}
 
-    def _create(self, key: str, image: str, priority: int) -> None:
+    def _create(self, key: str, image: str, priority: int, version: str = "") -> None:
         dep = Deployment(
-            deployment_id(self.id, key), target_condition(self.spec, key), priority, self._modules(image),
+            deployment_id(self.id, key), target_condition(self.spec, key), priority, self._modules(image, version),
             labels={"rollout": self.id, "key": key, KIND: "rollback" if key.startswith("back") else "release",
                     GROUP: self.spec["group"]},
         )
@@ -279,7 +292,8 @@ class Engine(WaveTagging):
         tag_values = getattr(self.hub, "tag_values", None)  # one projection query instead of whole twins
         tagged = tag_values(self.tag) if tag_values else {
             d: v.tag for d, v in read_devices(self.hub, self.id, self.spec["module"]).items() if v.tag}
-        fold(self.hub, self.spec, self.id, tagged, deployment_id, self.log)
+        spec = {**self.spec, "variants": {**self.spec["variants"], **self.retry_keys()}}
+        fold(self.hub, spec, self.id, tagged, deployment_id, self.log)
 
     # --- commands ------------------------------------------------------------------------
     def apply_commands(self) -> None:
@@ -302,8 +316,24 @@ class Engine(WaveTagging):
                 self.record("approve", "done", wave.idx if wave else None, by, wave_set=wave_set, consume=seq)
             elif kind == "continue" and state == "halted":
                 self.continue_halted(seq, who)
+            elif kind == "retry" and state == "halted" and self.retry_halted(seq, who):
+                pass
             else:
                 self.record("command_ignored", "done", data={"command": kind, "state": state, **by}, consume=seq)
+
+    def retry_halted(self, seq: int, who: str) -> bool:
+        """The operator's `retry`: the failed wave's failed devices once more, its gate reopened."""
+        wave = next((w for w in self.journal.waves(self.id) if w.state == "failed"), None)
+        if wave is None:
+            return False
+        views = read_devices(self.hub, self.id, self.spec["module"], [a.device_id for a in self.by_wave[wave.idx]])
+        failed = [v.device_id for v in self.failed_devices(wave, views, self.retries_done()[1])]
+        if not failed:
+            return False
+        self.retry(wave.idx, failed, f"asked by {who or 'the operator'}", data={"reopen": True, "by": who},
+                   state="running", reason="", consume=seq,
+                   wave_set={"state": "running", "judged": None, "result": None})
+        return True
 
     def continue_halted(self, seq: int, who: str) -> None:
         """The operator's `continue` on a halted rollout: a failed gate counts as passed, or

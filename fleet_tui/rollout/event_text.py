@@ -63,6 +63,12 @@ class EventText:
             size = len(devices) if isinstance(devices, list) else int(devices)
             noun = "device" if size == 1 else "devices"
             return f"wave {n}: tagging {size} {noun}…" if open_ else f"wave {n}: tagged {size} {noun}"
+        if e.kind == "retry":
+            devices = data.get("devices", [])
+            count = len(devices) if isinstance(devices, list) else int(devices)
+            noun = "device" if count == 1 else "devices"
+            return (f"wave {n}: retrying {count} {noun} ({data.get('why', 'retry')})…" if open_
+                    else f"wave {n}: told {count} failed {noun} to try again ({data.get('why', 'retry')})")
         if e.kind == "wait":
             return f"wave {n}: waiting for window (opens in {span_text(float(e.data.get('opens_in', 0)))})"
         if e.kind == "budget":

@@ -34,6 +34,7 @@ class DeviceView:
     updated: float
     connected: bool
     applied: tuple[str, ...] = ()  # deployments the hub applies to the device (Azure)
+    error: str = ""  # what the device says went wrong (failed)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def read_devices(hub: Any, rollout_id: str, module: str, device_ids: Iterable[st
             rep.updated if rep else 0.0,
             twin.connected,
             twin.applied,
+            rep.error if rep else "",
         )
     return out
 
@@ -99,28 +101,30 @@ def _read_local(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]
         rows = conn.execute(
             f"SELECT device_id, json_extract(tags, ?), {state_digest},"
             " json_extract(reported, ? || '.bytes_downloaded'), json_extract(reported, ? || '.updated'),"
-            " connected, last_seen FROM devices WHERE json_type(tags, ?) = 'text' AND json_extract(tags, ?) != ''",
-            (*params, mod, mod, tag, tag),
+            " connected, last_seen, json_extract(reported, ? || '.error')"
+            " FROM devices WHERE json_type(tags, ?) = 'text' AND json_extract(tags, ?) != ''",
+            (*params, mod, mod, mod, tag, tag),
         ).fetchall()
     fresh_after = time.time() - stale_after
     out: dict[str, DeviceView] = {}
-    for device_id, value, state, digest, nbytes, updated, connected, last_seen in rows:
+    for device_id, value, state, digest, nbytes, updated, connected, last_seen, error in rows:
         online = bool(connected) and last_seen >= fresh_after
         out[device_id] = DeviceView(device_id, value, (state or "pending") if online else "offline", digest or "",
-                                    int(nbytes or 0), float(updated or 0.0), online)
+                                    int(nbytes or 0), float(updated or 0.0), online, (), str(error or ""))
     return out
 
 
 def count_outcomes(device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView], started: float,
-                   deployments: dict[str, str] | None = None) -> tuple[int, int]:
+                   deployments: dict[str, str] | None = None, since: dict[str, float] | None = None) -> tuple[int, int]:
     """(running the digest their variant pins, failed) among `device_ids`, on reports made
-    since `started` (or, for running, confirmed by the hub applying the variant)."""
+    since `started` — or since the device's own retry (`since`) — or, for running, confirmed
+    by the hub applying the variant."""
     running = failed = 0
     for device_id in device_ids:
         view = views.get(device_id)
         if view is None:
             continue
-        fresh = view.updated >= started
+        fresh = view.updated >= max(started, (since or {}).get(device_id, 0.0))
         confirmed = bool(deployments) and deployments.get(device_id, "") in view.applied  # type: ignore[union-attr]
         if view.state == "running" and view.digest == expected[device_id] and (fresh or confirmed):
             running += 1
@@ -132,13 +136,16 @@ def count_outcomes(device_ids: Iterable[str], expected: dict[str, str], views: d
 def judge(
     policy: Policy, device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView],
     started: float, now: float, deployments: dict[str, str] | None = None, timeout_from: float | None = None,
+    since: dict[str, float] | None = None, retrying: Iterable[str] = (),
 ) -> GateResult | None:
     """`expected`: device id → the digest its variant pins; `deployments`: device id → its
     variant's deployment id. `started` is by the hub's clock; `now` and `timeout_from` by
-    ours. None while undecided."""
+    ours. `retrying`: failed devices the engine will try again (not failures yet). None while
+    undecided."""
     ids = list(device_ids)
     size = len(ids)
-    running, failed = count_outcomes(ids, expected, views, started, deployments)
+    waiting = set(retrying)  # failed, with a retry still to come: neither failed nor running yet
+    running, failed = count_outcomes([d for d in ids if d not in waiting], expected, views, started, deployments, since)
     finished = running + failed
     needed = policy.needed_running(size)
 

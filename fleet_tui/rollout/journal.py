@@ -76,7 +76,7 @@ def operator() -> str:
 
 ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
 TERMINAL = ("succeeded", "aborted", "rolled_back")
-COMMANDS = ("pause", "resume", "abort", "rollback", "approve", "continue")
+COMMANDS = ("pause", "resume", "abort", "rollback", "approve", "continue", "retry")
 
 
 @dataclass(frozen=True)

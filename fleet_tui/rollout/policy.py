@@ -82,6 +82,9 @@ class Policy:
     max_downloading: int = 0  # devices updating at once across the group; 0 = no limit
     windows: tuple[str, ...] = ()  # maintenance windows "HH:MM-HH:MM"; () = always
     timezone: str = "UTC"  # of the windows (the group's, from [rollout] timezones)
+    retries_download: int = 0  # a device whose download failed is tried again this many times ...
+    retries_start: int = 0  # ... one whose module exited on start this many ...
+    retry_backoff: float = 30.0  # ... first after this many seconds, doubling each time (retries.py)
 
     def __post_init__(self) -> None:
         if not self.waves:
@@ -112,7 +115,8 @@ class Policy:
         from fleet_tui.rollout import pacing
 
         pacing.check_budget_form(self.budget)
-        for name, low in (("rate", 0), ("rate_factor", 1), ("rate_every", 0), ("max_downloading", 0)):
+        for name, low in (("rate", 0), ("rate_factor", 1), ("rate_every", 0), ("max_downloading", 0),
+                          ("retries_download", 0), ("retries_start", 0), ("retry_backoff", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
                 raise UsageError(f"rollout {name} must be a number ≥ {low}, not {value!r}")

@@ -119,7 +119,11 @@ class WaveTagging:
         views = read_devices(self.hub, self.id, self.spec["module"]) if (tagged or self.policy.max_downloading or
                                                                           self.policy.rate_every) else {}
         if tagged:
-            failing = self._early_failure(wave, sorted(tagged), views)
+            due, waiting = self.retry_plan(wave, views)  # type: ignore[attr-defined]
+            if due:
+                self.retry(wave.idx, due, "automatic")  # type: ignore[attr-defined]
+                return
+            failing = self._early_failure(wave, sorted(tagged - set(waiting)), views)
             if failing is not None:
                 self.log(f"wave {wave.idx + 1} gate FAILED while tagging: {failing.reason}")
                 self.record("judge", "done", wave.idx, failing.to_dict(),
@@ -135,7 +139,8 @@ class WaveTagging:
                                          "started": wave.started})
 
     def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any]) -> GateResult | None:
-        running, failed = count_outcomes(tagged, self.expected, views, wave.started or 0.0)
+        running, failed = count_outcomes(tagged, self.expected, views, wave.started or 0.0,
+                                         since=self.retries_done()[1])  # type: ignore[attr-defined]
         if self.policy.failure_exceeded(failed, running + failed, wave.size):
             return GateResult(False, running, failed, running + failed, wave.size, self.policy.needed_running(wave.size),
                               f"{failed} of {running + failed} finished devices failed (limit {self.policy.max_failed})")

@@ -60,14 +60,16 @@ class RolloutEnv:
         journal = self.journal()
         try:
             for row in journal.list_rollouts():
-                if row.pid and pid_alive(row.pid):
+                if row.pid and row.pid != os.getpid() and pid_alive(row.pid):  # a foreground engine ran here
                     os.kill(row.pid, signal.SIGKILL)
         finally:
             journal.close()
 
-    def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "") -> SimFleetThread:
-        """The real simulated fleet (fleet_tui.devices) on the env's hub, in a thread."""
-        failures = (FailureRule(image=fail_image, devices=fail),) if fail else ()
+    def fleet(self, speed: float = FAST_SPEED, fail: tuple[str, ...] = (), fail_image: str = "", fail_kind: str = "start",
+              fail_attempts: int = 0) -> SimFleetThread:
+        """The real simulated fleet (fleet_tui.devices) on the env's hub, in a thread; `fail`
+        devices fail `fail_image` (on start or download; the first `fail_attempts` tries, 0 = all)."""
+        failures = (FailureRule(fail_image, 0.0, fail, fail_kind, fail_attempts),) if fail else ()
         spec = SimSpec(self.v1, (GroupSpec(GROUP, len(self.device_ids), LINK.name),), links={LINK.name: LINK},
                        failures=failures, seed=6, speed=speed, prefix="sim-", poll_seconds=0.05, report_hz=20.0,
                        apply_seconds=0.05, chunk_bytes=256 * 1024, connections=32)

@@ -148,8 +148,12 @@ def test_actions_the_engine_would_refuse_are_not_offered(fake) -> None:
     from fleet_tui.ui.screens.rollout import offered
 
     snap = fake.rollout(next(iter(fake.rollouts)))
+    actions = ("pause", "resume", "approve", "abort", "rollback", "continue", "retry")
     for state, allowed in {"running": {"pause", "abort", "rollback"}, "paused": {"resume", "abort", "rollback"},
-                           "halted": {"abort", "rollback"}, "aborted": set(), "rolled_back": set(),
+                           "halted": {"abort", "rollback", "continue"}, "aborted": set(), "rolled_back": set(),
                            "succeeded": {"rollback"}}.items():
-        s = dataclasses.replace(snap, state=state, awaiting_approval=False, approvable=False)
-        assert {a for a in ("pause", "resume", "approve", "abort", "rollback") if offered(a, s)} == allowed, state
+        s = dataclasses.replace(snap, state=state, awaiting_approval=False, approvable=False,
+                                devices=tuple(dataclasses.replace(d, state="running") for d in snap.devices))
+        assert {a for a in actions if offered(a, s)} == allowed, state
+    failed = dataclasses.replace(s, state="halted", devices=(dataclasses.replace(snap.devices[0], state="failed"),))
+    assert offered("retry", failed)  # retry only where a device failed

@@ -46,6 +46,8 @@ def offered(action: str, s: RolloutSnapshot) -> bool:
         return s.state not in FINISHED
     if action == "continue":
         return s.state == "halted"
+    if action == "retry":
+        return s.state == "halted" and s.count("failed") > 0
     return s.state not in ("rolled_back", "aborted")  # rollback: an aborted rollout is folded; the engine refuses
 
 

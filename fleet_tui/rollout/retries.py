@@ -1,0 +1,130 @@
+"""Trying failed devices again: automatically by failure kind, or when the operator asks.
+
+A mixin of `Engine`. A retry is a new desired `version` of the managed module — IoT Edge's
+own signal to recreate a module (edgeAgent compares the desired module, version included,
+with what runs and recreates it, pulling the image again if it lacks it); the simulated
+devices and engine agents honour it the same way. It is delivered by a retry deployment
+`rollout-<id>-<variant>_r<N>` (the variant's image and definition, `version = "retry-N"`)
+and the device's rollout tag set to that key.
+
+Invariants:
+- a retry is an intent naming its devices, their attempt numbers and when it started (the
+  hub's clock); a resumed engine finishes exactly that retry, never another;
+- a retried device's reports count for the gate only from its last retry on (older ones
+  tell the failure it is being retried for);
+- automatic: a device that failed (fresh report) while the policy still allows retries of
+  that failure kind — `download` or `start`, read from its error text — is not a failure
+  yet; it is retried once `retry_backoff × 2^(attempts so far)` passed since its failed
+  report (hub clock), within the wave's gate timeout;
+- `rollout retry` on a halted rollout retries every failed device of the failed wave once
+  more, whatever the policy, and reopens that wave's gate (its timeout counts anew).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Callable
+
+from fleet_tui.rollout.journal import WaveRow
+
+RETRY_SEP = "_r"
+START_WORDS = re.compile(r"exit|exited|start|crash|restart|OOM|killed", re.I)
+
+
+def failure_kind(error: str) -> str:
+    """`start` when the module ran and stopped, else `download` (pull, auth, manifest, disk)."""
+    return "start" if START_WORDS.search(error or "") else "download"
+
+
+def base_key(key: str) -> str:
+    """The variant a (retry) tag value stands for: `full_r2` → `full`."""
+    return key.split(RETRY_SEP, 1)[0]
+
+
+class DeviceRetries:
+    journal: Any
+    hub: Any
+    id: str
+    policy: Any
+    by_wave: dict[int, list[Any]]
+    assignments: list[Any]
+    tag: str
+    log: Callable[[str], None]
+    record: Callable[..., int]
+    intend: Callable[..., None]
+    _create: Callable[..., None]
+    spec: dict[str, Any]
+
+    def retries_done(self) -> tuple[dict[str, int], dict[str, float]]:
+        """Per device: attempts made so far, and when its last retry started (hub clock)."""
+        attempts: dict[str, int] = {}
+        since: dict[str, float] = {}
+        for e in self.journal.events(self.id, "retry"):
+            if e.phase == "intent":
+                for device_id in e.data.get("devices", []):
+                    attempts[device_id] = int(e.data["attempts"][device_id])
+                    since[device_id] = float(e.data["started"])
+        return attempts, since
+
+    def failed_devices(self, wave: WaveRow, views: dict[str, Any], since: dict[str, float]) -> list[Any]:
+        """Views of the wave's devices whose newest report (since the wave or their retry) says failed."""
+        started = wave.started or 0.0
+        out = []
+        for a in self.by_wave[wave.idx]:
+            view = views.get(a.device_id)
+            if view is not None and view.state == "failed" and view.updated >= max(started, since.get(a.device_id, 0.0)):
+                out.append(view)
+        return out
+
+    def retry_plan(self, wave: WaveRow, views: dict[str, Any]) -> tuple[list[str], list[str]]:
+        """(retry now, will retry later or now) among the wave's failed devices."""
+        attempts, since = self.retries_done()
+        now = getattr(self.hub, "now", None)
+        clock = now() if now else 0.0
+        due, waiting = [], []
+        for view in self.failed_devices(wave, views, since):
+            kind = failure_kind(view.error)
+            allowed = self.policy.retries_download if kind == "download" else self.policy.retries_start
+            made = attempts.get(view.device_id, 0)
+            if made >= allowed:
+                continue
+            waiting.append(view.device_id)
+            if clock - view.updated >= self.policy.retry_backoff * 2 ** made:
+                due.append(view.device_id)
+        return due, waiting
+
+    def retry(self, wave: int, devices: list[str], why: str, **kw: Any) -> None:
+        """Intend and carry out one retry; `kw` goes to the intent record (state changes)."""
+        attempts, _ = self.retries_done()
+        started = getattr(self.hub, "now", lambda: 0.0)() - 1.0
+        self.log(f"wave {wave + 1}: retrying {len(devices)} device{'s' if len(devices) != 1 else ''} ({why})")
+        data = {"devices": devices, "attempts": {d: attempts.get(d, 0) + 1 for d in devices}, "started": started,
+                "why": why, **kw.pop("data", {})}
+        self.intend("retry", wave, data, **kw)
+
+    def carry_out_retry(self, wave: int, data: dict[str, Any], seq: int) -> None:
+        variant_of = {a.device_id: a.variant for a in self.assignments}
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for device_id in data["devices"]:
+            by_key[f"{variant_of[device_id]}{RETRY_SEP}{data['attempts'][device_id]}"].append(device_id)
+        by_job = bool(getattr(self.hub, "tags_by_job", False))
+        for key, ids in sorted(by_key.items()):
+            variant = self.spec["variants"][base_key(key)]
+            self._create(key, variant["image"], self.spec["priority"], version=f"retry-{key.rsplit(RETRY_SEP, 1)[1]}")
+            if by_job:
+                self.hub.bulk_update_tags(ids, {self.tag: key}, key=f"{self.id}-retry{seq}-{key}")
+            else:
+                self.hub.bulk_update_tags(ids, {self.tag: key})
+        self.record("retry", "done", wave, {"intent": seq, "devices": len(data["devices"])})
+
+    def retry_keys(self) -> dict[str, dict[str, Any]]:
+        """Every retry key used so far → its variant (the fold pins those devices by image)."""
+        keys = {}
+        for e in self.journal.events(self.id, "retry"):
+            if e.phase == "intent":
+                variant_of = {a.device_id: a.variant for a in self.assignments}
+                for device_id in e.data.get("devices", []):
+                    variant = variant_of[device_id]
+                    keys[f"{variant}{RETRY_SEP}{e.data['attempts'][device_id]}"] = self.spec["variants"][variant]
+        return keys

@@ -1,0 +1,77 @@
+"""Retries on real parts (registry, local hub, simulated fleet): automatic retries by failure
+kind, and the operator's `rollout retry` on a halted rollout. A retry is a new desired module
+`version`; the simulated devices fail only their first attempts, as a flaky link or a cold
+start would."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet_tui.rollout.policy import order_devices
+from tests.support.rollout_env import GROUP, make_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def retry_intents(journal, rid: str) -> list[dict]:
+    return [e.data for e in journal.events(rid, "retry") if e.phase == "intent"]
+
+
+def test_a_device_whose_first_download_fails_is_retried_and_counts_as_running(tmp_path, registry, repo_name):
+    env = make_env(tmp_path, registry, 12, repo_name)
+    flaky = tuple(env.device_ids[:3])
+    fleet = env.fleet(fail=flaky, fail_image=env.v2_digest, fail_kind="download", fail_attempts=1)
+    journal = env.journal()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%", "--max-failed", "0",
+                           "--retries-download", "2", "--retry-backoff", "0.2")
+        status = env.cli_json("rollout", "status", out["id"])
+    finally:
+        fleet.stop()
+    assert out["state"] == "succeeded", status["reason"]
+    assert {d["state"] for d in status["devices"].values()} == {"running"}
+    retried = sorted(d for data in retry_intents(journal, out["id"]) for d in data["devices"])
+    assert retried == sorted(flaky)  # each once: its second attempt worked
+    hub = env.hub()
+    left = [d.id for d in hub.list_deployments() if d.id.startswith(f"rollout-{out['id']}") and "_r" in d.id
+            and d.labels.get("fleet-tui.kind") != "group"]
+    tags = [t.tags for t in hub.iter_devices() if f"rollout_{out['id']}" in t.tags]
+    hub.close()
+    assert left == [] and tags == []  # the fold took the retry deployments and tags away too
+
+
+def test_retries_follow_the_failure_kind(tmp_path, registry, repo_name):
+    env = make_env(tmp_path, registry, 6, repo_name)
+    canary = order_devices(env.device_ids, set(), 0)[0]
+    fleet = env.fleet(fail=(canary,), fail_image=env.v2_digest, fail_kind="start", fail_attempts=1)
+    journal = env.journal()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%",
+                           "--retries-download", "3", "--retry-backoff", "0.1", codes=(1,))
+    finally:
+        fleet.stop()
+    assert out["state"] == "halted"  # it exited on start: download retries do not apply
+    assert retry_intents(journal, out["id"]) == []
+
+
+def test_operator_retry_reopens_the_failed_wave_and_the_rollout_finishes(tmp_path, registry, repo_name):
+    env = make_env(tmp_path, registry, 8, repo_name)
+    canary = order_devices(env.device_ids, set(), 0)[0]
+    fleet = env.fleet(fail=(canary,), fail_image=env.v2_digest, fail_kind="start", fail_attempts=1)
+    journal = env.journal()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%", codes=(1,))
+        rid = out["id"]
+        assert out["state"] == "halted"
+        code, text = env.cli("rollout", "retry", rid)
+        assert code == 0, text
+        wait_for(lambda: journal.rollout(rid).state == "succeeded", 30, "the rollout to finish after the retry")
+        status = env.cli_json("rollout", "status", rid)
+    finally:
+        fleet.stop()
+        env.kill_engines()
+    assert {d["state"] for d in status["devices"].values()} == {"running"}
+    (data,) = retry_intents(journal, rid)
+    assert data["devices"] == [canary] and data["reopen"] and data["by"]
+    judged = [e for e in journal.events(rid, "judge") if e.wave == 0]
+    assert [e.data["passed"] for e in judged] == [False, True]  # judged again after the retry, and passed

@@ -17,7 +17,7 @@ from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import load_image
 from fleet_tui.planning.fleetplan import GroupPlan, plan_group
 from fleet_tui.planning.inventory import inventory
-from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.policy import Policy, metered_devices
 from fleet_tui.rollout.projection import WaveCost, project_waves
 
 
@@ -57,7 +57,8 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
     policy = Policy.from_config(cfg.rollout).with_overrides(waves=args.waves, budget=args.budget)
     budget = policy.budget_bytes(cfg.cost.per_gb, cfg.cost.currency)
     offline = {t.device_id for t in twins if not t.connected}
-    waves = project_waves(policy, [t.device_id for t in twins], offline, _bytes_of(other or plan), budget)
+    waves = project_waves(policy, [t.device_id for t in twins], offline, _bytes_of(other or plan), budget,
+                          metered_devices(policy, twins, cfg.hub.module))
     price = lambda n: cost(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
     if args.json:
         doc: dict[str, Any] = _json(plan, cfg)

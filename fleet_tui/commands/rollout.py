@@ -59,6 +59,10 @@ def register(subparsers: Any) -> None:
     pace.add_argument("--window", action="append", metavar="HH:MM-HH:MM",
                       help="maintenance window (repeatable, e.g. 22:00-05:00): devices are told to update only inside one")
     pace.add_argument("--timezone", metavar="ZONE", help="IANA time zone of the windows (default: the group's, or UTC)")
+    pace.add_argument("--unmetered-link", action="append", metavar="NAME",
+                      help="a link not paid by the byte (repeatable, e.g. wifi): devices reporting it go first")
+    pace.add_argument("--metered-window", action="append", metavar="HH:MM-HH:MM",
+                      help="devices on other links are told only inside this window (repeatable)")
     pace.add_argument("--retries-download", type=int, metavar="N", help="retry a device whose download failed N times")
     pace.add_argument("--retries-start", type=int, metavar="N", help="retry a device whose module exited on start N times")
     pace.add_argument("--retry-backoff", type=duration_arg, metavar="DURATION", help="wait before the first retry (doubles)")
@@ -102,6 +106,8 @@ def _policy(args: argparse.Namespace, config: Any) -> Policy:
         max_downloading=args.max_downloading, windows=tuple(args.window) if args.window else None,
         timezone=args.timezone, retries_download=args.retries_download, retries_start=args.retries_start,
         retry_backoff=args.retry_backoff,
+        unmetered_links=tuple(args.unmetered_link) if args.unmetered_link else None,
+        metered_windows=tuple(args.metered_window) if args.metered_window else None,
     )
 
 

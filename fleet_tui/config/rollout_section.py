@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator
 
 from fleet_tui.config.sections import Section
-from fleet_tui.config.units import Duration, Form, Threshold, parse_threshold
+from fleet_tui.config.units import Duration, Form, Strs, Threshold, parse_threshold
 
 DEFAULT_WAVES = ("1", "10%", "50%", "100%")
 
@@ -86,6 +86,10 @@ class RolloutSection(Section):
                              "the start crosses midnight): waves start and devices are told to update only inside "
                              "one; `[]` = any time")
     timezone: str = Field("UTC", description="IANA time zone of `windows` for groups not in `timezones`")
+    unmetered_links: Strs = Field((), description="link names not paid by the byte (e.g. `[\"wifi\", \"depot\"]`): "
+                                  "devices reporting one go first; `[]` = ignore links")
+    metered_windows: Windows = Field((), description="with `unmetered_links`: devices on any other link are told "
+                                     "to update only inside these windows (`[\"01:00-05:00\"]`); `[]` = no hold")
     retries_download: int = Field(0, ge=0, description="times a device whose download failed is told to try again "
                                   "before it counts as failed")
     retries_start: int = Field(0, ge=0, description="times a device whose module exited on start is told to try "

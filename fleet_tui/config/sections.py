@@ -79,6 +79,10 @@ class HubConfig(Section):
         7 * 86400.0, ge=0, description="azure: how long an image a device stopped running stays cached (aziot-edged "
         "`[image_garbage_collection] image_age_cleanup_threshold`, default 7d; 0 = devices keep nothing): plans count "
         "it as held within this time of the rollout that replaced it")
+    link_property: str = Field("", pattern=r"^([A-Za-z_$][\w$-]*(\.[A-Za-z_$][\w$-]*)*)?$",
+                               description="azure: device twin reported property (dotted path, e.g. `link` or "
+                               "`network.kind`) naming each device's link, for link-aware rollouts (`[rollout] "
+                               "unmetered_links`); \"\" = devices report none")
     edge_version: str = Field("1.6", pattern=r"^\d+\.\d+$",
                               description="azure: IoT Edge version of the system modules in base deployments fleet-tui writes")
 

@@ -89,7 +89,7 @@ def split_pinned(image: str) -> tuple[str, str]:
 class EngineAgent:
     def __init__(
         self, device_id: str, hub: DeviceSide, client: docker.DockerClient, module: str = "scoring",
-        settle: float = 1.5, report_hz: float = 4.0, config: Config | None = None,
+        settle: float = 1.5, report_hz: float = 4.0, config: Config | None = None, link: str = "",
     ) -> None:
         self.config = config or Config()
         self.device_id = device_id
@@ -98,6 +98,7 @@ class EngineAgent:
         self.module = module
         self.settle = settle
         self.min_interval = 1.0 / report_hz
+        self.link = link  # the link this machine is on ("wifi", "cell"), reported for link-aware rollouts
         self.failed_image = ""  # the desired image that failed last (not retried ...
         self.failed_version = ""  # ... until it or the module's desired `version` changes: a rollout's retry)
         self.platform = engine_platform(client)
@@ -131,7 +132,7 @@ class EngineAgent:
     def _report(self, force: bool = False, **changes: Any) -> None:
         if force:
             changes["cached"] = self.held_images(changes.get("image", self.report_state.image))
-        fields = {**self.report_state.__dict__, **changes, "updated": time.time()}
+        fields = {**self.report_state.__dict__, **changes, "updated": time.time(), "link": self.link}
         self.report_state = ModuleReport(**fields)
         now = time.monotonic()
         if force or self._unsent or now - self._last_report >= self.min_interval:

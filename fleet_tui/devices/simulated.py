@@ -108,7 +108,8 @@ class SimDevice:
     def report(self, connected: bool = True) -> None:
         self.fx.outbox[self.id] = (
             {self.fx.module: ModuleReport(self.fx.module, self.image, self.digest, self.state, self.bytes, self.error,
-                                          platform=self.platform, cached=tuple(self.cached))},
+                                          platform=self.platform, cached=tuple(self.cached),
+                                          link=self.link.profile.name)},
             connected,
         )
 

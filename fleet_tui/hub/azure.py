@@ -83,6 +83,14 @@ def _managers(credential: Secret | Any, host: str | None, source: str) -> tuple[
                          "sign in (az login) or set hub.credential to the identity this machine has") from None
 
 
+def reported_path(device: Mapping[str, Any], path: str) -> str:
+    """The device twin's reported property at a dotted path, as text ("" when absent or no path)."""
+    value: Any = (device.get("properties") or {}).get("reported") or {}
+    for part in path.split(".") if path else ():
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return "" if value is None or isinstance(value, (Mapping, list)) or not path else str(value)[:64]
+
+
 class AzureHub(Deployments):
     """Azure IoT Hub behind `FleetHub`. All methods block: call them from workers."""
 
@@ -102,12 +110,14 @@ class AzureHub(Deployments):
         base_manifest: Mapping[str, Any] | None = None,
         registry_credentials: str = "none",
         edge_version: str = edge.EDGE_VERSION,
+        link_property: str = "",
     ) -> None:
         self.group_tag = path_name(group_tag, "group tag")
         self.module = module
         self.limits = limits or HubLimits()
         self.registry_auth = dict(registry_auth or {})
         self.liveness_window = liveness_window
+        self.link_property = link_property  # dotted path in the device twin's reported properties
         self.max_configurations = max_configurations
         self.base_manifest, self.registry_credentials, self.edge_version = base_manifest, registry_credentials, edge_version
         self.host, self.registry, self.configs, self.jobs = _managers(credential, host, source)
@@ -136,6 +146,7 @@ class AzureHub(Deployments):
             limits=limits_from_config(hub), source=source, liveness_window=hub.liveness_window,
             max_configurations=hub.max_configurations, base_manifest=base_manifest(hub),
             registry_credentials=hub.registry_credentials, edge_version=hub.edge_version,
+            link_property=hub.link_property,
         )
 
     def __repr__(self) -> str:
@@ -164,6 +175,7 @@ class AzureHub(Deployments):
             connected=agent_state.is_online(agent, edge_hub, time.time(), self.liveness_window),
             last_seen=agent_state.last_seen(agent, edge_hub),
             etag=str(device.get("etag") or ""),
+            link=reported_path(device, self.link_property),
         )
 
     def query_devices(self, condition: str | None = None, page_size: int = 1000, continuation: str | None = None) -> Page:

@@ -114,6 +114,7 @@ def reports_to_json(reports: dict[str, ModuleReport], now: float) -> str:
                 "bytes_downloaded": r.bytes_downloaded, "error": r.error, "updated": r.updated or now,
                 **({"platform": r.platform} if r.platform else {}),
                 **({"cached": list(r.cached)} if r.cached else {}),
+                **({"link": r.link} if r.link else {}),
             }
             for r in reports.values()
         }

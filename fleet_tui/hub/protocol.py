@@ -50,6 +50,7 @@ class ModuleReport:
     updated: float = 0.0  # unix time
     platform: str = ""  # os/arch[/variant] of the device ("" = not reported: linux/amd64)
     cached: tuple[str, ...] = ()  # pinned refs of other images the device still holds, newest first
+    link: str = ""  # the device's link profile name ("wifi", "cell"; "" = not reported)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class DeviceTwin:
     connected: bool = True
     last_seen: float = 0.0
     etag: str = ""
+    link: str = ""  # the device's link, where the hub reads it apart from module reports (Azure)
 
     def group(self, group_tag: str) -> str:
         return str(self.tags.get(group_tag, ""))
@@ -84,6 +86,11 @@ class DeviceTwin:
         """The device's platform as its `module` report gives it (linux/amd64 when unsaid)."""
         report = self.reported.get(module)
         return (report.platform if report else "") or DEFAULT_PLATFORM
+
+    def link_name(self, module: str) -> str:
+        """The link the device reports ("" when it says nothing)."""
+        rep = self.reported.get(module)
+        return self.link or (rep.link if rep else "")
 
     def cached(self, module: str) -> tuple[str, ...]:
         """Pinned refs of images the device reports it still holds besides what `module` runs."""

@@ -29,7 +29,7 @@ from fleet_tui.oci.reference import parse_reference
 from fleet_tui.planning.pullplan import plan_for_blobs
 from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
-from fleet_tui.rollout.policy import Policy, order_devices, split_waves
+from fleet_tui.rollout.policy import Policy, metered_devices, order_devices, split_waves
 
 MAX_VARIANTS = 8
 
@@ -152,7 +152,8 @@ def create_rollout(
                               {img.config_digest for img in holding}, {img.digest for img in holding}).total_bytes
 
     offline = {t.device_id for t in twins if not t.connected}
-    order = order_devices(prev, offline, policy.seed)
+    metered = metered_devices(policy, twins, module)
+    order = order_devices(prev, offline, policy.seed, metered)
     sizes = policy.wave_sizes(len(order))
     assignments = []
     for wave, ids in enumerate(split_waves(order, sizes)):
@@ -185,7 +186,7 @@ def create_rollout(
         "rollback_total": sum(rollback_bytes(a.variant, a.prev_image, platforms[a.device_id]) for a in assignments),
     }
     spec["budget"] = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)
-    journal.create(rid, spec, sizes, assignments)
+    journal.create(rid, spec, sizes, assignments, sorted(metered))
     return rid
 
 

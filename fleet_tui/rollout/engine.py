@@ -65,6 +65,7 @@ class Engine(WaveTagging, DeviceRetries):
             self.by_wave[a.wave].append(a)
         variants = self.spec["variants"]
         self.expected = {a.device_id: variants[a.variant]["digest"] for a in self.assignments}
+        self.metered = journal.metered(rollout_id)
 
     # --- running -------------------------------------------------------------------------
     def run(self) -> str:

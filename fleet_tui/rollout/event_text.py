@@ -70,7 +70,10 @@ class EventText:
             return (f"wave {n}: retrying {count} {noun} ({data.get('why', 'retry')})…" if open_
                     else f"wave {n}: told {count} failed {noun} to try again ({data.get('why', 'retry')})")
         if e.kind == "wait":
-            return f"wave {n}: waiting for window (opens in {span_text(float(e.data.get('opens_in', 0)))})"
+            opens = span_text(float(e.data.get("opens_in", 0)))
+            if e.data.get("metered"):
+                return f"wave {n}: {e.data['metered']} devices on metered links wait for their window (opens in {opens})"
+            return f"wave {n}: waiting for window (opens in {opens})"
         if e.kind == "budget":
             return f"wave {n} halted: over budget (spent + plan {e.data.get('spent', 0) + e.data.get('plan', 0):,} B > {e.data.get('budget', 0):,} B)"
         if e.kind == "continue":

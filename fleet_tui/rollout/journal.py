@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS commands (
     kind TEXT NOT NULL, consumed REAL
 );
 CREATE TABLE IF NOT EXISTS command_by (seq INTEGER PRIMARY KEY, who TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS metered (
+    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id)
+);
 """
 
 
@@ -146,7 +149,7 @@ class Journal:
 
     # --- creation ----------------------------------------------------------------------
     def create(self, rollout_id: str, spec: dict[str, Any], sizes: Sequence[int],
-               assignments: Sequence[Assignment]) -> None:
+               assignments: Sequence[Assignment], metered: Sequence[str] = ()) -> None:
         now = time.time()
         with self.tx() as conn:
             # One active rollout per group, checked inside the write transaction that inserts
@@ -170,7 +173,14 @@ class Journal:
                 [(rollout_id, a.device_id, a.wave, a.variant, a.prev_image, a.prev_digest, a.planned_bytes)
                  for a in assignments],
             )
+            conn.executemany("INSERT INTO metered VALUES (?,?)", [(rollout_id, d) for d in metered])
             self._event(conn, rollout_id, "created", "done", None, {"waves": list(sizes), "devices": len(assignments)})
+
+    def metered(self, rollout_id: str) -> set[str]:
+        """Devices on metered links, for a link-aware policy (empty otherwise)."""
+        with self.lock:
+            rows = self.conn.execute("SELECT device_id FROM metered WHERE rollout_id = ?", (rollout_id,)).fetchall()
+        return {d for (d,) in rows}
 
     def set_finals(self, rollout_id: str, finals: dict[str, tuple[str, int]]) -> None:
         """Each device's last state and bytes, kept once the rollout's tags are gone (fold)."""

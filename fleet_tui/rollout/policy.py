@@ -82,6 +82,8 @@ class Policy:
     max_downloading: int = 0  # devices updating at once across the group; 0 = no limit
     windows: tuple[str, ...] = ()  # maintenance windows "HH:MM-HH:MM"; () = always
     timezone: str = "UTC"  # of the windows (the group's, from [rollout] timezones)
+    unmetered_links: tuple[str, ...] = ()  # link names not paid per byte ("wifi"): those devices go first
+    metered_windows: tuple[str, ...] = ()  # devices on other links are told only inside these windows
     retries_download: int = 0  # a device whose download failed is tried again this many times ...
     retries_start: int = 0  # ... one whose module exited on start this many ...
     retry_backoff: float = 30.0  # ... first after this many seconds, doubling each time (retries.py)
@@ -120,7 +122,7 @@ class Policy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
                 raise UsageError(f"rollout {name} must be a number ≥ {low}, not {value!r}")
-        for window in self.windows:
+        for window in (*self.windows, *self.metered_windows):
             pacing.parse_window(window)
         pacing.zone(self.timezone)
 
@@ -137,7 +139,7 @@ class Policy:
     @property
     def paced(self) -> bool:
         """Tagging may stop part-way through a wave (rate, concurrency or windows)."""
-        return bool(self.rate or self.max_downloading or self.windows)
+        return bool(self.rate or self.max_downloading or self.windows or self.metered_windows)
 
     # --- construction ----------------------------------------------------------------
     @classmethod
@@ -159,12 +161,14 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["waves"] = list(self.waves)
-        data["windows"] = list(self.windows)
+        for key in ("windows", "unmetered_links", "metered_windows"):
+            data[key] = list(getattr(self, key))
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Policy":
-        return cls(**{**data, "waves": tuple(data["waves"]), "windows": tuple(data.get("windows") or ())})
+        return cls(**{**data, **{k: tuple(data.get(k) or ()) for k in ("waves", "windows", "unmetered_links",
+                                                                        "metered_windows")}})
 
     # --- use -------------------------------------------------------------------------
     def wave_sizes(self, group_size: int) -> list[int]:
@@ -215,11 +219,13 @@ def parse_waves(value: str | Sequence[Any]) -> tuple[str, ...]:
     return waves
 
 
-def order_devices(device_ids: Iterable[str], offline: set[str], seed: int) -> list[str]:
-    """Stable seeded order; offline devices last so the canary is online."""
+def order_devices(device_ids: Iterable[str], offline: set[str], seed: int, metered: set[str] | None = None) -> list[str]:
+    """Stable seeded order; offline devices last so the canary is online; with a link-aware
+    policy, devices on metered links after the others (the canary is on a cheap link)."""
+    later = metered or set()
 
-    def key(device_id: str) -> tuple[bool, str]:
-        return device_id in offline, hashlib.sha256(f"{seed}:{device_id}".encode()).hexdigest()
+    def key(device_id: str) -> tuple[bool, bool, str]:
+        return device_id in offline, device_id in later, hashlib.sha256(f"{seed}:{device_id}".encode()).hexdigest()
 
     return sorted(device_ids, key=key)
 
@@ -230,3 +236,11 @@ def split_waves(ordered: Sequence[str], sizes: Sequence[int]) -> list[list[str]]
         out.append(list(ordered[start : start + size]))
         start += size
     return out
+
+
+def metered_devices(policy: Policy, twins: Iterable[Any], module: str) -> set[str]:
+    """Devices whose reported link is not one of the policy's unmetered links (a device that
+    reports no link counts as metered); empty when the policy ignores links."""
+    if not policy.unmetered_links:
+        return set()
+    return {t.device_id for t in twins if t.link_name(module) not in policy.unmetered_links}

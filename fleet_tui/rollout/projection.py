@@ -28,8 +28,8 @@ class WaveCost:
 
 
 def project_waves(policy: Policy, device_ids: Iterable[str], offline: set[str], bytes_of: dict[str, int],
-                  budget: int | None) -> list[WaveCost]:
-    order = order_devices(device_ids, offline, policy.seed)
+                  budget: int | None, metered: set[str] | None = None) -> list[WaveCost]:
+    order = order_devices(device_ids, offline, policy.seed, metered)
     sizes = replace(policy, partial=True).wave_sizes(len(order))
     out, total = [], 0
     for i, ids in enumerate(split_waves(order, sizes)):

@@ -45,6 +45,8 @@ class WaveTagging:
     intend: Callable[..., None]
     _tag_ids: Callable[[int, list[str], int], None]  # hub-specific tagging (jobs on Azure)
     _waiting_since: float | None = None
+    _metered_waiting = False
+    metered: set[str]  # devices on metered links (journal.metered), read once by the engine
     wall_clock: Callable[[], float] = staticmethod(time.time)  # windows and rate read it (tests move it)
 
     # --- facts from the journal ---------------------------------------------------------
@@ -129,14 +131,31 @@ class WaveTagging:
                 self.record("judge", "done", wave.idx, failing.to_dict(),
                             wave_set={"state": "failed", "judged": time.time(), "result": failing.to_dict()})
                 return
+        left = self._hold_metered(wave, left)
         n = self._allowance(views) if self.policy.paced else len(left)
-        if n <= 0 or not self._window_open(wave):
+        if n <= 0 or not left or not self._window_open(wave):
             return
         batch = left[:n]
         self.log(f"wave {wave.idx + 1}: targeting {len(batch)} devices" + (f" ({len(left) - len(batch)} queued)"
                                                                              if len(batch) < len(left) else ""))
         self.intend("target", wave.idx, {"devices": batch, "batch": len(self.journal.events(self.id, "target")),
                                          "started": wave.started})
+
+    def _hold_metered(self, wave: WaveRow, left: list[str]) -> list[str]:
+        """Outside the metered windows, only devices on unmetered links are told."""
+        if not self.policy.metered_windows or not self.metered:
+            return left
+        is_open, change = pacing.window_state(self.policy.metered_windows, self.policy.timezone, self.wall_clock())
+        if is_open:
+            self._metered_waiting = False
+            return left
+        held = [d for d in left if d in self.metered]
+        if held and not self._metered_waiting:
+            self._metered_waiting = True
+            self.record("wait", "done", wave.idx, {"opens_in": round(change), "metered": len(held)})
+            self.log(f"wave {wave.idx + 1}: {len(held)} devices on metered links wait for their window "
+                     f"(opens in {pacing.span_text(change)})")
+        return [d for d in left if d not in self.metered]
 
     def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any]) -> GateResult | None:
         running, failed = count_outcomes(tagged, self.expected, views, wave.started or 0.0,

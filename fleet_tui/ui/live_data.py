@@ -199,7 +199,7 @@ class LiveConsoleData:
 
     def _budget_line(self, twins: Sequence[Any], label: str) -> str:
         """The rollout's waves priced against `[rollout] budget` ("" without a budget)."""
-        from fleet_tui.rollout.policy import Policy
+        from fleet_tui.rollout.policy import Policy, metered_devices
         from fleet_tui.rollout.projection import project_waves
 
         policy = Policy.from_config(self.config.rollout)
@@ -208,7 +208,7 @@ class LiveConsoleData:
         if budget is None:
             return ""
         waves = project_waves(policy, [t.device_id for t in twins], {t.device_id for t in twins if not t.connected},
-                              self._bytes_of.get(label, {}), budget)
+                              self._bytes_of.get(label, {}), budget, metered_devices(policy, twins, self.module))
         fit = sum(1 for w in waves if w.within_budget)
         total = waves[-1].cumulative if waves else 0
         verdict = ("every wave fits" if fit == len(waves) else

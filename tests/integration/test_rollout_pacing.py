@@ -203,3 +203,47 @@ def test_sigkill_while_a_paced_wave_is_told_resumes_without_telling_anyone_twice
     hub.close()
     assert {t.etag for t in twins} == {"4"}  # tagged once, pinned, untagged: no device written twice
     assert {t.digest("scoring") for t in twins} == {env.v2_digest}
+
+
+def test_link_aware_rollout_goes_cheap_links_first_and_holds_metered_ones_for_their_window(
+        tmp_path, registry, repo_name, monkeypatch):
+    from fleet_tui.devices.linkmodel import LinkProfile
+    from fleet_tui.devices.simconfig import GroupSpec, SimSpec
+    from tests.support.rollout_env import FAST_SPEED, LINK
+    from tests.support.sim_thread import SimFleetThread
+
+    env = make_env(tmp_path, registry, 6, repo_name)
+    wifi = LinkProfile("wifi", bandwidth=5_000_000, latency=0.001)
+    spec = SimSpec(env.v1, (GroupSpec(GROUP, 6, LINK.name), GroupSpec("depot", 4, "wifi")),
+                   links={LINK.name: LINK, "wifi": wifi}, seed=6, speed=FAST_SPEED, prefix="sim-", poll_seconds=0.05,
+                   report_hz=20.0, apply_seconds=0.05, chunk_bytes=256 * 1024, connections=32)
+    day = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    clock = Clock(day.replace(hour=12))  # the metered window (01:00-05:00) is closed
+    monkeypatch.setattr(WaveTagging, "wall_clock", staticmethod(clock.now))
+    fleet = SimFleetThread(spec, env.config.hub_path(), env.config).start()
+    depot = [f"sim-depot-{i:05d}" for i in range(4)]
+    hub = env.hub()
+    hub.bulk_update_tags(depot, {"fleetGroup": GROUP})  # four wifi devices join the cellular group
+    hub.close()
+    journal = env.journal()
+    result: dict[str, object] = {}
+    runner = threading.Thread(target=lambda: result.update(out=env.cli_json(
+        "rollout", "start", env.v2, "--group", GROUP, "--waves", "2,100%", "--unmetered-link", "wifi",
+        "--metered-window", "01:00-05:00")))
+    try:
+        runner.start()
+        rid = wait_for(lambda: journal.list_rollouts() and journal.list_rollouts()[0].id, 20, "the rollout")
+        wait = wait_for(lambda: [e for e in journal.events(rid, "wait") if e.data.get("metered")], 20,
+                        "metered devices to wait for their window")
+        assert wait[0].data["metered"] == 6
+        told = [d for _, ds in tag_batches(journal, rid) for d in ds]
+        assert sorted(told) == sorted(depot)  # the canary wave and the rest of wave 2's cheap devices only
+        assert set(journal.assignments(rid, 0)[i].device_id for i in range(2)) <= set(depot)
+        time.sleep(1.0)
+        assert len([d for _, ds in tag_batches(journal, rid) for d in ds]) == 4  # still held
+        clock.jump_to(day.replace(hour=1, minute=0, second=1) + dt.timedelta(days=1))
+        runner.join(60)
+    finally:
+        fleet.stop()
+    assert result["out"]["state"] == "succeeded"  # type: ignore[index]
+    assert len({d for _, ds in tag_batches(journal, rid) for d in ds}) == 10

@@ -59,6 +59,8 @@ def register(subparsers: Any) -> None:
     pace.add_argument("--window", action="append", metavar="HH:MM-HH:MM",
                       help="maintenance window (repeatable, e.g. 22:00-05:00): devices are told to update only inside one")
     pace.add_argument("--timezone", metavar="ZONE", help="IANA time zone of the windows (default: the group's, or UTC)")
+    pace.add_argument("--pre-stage", action="store_true", default=None,
+                      help="waves only download the new image (pull ahead); then every staged device switches at once")
     pace.add_argument("--unmetered-link", action="append", metavar="NAME",
                       help="a link not paid by the byte (repeatable, e.g. wifi): devices reporting it go first")
     pace.add_argument("--metered-window", action="append", metavar="HH:MM-HH:MM",
@@ -107,7 +109,7 @@ def _policy(args: argparse.Namespace, config: Any) -> Policy:
         timezone=args.timezone, retries_download=args.retries_download, retries_start=args.retries_start,
         retry_backoff=args.retry_backoff,
         unmetered_links=tuple(args.unmetered_link) if args.unmetered_link else None,
-        metered_windows=tuple(args.metered_window) if args.metered_window else None,
+        metered_windows=tuple(args.metered_window) if args.metered_window else None, pre_stage=args.pre_stage,
     )
 
 

@@ -86,6 +86,8 @@ class RolloutSection(Section):
                              "the start crosses midnight): waves start and devices are told to update only inside "
                              "one; `[]` = any time")
     timezone: str = Field("UTC", description="IANA time zone of `windows` for groups not in `timezones`")
+    pre_stage: bool = Field(False, description="download ahead: the waves only pull the new image next to the running "
+                            "one (a stopped stage module), then one switch wave moves every device to it at once")
     unmetered_links: Strs = Field((), description="link names not paid by the byte (e.g. `[\"wifi\", \"depot\"]`): "
                                   "devices reporting one go first; `[]` = ignore links")
     metered_windows: Windows = Field((), description="with `unmetered_links`: devices on any other link are told "

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from fleet_tui.devices.contentstore import ContentStore
@@ -68,6 +68,7 @@ class FailureModel:
 
 
 MAX_CACHED = 8  # previous images a device reports holding (it keeps every blob; the report is bounded)
+STAGE_SUFFIX = "-stage"  # the stage module: `<managed module>-stage`, desired status stopped
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Services:
 class SimDevice:
     __slots__ = ("id", "group", "link", "idle", "store", "fx", "image", "digest", "state", "bytes", "error",
                  "desired", "failed_image", "wake", "fetched", "resumes", "trace", "platform", "cached",
-                 "version", "failed_version", "attempts")
+                 "version", "failed_version", "attempts", "stage", "staging", "kept")
 
     def __init__(self, device_id: str, group: str, link: Link, idle: IdleOutages, store: ContentStore,
                  services: Services, image: str = "", trace: bool = False, platform: str = "linux/amd64") -> None:
@@ -104,14 +105,31 @@ class SimDevice:
         self.cached: list[str] = []  # images it ran before and still holds (as dockerd keeps them), newest first
         self.version, self.failed_version = "", ""  # the desired module `version` (a new one = a retry)
         self.attempts: dict[str, int] = {}  # image → attempts at it so far
+        self.stage: ModuleReport | None = None  # the stopped stage module: its image pulled, not run
+        self.staging = ""  # the stage image desired ("" = none)
+        self.kept = 0  # the module's own bytes while `bytes` counts a pull ahead
 
     def report(self, connected: bool = True) -> None:
-        self.fx.outbox[self.id] = (
-            {self.fx.module: ModuleReport(self.fx.module, self.image, self.digest, self.state, self.bytes, self.error,
-                                          platform=self.platform, cached=tuple(self.cached),
-                                          link=self.link.profile.name)},
-            connected,
-        )
+        pulling = self.stage is not None and self.stage.state == "downloading"
+        modules = {self.fx.module: ModuleReport(self.fx.module, self.image, self.digest, self.state,
+                                                self.kept if pulling else self.bytes, self.error, platform=self.platform,
+                                                cached=tuple(self.cached), link=self.link.profile.name)}
+        if self.stage is not None:
+            modules[self.stage.name] = replace(self.stage, bytes_downloaded=self.bytes) if pulling else self.stage
+        self.fx.outbox[self.id] = (modules, connected)
+
+    def set_staged(self, image: str) -> None:
+        """The stage module's image (desired status stopped): pulled ahead, never run."""
+        if image != self.staging:
+            self.staging = image
+            if not image and self.stage is not None and self.stage.state != "downloading":
+                self.stage = None  # no longer desired: edgeAgent removes the module (its image stays held)
+                self.report()
+            self.wake.set()
+
+    def _wants_stage(self) -> bool:
+        return bool(self.staging) and self.staging != self.image and \
+            (self.stage is None or self.stage.image != self.staging)
 
     def set_desired(self, image: str, version: str = "") -> None:
         """A new image, or a new `version` of the module (as edgeAgent, a failed image is tried
@@ -134,6 +152,10 @@ class SimDevice:
             if self._wants_update():
                 await self._sit_out_idle_outage()
                 await self.update(self.desired)
+                continue
+            if self._wants_stage():
+                await self._sit_out_idle_outage()
+                await self.pull_ahead(self.staging)
                 continue
             self.wake.clear()
             start, end = self.idle.window(self.fx.clock.now())
@@ -195,6 +217,30 @@ class SimDevice:
             self.attempts.pop(ref, None)
         if self.trace is not None:
             self.trace.append((self.state, ref, self.bytes, self.fetched, self.resumes))
+        self.report()
+
+    async def pull_ahead(self, ref: str) -> None:
+        """What edgeAgent does for a new module with desired status `stopped`: pull its image and
+        create it without starting it (HealthRestartPlanner: prepare + create, no start). The
+        module it runs is untouched; the image is then held, so switching to it pulls nothing."""
+        name = f"{self.fx.module}{STAGE_SUFFIX}"
+        self.kept, self.bytes = self.bytes, 0
+        self.stage = ModuleReport(name, ref, ref.rpartition("@")[2], "downloading", 0, "", updated=0.0)
+        self.report()
+        try:
+            target = await self.fx.image(ref, self.platform)
+            plan = plan_for_blobs(target, self.store.blobs, set(), set())
+            await self._charge(plan.index_bytes + plan.manifest_bytes + plan.config_bytes)
+            for layer in plan.layers:
+                if layer.needed and not self.store.has(layer.digest):
+                    await self.fetch_blob(target.repo, layer.digest, layer.size)
+        except Exception as exc:  # noqa: BLE001 - reported as the stage module's failure
+            message = str(exc) if isinstance(exc, FleetError) else f"{type(exc).__name__}: {exc}"
+            self.stage = ModuleReport(name, ref, ref.rpartition("@")[2], "failed", self.bytes, message)
+        else:
+            self.cached = [ref] + [c for c in self.cached if c != ref][:MAX_CACHED - 1]
+            self.stage = ModuleReport(name, ref, ref.rpartition("@")[2], "stopped", self.bytes, "")
+        self.bytes = self.kept
         self.report()
 
     async def _charge(self, nbytes: int) -> None:

@@ -30,6 +30,7 @@ from fleet_tui.planning.pullplan import plan_for_blobs
 from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
 from fleet_tui.rollout.policy import Policy, metered_devices, order_devices, split_waves
+from fleet_tui.rollout.staging import stage_index
 
 MAX_VARIANTS = 8
 
@@ -155,6 +156,9 @@ def create_rollout(
     metered = metered_devices(policy, twins, module)
     order = order_devices(prev, offline, policy.seed, metered)
     sizes = policy.wave_sizes(len(order))
+    if policy.pre_stage and getattr(hub, "tags_by_job", False):
+        raise UsageError("--pre-stage is not available on Azure IoT Hub yet: edgeAgent does pull a stopped module's "
+                         "image (docs/azure.md), but fleet-tui cannot write the stage module there; roll out without it")
     assignments = []
     for wave, ids in enumerate(split_waves(order, sizes)):
         for device_id in ids:
@@ -186,6 +190,10 @@ def create_rollout(
         "rollback_total": sum(rollback_bytes(a.variant, a.prev_image, platforms[a.device_id]) for a in assignments),
     }
     spec["budget"] = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)
+    if policy.pre_stage:  # one more wave: the switch of every device (fleet_tui.rollout.staging)
+        spec["switch_wave"] = len(sizes)
+        spec["stage_index"] = stage_index(a.prev_image for a in assignments)
+        sizes = [*sizes, len(assignments)]
     journal.create(rid, spec, sizes, assignments, sorted(metered))
     return rid
 

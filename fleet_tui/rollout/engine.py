@@ -32,6 +32,7 @@ from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.staging import Staging
 from fleet_tui.rollout.tagging import WaveTagging
 
 
@@ -49,7 +50,7 @@ def _stdout_log(line: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", file=sys.stdout, flush=True)
 
 
-class Engine(WaveTagging, DeviceRetries):
+class Engine(WaveTagging, DeviceRetries, Staging):
     def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log) -> None:
         self.journal = journal
         self.hub = hub
@@ -66,6 +67,8 @@ class Engine(WaveTagging, DeviceRetries):
         variants = self.spec["variants"]
         self.expected = {a.device_id: variants[a.variant]["digest"] for a in self.assignments}
         self.metered = journal.metered(rollout_id)
+        if self.switch_wave is not None:  # pre-staged: the switch wave holds every device
+            self.by_wave[self.switch_wave] = list(self.assignments)
 
     # --- running -------------------------------------------------------------------------
     def run(self) -> str:
@@ -194,15 +197,16 @@ class Engine(WaveTagging, DeviceRetries):
 
     def judge(self, wave: WaveRow) -> None:
         devices = [a.device_id for a in self.by_wave[wave.idx]]
-        views = read_devices(self.hub, self.id, self.spec["module"], devices)
-        due, waiting = self.retry_plan(wave, views)
+        module, ok_state = self.gate_module(wave.idx)
+        views = read_devices(self.hub, self.id, module, devices)
+        due, waiting = self.retry_plan(wave, views) if not self.staging(wave.idx) else ([], [])
         if due:
             self.retry(wave.idx, due, "automatic")
             return
         _, since = self.retries_done()
         deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
         result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time(), deployments,
-                       self._tagged_at(wave.idx), since, waiting)
+                       self._tagged_at(wave.idx), since, waiting, ok_state)
         if result is None:
             return
         now = time.time()
@@ -239,8 +243,11 @@ class Engine(WaveTagging, DeviceRetries):
         return {**base, module: ModuleSpec(module, image, options, definition)}
 
     def _create(self, key: str, image: str, priority: int, version: str = "") -> None:
+        self._create_deployment(key, self._modules(image, version), priority)
+
+    def _create_deployment(self, key: str, modules: dict[str, ModuleSpec], priority: int) -> None:
         dep = Deployment(
-            deployment_id(self.id, key), target_condition(self.spec, key), priority, self._modules(image, version),
+            deployment_id(self.id, key), target_condition(self.spec, key), priority, modules,
             labels={"rollout": self.id, "key": key, KIND: "rollback" if key.startswith("back") else "release",
                     GROUP: self.spec["group"]},
         )
@@ -252,18 +259,20 @@ class Engine(WaveTagging, DeviceRetries):
     def _create_deployments(self) -> None:
         for key, variant in sorted(self.spec["variants"].items()):
             self._create(key, variant["image"], self.spec["priority"])
+        if self.switch_wave is not None:
+            self.create_stage_deployments()
 
     def _tag_ids(self, wave: int, ids: list[str], batch: int) -> None:
         """Tag these devices of the wave. A hub that tags by job (Azure) gets the whole, fixed
         list with a job key, so a repeat after a crash waits for the job it started; others skip
         the devices that already carry the tag."""
         by_job = bool(getattr(self.hub, "tags_by_job", False))
-        already = {} if by_job else read_devices(self.hub, self.id, self.spec["module"])
-        variant_of = {a.device_id: a.variant for a in self.by_wave[wave]}
+        already = {} if by_job else {d: v.tag for d, v in read_devices(self.hub, self.id, self.spec["module"]).items()}
+        value_of = {a.device_id: self.tag_value(a.device_id, wave, a.variant, a.prev_image) for a in self.by_wave[wave]}
         by_variant: dict[str, list[str]] = defaultdict(list)
         for device_id in ids:
-            if device_id not in already:
-                by_variant[variant_of[device_id]].append(device_id)
+            if already.get(device_id) != value_of[device_id]:
+                by_variant[value_of[device_id]].append(device_id)
         for variant, chosen in sorted(by_variant.items()):
             if by_job:
                 key = f"{self.id}-w{wave}-{variant}" if batch == 0 else f"{self.id}-w{wave}b{batch}-{variant}"
@@ -293,7 +302,9 @@ class Engine(WaveTagging, DeviceRetries):
         tag_values = getattr(self.hub, "tag_values", None)  # one projection query instead of whole twins
         tagged = tag_values(self.tag) if tag_values else {
             d: v.tag for d, v in read_devices(self.hub, self.id, self.spec["module"]).items() if v.tag}
-        spec = {**self.spec, "variants": {**self.spec["variants"], **self.retry_keys()}}
+        stage = self.stage_images() if self.switch_wave is not None else {}
+        spec = {**self.spec, "variants": {**self.spec["variants"], **self.retry_keys(), **stage},
+                "keep_apart": sorted(stage)}
         fold(self.hub, spec, self.id, tagged, deployment_id, self.log)
 
     # --- commands ------------------------------------------------------------------------

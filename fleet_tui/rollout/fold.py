@@ -11,6 +11,7 @@ so when the rollout ends (succeeded, aborted, rolled back) the engine folds it:
    condition and labels are not) to `<group> AND tags.fleetTuiImage = 'd-…'`, labels
    `fleet-tui.kind = group`; devices matched it before by the rollout tag and match it now by
    the image tag, with the same content — their desired state does not change;
+   (never a pre-stage deployment: it carries the stage module — `keep_apart`);
 3. the rollout tag is removed from every device;
 4. the rollout's other deployments are deleted, then every group deployment of the group
    whose image tag no device carries any more (one GROUP BY count).
@@ -67,7 +68,7 @@ def fold(hub: Any, spec: dict[str, Any], rollout_id: str, tagged: dict[str, str]
         dkey = image_key(images[key])
         hub.bulk_update_tags(ids, {IMAGE_TAG: dkey})
         own = deployment_id(rollout_id, key)
-        if dkey not in existing or existing[dkey].id == own:
+        if key not in spec.get("keep_apart", ()) and (dkey not in existing or existing[dkey].id == own):
             labels = {KIND: "group", GROUP: group, IMAGE: dkey, "rollout": rollout_id}
             existing[dkey] = hub.update_deployment(
                 own, target_condition=group_deployment_condition(group_tag, group, dkey), labels=labels)

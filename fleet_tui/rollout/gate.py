@@ -115,7 +115,8 @@ def _read_local(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]
 
 
 def count_outcomes(device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView], started: float,
-                   deployments: dict[str, str] | None = None, since: dict[str, float] | None = None) -> tuple[int, int]:
+                   deployments: dict[str, str] | None = None, since: dict[str, float] | None = None,
+                   ok_state: str = "running") -> tuple[int, int]:
     """(running the digest their variant pins, failed) among `device_ids`, on reports made
     since `started` — or since the device's own retry (`since`) — or, for running, confirmed
     by the hub applying the variant."""
@@ -126,7 +127,7 @@ def count_outcomes(device_ids: Iterable[str], expected: dict[str, str], views: d
             continue
         fresh = view.updated >= max(started, (since or {}).get(device_id, 0.0))
         confirmed = bool(deployments) and deployments.get(device_id, "") in view.applied  # type: ignore[union-attr]
-        if view.state == "running" and view.digest == expected[device_id] and (fresh or confirmed):
+        if view.state == ok_state and view.digest == expected[device_id] and (fresh or confirmed):
             running += 1
         elif view.state == "failed" and fresh:
             failed += 1
@@ -136,16 +137,18 @@ def count_outcomes(device_ids: Iterable[str], expected: dict[str, str], views: d
 def judge(
     policy: Policy, device_ids: Iterable[str], expected: dict[str, str], views: dict[str, DeviceView],
     started: float, now: float, deployments: dict[str, str] | None = None, timeout_from: float | None = None,
-    since: dict[str, float] | None = None, retrying: Iterable[str] = (),
+    since: dict[str, float] | None = None, retrying: Iterable[str] = (), ok_state: str = "running",
 ) -> GateResult | None:
     """`expected`: device id → the digest its variant pins; `deployments`: device id → its
     variant's deployment id. `started` is by the hub's clock; `now` and `timeout_from` by
-    ours. `retrying`: failed devices the engine will try again (not failures yet). None while
+    ours. `retrying`: failed devices the engine will try again (not failures yet); `ok_state`:
+    the reported state that counts as done (`stopped` for a pre-staged module). None while
     undecided."""
     ids = list(device_ids)
     size = len(ids)
     waiting = set(retrying)  # failed, with a retry still to come: neither failed nor running yet
-    running, failed = count_outcomes([d for d in ids if d not in waiting], expected, views, started, deployments, since)
+    running, failed = count_outcomes([d for d in ids if d not in waiting], expected, views, started, deployments, since,
+                                     ok_state)
     finished = running + failed
     needed = policy.needed_running(size)
 

@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS commands (
     kind TEXT NOT NULL, consumed REAL
 );
 CREATE TABLE IF NOT EXISTS command_by (seq INTEGER PRIMARY KEY, who TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS staged (
+    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (rollout_id, device_id)
+);
 CREATE TABLE IF NOT EXISTS metered (
     rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id)
 );
@@ -181,6 +184,18 @@ class Journal:
         with self.lock:
             rows = self.conn.execute("SELECT device_id FROM metered WHERE rollout_id = ?", (rollout_id,)).fetchall()
         return {d for (d,) in rows}
+
+    def set_staged_bytes(self, rollout_id: str, staged: dict[str, int]) -> None:
+        """Bytes each device downloaded while pre-staging (kept when its stage module goes)."""
+        with self.tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?)",
+                             # a row even when nobody staged: "kept" is recorded once, never re-read
+                             [(rollout_id, d, int(n)) for d, n in staged.items()] or [(rollout_id, "", 0)])
+
+    def staged_bytes(self, rollout_id: str) -> dict[str, int]:
+        with self.lock:
+            rows = self.conn.execute("SELECT device_id, bytes FROM staged WHERE rollout_id = ?", (rollout_id,)).fetchall()
+        return {d: int(n) for d, n in rows}
 
     def set_finals(self, rollout_id: str, finals: dict[str, tuple[str, int]]) -> None:
         """Each device's last state and bytes, kept once the rollout's tags are gone (fold)."""

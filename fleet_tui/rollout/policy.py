@@ -82,6 +82,7 @@ class Policy:
     max_downloading: int = 0  # devices updating at once across the group; 0 = no limit
     windows: tuple[str, ...] = ()  # maintenance windows "HH:MM-HH:MM"; () = always
     timezone: str = "UTC"  # of the windows (the group's, from [rollout] timezones)
+    pre_stage: bool = False  # download ahead in the waves, then switch every device at once (staging.py)
     unmetered_links: tuple[str, ...] = ()  # link names not paid per byte ("wifi"): those devices go first
     metered_windows: tuple[str, ...] = ()  # devices on other links are told only inside these windows
     retries_download: int = 0  # a device whose download failed is tried again this many times ...

@@ -37,6 +37,7 @@ from fleet_tui.rollout.gate import DeviceView, read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
 from fleet_tui.rollout.pacing import span_text, window_state
 from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.staging import stage_module
 
 EVENTS_SHOWN = 40
 JUDGING = ("targeting", "running")  # wave states whose gate is still open
@@ -123,6 +124,17 @@ def device_state(a: Assignment, view: DeviceView | None, started: float | None, 
     return view.state, view.bytes
 
 
+def stage_state(view: DeviceView | None, started: float | None, expected: str) -> tuple[str, int]:
+    """A device's state while pre-staging, from its stage module's report."""
+    if started is None or view is None or view.updated < started:
+        return "pending", 0
+    if view.state == "stopped" and view.digest == expected:
+        return "staged", view.bytes
+    if view.state in ("downloading", "failed"):
+        return view.state, view.bytes
+    return "pending", view.bytes
+
+
 def gate_text(policy: Policy) -> str:
     text = f"≥ {policy.success} running within {policy.gate_timeout:g}s, failed ≤ {policy.max_failed}"
     return text + (f", bake {policy.bake:g}s" if policy.bake else "")
@@ -171,20 +183,31 @@ class SnapshotReader:
         started = {w.idx: w.started for w in waves}
         live = [a.device_id for a in self.assignments if started.get(a.wave) is not None]
         views = {} if finals or not live else read_devices(self.hub, self.id, self.spec["module"], live)
+        switch = self.spec.get("switch_wave")
+        switched = switch is not None and started.get(switch) is not None
+        stage_views = {} if finals or not live or switch is None or switched else \
+            read_devices(self.hub, self.id, stage_module(self.spec["module"]), live)
+        staged = self.journal.staged_bytes(self.id) if switched else {}
         devices, total = [], 0
         per_wave: dict[int, list[int]] = {w.idx: [0, 0] for w in waves}
         for a in self.assignments:
             if finals:
                 state, nbytes = finals.get(a.device_id, ("pending", 0))
+            elif switch is not None and not switched:
+                state, nbytes = stage_state(stage_views.get(a.device_id), started.get(a.wave), self.expected[a.device_id])
             else:
-                state, nbytes = device_state(a, views.get(a.device_id), started.get(a.wave), self.expected[a.device_id])
+                since = started.get(switch) if switched else started.get(a.wave)
+                state, nbytes = device_state(a, views.get(a.device_id), since, self.expected[a.device_id])
+                nbytes += staged.get(a.device_id, 0)
                 if not self.reports_bytes:  # Azure: edgeAgent reports no bytes; a settled device pulled its plan
                     nbytes = a.planned_bytes if state in ("running", "rolled_back") else 0
             devices.append(RolloutDevice(a.device_id, a.wave, state, nbytes, a.planned_bytes, a.variant))
             total += nbytes
-            counts = per_wave[a.wave]
-            counts[0] += state in ("running", "rolled_back")
+            counts = per_wave[switch if switched else a.wave]
+            counts[0] += state in ("running", "rolled_back", "staged")
             counts[1] += state == "failed"
+            if switched and a.device_id in staged:
+                per_wave[a.wave][0] += 1  # staged before the switch (the journal kept its stage bytes)
         gate, timeout = gate_text(self.policy), self.policy.gate_timeout
         wave_rows = tuple(
             Wave(w.idx, w.size, w.state, gate, per_wave[w.idx][0], per_wave[w.idx][1],

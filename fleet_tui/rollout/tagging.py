@@ -47,6 +47,7 @@ class WaveTagging:
     _waiting_since: float | None = None
     _metered_waiting = False
     metered: set[str]  # devices on metered links (journal.metered), read once by the engine
+    assignments: list[Any]
     wall_clock: Callable[[], float] = staticmethod(time.time)  # windows and rate read it (tests move it)
 
     # --- facts from the journal ---------------------------------------------------------
@@ -85,6 +86,8 @@ class WaveTagging:
         # reports older than this never count for this wave's gate: the hub's clock (its
         # report stamps use it), a second early for its Date header's resolution
         started = getattr(self.hub, "now", time.time)() - 1.0
+        if wave.idx == self.switch_wave:  # type: ignore[attr-defined]
+            self.keep_staged_bytes()  # type: ignore[attr-defined]
         self.log(f"wave {wave.idx + 1}: starting ({wave.size} devices)")
         self.record("wave", "done", wave.idx, {"started": started}, wave_set={"state": "targeting", "started": started})
         self.tag_more(self.journal.waves(self.id)[wave.idx])
@@ -97,7 +100,7 @@ class WaveTagging:
         views = read_devices(self.hub, self.id, self.spec["module"], sorted(tagged)) \
             if self.spec.get("reports_bytes", True) else {}
         return sum(max(a.planned_bytes, views[a.device_id].bytes if a.device_id in views else 0)
-                   for w in self.by_wave.values() for a in w if a.device_id in tagged)
+                   for a in self.assignments if a.device_id in tagged)
 
     def _window_open(self, wave: WaveRow) -> bool:
         now = self.wall_clock()
@@ -118,21 +121,24 @@ class WaveTagging:
         if not left:
             self.record("target", "done", wave.idx, {"complete": True}, wave_set={"state": "running"})
             return
-        views = read_devices(self.hub, self.id, self.spec["module"]) if (tagged or self.policy.max_downloading or
-                                                                          self.policy.rate_every) else {}
+        module, ok_state = self.gate_module(wave.idx)  # type: ignore[attr-defined]
+        views = read_devices(self.hub, self.id, module) if (tagged or self.policy.max_downloading or
+                                                            self.policy.rate_every) else {}
+        staging = self.staging(wave.idx)  # type: ignore[attr-defined]
         if tagged:
-            due, waiting = self.retry_plan(wave, views)  # type: ignore[attr-defined]
+            due, waiting = self.retry_plan(wave, views) if not staging else ([], [])  # type: ignore[attr-defined]
             if due:
                 self.retry(wave.idx, due, "automatic")  # type: ignore[attr-defined]
                 return
-            failing = self._early_failure(wave, sorted(tagged - set(waiting)), views)
+            failing = self._early_failure(wave, sorted(tagged - set(waiting)), views, ok_state)
             if failing is not None:
                 self.log(f"wave {wave.idx + 1} gate FAILED while tagging: {failing.reason}")
                 self.record("judge", "done", wave.idx, failing.to_dict(),
                             wave_set={"state": "failed", "judged": time.time(), "result": failing.to_dict()})
                 return
         left = self._hold_metered(wave, left)
-        n = self._allowance(views) if self.policy.paced else len(left)
+        switch = wave.idx == self.switch_wave  # type: ignore[attr-defined]
+        n = self._allowance(views, ok_state) if self.policy.paced and not switch else len(left)
         if n <= 0 or not left or not self._window_open(wave):
             return
         batch = left[:n]
@@ -157,24 +163,24 @@ class WaveTagging:
                      f"(opens in {pacing.span_text(change)})")
         return [d for d in left if d not in self.metered]
 
-    def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any]) -> GateResult | None:
+    def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any], ok_state: str) -> GateResult | None:
         running, failed = count_outcomes(tagged, self.expected, views, wave.started or 0.0,
-                                         since=self.retries_done()[1])  # type: ignore[attr-defined]
+                                         since=self.retries_done()[1], ok_state=ok_state)  # type: ignore[attr-defined]
         if self.policy.failure_exceeded(failed, running + failed, wave.size):
             return GateResult(False, running, failed, running + failed, wave.size, self.policy.needed_running(wave.size),
                               f"{failed} of {running + failed} finished devices failed (limit {self.policy.max_failed})")
         return None
 
-    def _allowance(self, views: dict[str, Any]) -> int:
+    def _allowance(self, views: dict[str, Any], ok_state: str) -> int:
         allowed = 1 << 30
         if self.policy.rate:
-            succeeded = sum(1 for v in views.values() if v.state == "running" and v.digest == self.expected.get(v.device_id))
+            succeeded = sum(1 for v in views.values() if v.state == ok_state and v.digest == self.expected.get(v.device_id))
             rate = self.policy.rate_now(succeeded)
             now = time.time()
             allowed = pacing.rate_allowance(rate, self.tag_times(now - pacing.RATE_SPAN_S), now)
         if self.policy.max_downloading:
             busy = sum(1 for v in views.values()  # told to update and not finished
-                       if v.state != "failed" and not (v.state == "running" and v.digest == self.expected.get(v.device_id)))
+                       if v.state != "failed" and not (v.state == ok_state and v.digest == self.expected.get(v.device_id)))
             allowed = min(allowed, self.policy.max_downloading - busy)
         return allowed
 

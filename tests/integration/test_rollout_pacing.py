@@ -247,3 +247,38 @@ def test_link_aware_rollout_goes_cheap_links_first_and_holds_metered_ones_for_th
         fleet.stop()
     assert result["out"]["state"] == "succeeded"  # type: ignore[index]
     assert len({d for _, ds in tag_batches(journal, rid) for d in ds}) == 10
+
+
+def test_pre_staged_rollout_switches_every_device_at_once_with_no_layer_bytes(tmp_path, registry, repo_name, capsys):
+    env = make_env(tmp_path, registry, 12, repo_name)
+    journal = env.journal()
+    fleet = env.fleet()
+    try:
+        t0 = time.monotonic()
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,50%,100%", "--pre-stage")
+        elapsed = time.monotonic() - t0
+        status = env.cli_json("rollout", "status", out["id"])
+    finally:
+        fleet.stop()
+    rid = out["id"]
+    assert out["state"] == "succeeded", status["reason"]
+    assert [w["size"] for w in status["waves"]] == [1, 5, 6, 12]  # three staging waves, then the switch
+    staged = journal.staged_bytes(rid)
+    per_device = plan_pull(env.images[env.v2], [env.images[env.v1]]).total_bytes
+    assert sorted(staged.values()) == [per_device] * 12  # every byte moved while staging ...
+    assert {d["bytes"] for d in status["devices"].values()} == {per_device}  # ... and none at the switch
+    assert {d["state"] for d in status["devices"].values()} == {"running"}
+    switch = [e for e in journal.events(rid, "judge") if e.wave == 3]
+    assert len(switch) == 1 and switch[0].data["passed"] and switch[0].data["running"] == 12  # one judgement
+    switch_batches = [ds for ts, ds in tag_batches(journal, rid)
+                      if any(e.wave == 3 and e.data.get("devices") == ds for e in journal.events(rid, "target"))]
+    assert len(switch_batches) == 1 and len(switch_batches[0]) == 12  # everyone switched at once
+    hub = env.hub()
+    twins = list(hub.iter_devices())
+    leftovers = [d.id for d in hub.list_deployments() if "-s" in d.id.rsplit(rid, 1)[-1]]
+    hub.close()
+    assert {t.digest("scoring") for t in twins} == {env.v2_digest}
+    assert not any("scoring-stage" in t.desired for t in twins) and leftovers == []
+    with capsys.disabled():
+        print(f"\n[pacing-prestage] 12 devices staged in 3 waves ({per_device} B each), switched in one wave: "
+              f"0 B at the switch, {elapsed:.1f}s")

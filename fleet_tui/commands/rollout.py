@@ -35,6 +35,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--partial", action="store_true", default=None,
                    help="allow waves that end short of the whole group (the rest is left untouched)")
     p.add_argument("--detach", action="store_true", help="run the engine in the background and return")
+    p.add_argument("--rehearse", action="store_true",
+                   help="touch nothing: forecast the rollout wave by wave (duration, bytes, cost, gates at risk) "
+                        "on the simulated fleet's model of the group")
     rebase = p.add_mutually_exclusive_group()
     rebase.add_argument("--rebase-onto", metavar="REF", help="ship TARGET's changes as one layer on top of REF")
     rebase.add_argument("--auto-rebase", action="store_true", help="rebase onto each image the group runs")
@@ -143,6 +146,8 @@ def _writable(ctx: Any, what: str) -> None:
 
 
 def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
+    if args.rehearse:
+        return cmd_rehearse(args, ctx)
     _writable(ctx, "start")
     policy = _policy(args, ctx.config)
     journal = Journal.for_config(ctx.config)
@@ -167,6 +172,39 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
     if args.json:
         print_json({"id": rid, "state": state})
     return 0 if state == "succeeded" else 1
+
+
+def cmd_rehearse(args: argparse.Namespace, ctx: Any) -> int:
+    from fleet_tui.rollout.rehearsal import rehearse
+
+    if args.rebase_onto or args.auto_rebase:
+        _writable(ctx, "start --rehearse with a rebase (it pushes the rebased image)")
+    cfg = ctx.config
+    journal = Journal.for_config(cfg)
+    hub = open_hub(cfg)
+    try:
+        r = rehearse(cfg, hub, journal, args.target, args.group, _policy(args, cfg), args.rebase_onto, args.auto_rebase)
+    finally:
+        hub.close()
+        journal.close()
+    per_gb, cur = cfg.cost.per_gb, cfg.cost.currency
+    if args.json:
+        print_json({"rehearsal": True, "group": args.group, "target": r.rollout.spec["target"],
+                    "waves": [w.to_json(per_gb) for w in r.waves], "seconds": round(r.seconds, 1), "bytes": r.bytes,
+                    "cost": round(r.bytes / 1e9 * per_gb, 2), "model": r.model})
+        return 0
+    print(f"rehearsal of {r.rollout.spec['target']} → group {args.group} (nothing was changed)")
+    table(["WAVE", "DEVICES", "BYTES", "COST", "START", "END", "VERDICT", "RISKS"],
+          [[w.index + 1, w.size, size(w.bytes), cost(w.bytes, per_gb, cur), _clock(w.start), _clock(w.end), w.verdict,
+            "; ".join(w.risks) or "-"] for w in r.waves], right=(0, 1, 2, 3, 4, 5))
+    print(f"predicted: {_clock(r.seconds)}, {size(r.bytes)}, {cost(r.bytes, per_gb, cur)}")
+    print(f"model: {r.model}")
+    return 0
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _echo(line: str) -> None:

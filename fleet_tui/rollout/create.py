@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
@@ -67,6 +67,18 @@ def rebase_onto(config: Any, target: Image, onto: Image) -> str | None:
     return str(result.ref)
 
 
+@dataclass(frozen=True)
+class PlannedRollout:
+    """Everything a rollout will do, before it is journalled (`rollout start --rehearse` stops here)."""
+
+    id: str
+    spec: dict[str, Any]
+    sizes: list[int]
+    assignments: list[Assignment]
+    metered: list[str]
+    twins: list[DeviceTwin]
+
+
 def create_rollout(
     config: Any, hub: Any, journal: Journal, target_ref: str, group: str, policy: Policy,
     rebase: str | None = None, auto_rebase: bool = False, rollout_id: str | None = None,
@@ -75,6 +87,17 @@ def create_rollout(
     """Journal a new rollout; its id. A plan over the policy's budget starts only when
     `confirm_over_budget(why)` says yes (the CLI asks for the group name, or takes
     --over-budget); the engine then halts before the first wave that would cross it."""
+    planned = plan_rollout(config, hub, journal, target_ref, group, policy, rebase, auto_rebase, rollout_id,
+                           confirm_over_budget)
+    journal.create(planned.id, planned.spec, planned.sizes, planned.assignments, planned.metered)
+    return planned.id
+
+
+def plan_rollout(
+    config: Any, hub: Any, journal: Journal, target_ref: str, group: str, policy: Policy,
+    rebase: str | None = None, auto_rebase: bool = False, rollout_id: str | None = None,
+    confirm_over_budget: Callable[[str], bool] | None = None, check_active: bool = True,
+) -> PlannedRollout:
     module, group_tag = config.hub.module, hub.group_tag
     zones = config.rollout.timezones
     if group in zones and policy.timezone == config.rollout.timezone:  # a --timezone flag wins
@@ -83,7 +106,7 @@ def create_rollout(
     twins = list(hub.iter_devices(group_condition(group_tag, group)))
     if not twins:
         raise NotFound(f"group {group!r} has no devices in the hub; see fleet-tui groups")
-    for other in journal.list_rollouts():
+    for other in journal.list_rollouts() if check_active else ():
         if other.spec.get("group") == group and other.state not in TERMINAL:
             raise Conflict(f"rollout {other.id} is still {other.state} in group {group!r}; finish, abort or roll it back first")
 
@@ -194,8 +217,7 @@ def create_rollout(
         spec["switch_wave"] = len(sizes)
         spec["stage_index"] = stage_index(a.prev_image for a in assignments)
         sizes = [*sizes, len(assignments)]
-    journal.create(rid, spec, sizes, assignments, sorted(metered))
-    return rid
+    return PlannedRollout(rid, spec, sizes, assignments, sorted(metered), twins)
 
 
 def check_budget(config: Any, policy: Policy, sizes: list[int], assignments: list[Assignment], group: str,

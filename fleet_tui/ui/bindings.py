@@ -75,8 +75,8 @@ ROLLOUT = [
     Key("rollout.approve", "a", "control('approve')", "Approve", danger=True),
     Key("rollout.abort", "A", "control('abort')", "Abort", danger=True),
     Key("rollout.rollback", "B", "control('rollback')", "Roll back", danger=True),
-    Key("rollout.retry", "R", "control('retry')", "Retry failed", danger=True),
-    Key("rollout.continue", "C", "control('continue')", "Continue anyway", danger=True),
+    Key("rollout.retry", "R", "control('retry')", "Retry", danger=True),
+    Key("rollout.continue", "C", "control('continue')", "Continue", danger=True),
     Key("rollout.failed", "x", "only_failed", "Failed"),
 ]
 

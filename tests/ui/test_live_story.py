@@ -85,7 +85,7 @@ async def test_halted_rollout_footer_fits_and_rollback_reads_as_a_line(tmp_path,
             assert "wave 1 gate failed: 1 failed (max 0)" in text and "wave 1 halted: 1 failed (max 0)" in text
             assert app.screen.target_label() == short_ref(f"{registry.host}/{repo_name}:2")  # not the console's target
             assert "│ target test/" in text.splitlines()[0]
-            for key in ("A Abort", "B Roll back", "x Failed", "esc Back", "? Keys", "^p Commands"):
+            for key in ("A Abort", "B Roll back", "R Retry", "C Continue", "x Failed", "esc Back", "? Keys", "^p Commands"):
                 assert key in footer(app), key
             await pilot.press("B")
             await wait_for(pilot, lambda: isinstance(app.screen, TypeToConfirm))

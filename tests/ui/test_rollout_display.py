@@ -157,3 +157,23 @@ def test_actions_the_engine_would_refuse_are_not_offered(fake) -> None:
         assert {a for a in actions if offered(a, s)} == allowed, state
     failed = dataclasses.replace(s, state="halted", devices=(dataclasses.replace(snap.devices[0], state="failed"),))
     assert offered("retry", failed)  # retry only where a device failed
+
+
+async def test_budget_and_pacing_are_on_the_status_line_and_a_halt_offers_retry_and_continue(fake) -> None:
+    """A paced rollout says what holds it back; a halted one offers retry (failed devices) and continue."""
+    import dataclasses
+
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_rollout(app, pilot)
+        screen = app.screen
+        paced = dataclasses.replace(screen.snapshot, budget_bytes=125_000_000, budget_text="$50",
+                                    pacing="waiting for window (opens in 3h12m)")
+        text = screen.status_text(paced).plain
+        assert "of $50 budget" in text and "waiting for window (opens in 3h12m)" in text
+        failed = dataclasses.replace(screen.snapshot.devices[0], state="failed")
+        halted = dataclasses.replace(screen.snapshot, state="halted", devices=(failed, *screen.snapshot.devices[1:]))
+        screen.apply(halted)
+        await pilot.pause(0.05)
+        keys = footer(app)
+        assert "R Retry" in keys and "C Continue" in keys, keys

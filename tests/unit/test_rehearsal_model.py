@@ -1,0 +1,62 @@
+"""The rehearsal's wave model (fleet_tui.rollout.rehearsal.rehearse_waves), on made-up devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fleet_tui.devices.linkmodel import LinkProfile
+from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.rehearsal import DeviceModel, device_seconds, rehearse_waves
+
+NOON = dt.datetime(2026, 12, 1, 12, tzinfo=dt.timezone.utc).timestamp()
+
+
+def fleet(n: int, seconds: float = 10.0, failing: set[int] = frozenset()) -> tuple[list[str], dict[str, DeviceModel]]:
+    ids = [f"d{i:03d}" for i in range(n)]
+    return ids, {d: DeviceModel(seconds, ("start",) * 3 if i in failing else ("",)) for i, d in enumerate(ids)}
+
+
+def test_waves_pass_one_after_another_and_bytes_add_up():
+    ids, models = fleet(20)
+    waves = rehearse_waves(Policy(poll=1.0), [ids[:1], ids[1:20]], {d: 100 for d in ids}, models, None, NOON, 1.0)
+    assert [w.verdict for w in waves] == ["passes", "passes"]
+    assert waves[0].end == waves[1].start and waves[1].end > waves[1].start >= 11
+    assert sum(w.bytes for w in waves) == 2000
+
+
+def test_budget_halts_before_the_crossing_wave_and_later_waves_are_not_reached():
+    ids, models = fleet(10)
+    waves = rehearse_waves(Policy(), [ids[:2], ids[2:5], ids[5:]], {d: 100 for d in ids}, models, 450, NOON, 1.0)
+    assert [w.verdict for w in waves] == ["passes", "halts (budget)", "not reached"]
+
+
+def test_failures_fail_the_gate_and_retries_of_the_right_kind_do_not_help_a_crash():
+    ids, models = fleet(10, failing={1, 2})
+    policy = Policy(max_failed="1", min_finished=2, retries_download=3)
+    (wave,) = rehearse_waves(policy, [ids], {}, models, None, NOON, 1.0)
+    assert wave.verdict == "fails" and wave.failed == 2 and "predicted to fail" in wave.risks[0]
+
+
+def test_a_closed_window_delays_the_wave_and_says_so():
+    ids, models = fleet(3)
+    (wave,) = rehearse_waves(Policy(windows=("14:00-15:00",)), [ids], {}, models, None, NOON, 1.0)
+    assert wave.start == 2 * 3600 and "waits 2h00m for its window" in wave.risks
+
+
+def test_a_slow_wave_is_flagged_at_risk_and_a_slower_one_times_out():
+    ids, models = fleet(5, seconds=500.0)
+    (risky,) = rehearse_waves(Policy(gate_timeout=600), [ids], {}, models, None, NOON, 1.0)
+    assert risky.verdict == "passes" and any("gate at risk" in r for r in risky.risks)
+    (late,) = rehearse_waves(Policy(gate_timeout=300), [ids], {}, models, None, NOON, 1.0)
+    assert late.verdict == "fails" and "times out" in late.risks[0]
+
+
+def test_rate_spreads_the_wave():
+    ids, models = fleet(31, seconds=1.0)
+    (wave,) = rehearse_waves(Policy(rate=30), [ids], {}, models, None, NOON, 0.0)
+    assert 59 <= wave.end - wave.start <= 63  # 30 devices after the first, 2 s apart
+
+
+def test_device_seconds_follow_the_link():
+    link = LinkProfile("cell", bandwidth=250_000, latency=0.1)
+    assert device_seconds(500_000, [500_000], link, 256 * 1024, 3.0) == 2 + 0.4 + 3.0  # 2 chunks + manifest + config

@@ -122,8 +122,9 @@ class WaveTagging:
             self.record("target", "done", wave.idx, {"complete": True}, wave_set={"state": "running"})
             return
         module, ok_state = self.gate_module(wave.idx)  # type: ignore[attr-defined]
-        views = read_devices(self.hub, self.id, module) if (tagged or self.policy.max_downloading or
-                                                            self.policy.rate_every) else {}
+        # this wave's told devices only (on Azure: their runtime twins, never every tagged twin per poll);
+        # earlier waves passed their gates, so they count as finished and, for the rate, as succeeded
+        views = read_devices(self.hub, self.id, module, sorted(tagged)) if tagged else {}
         staging = self.staging(wave.idx)  # type: ignore[attr-defined]
         if tagged:
             due, waiting = self.retry_plan(wave, views) if not staging else ([], [])  # type: ignore[attr-defined]
@@ -138,7 +139,7 @@ class WaveTagging:
                 return
         left = self._hold_metered(wave, left)
         switch = wave.idx == self.switch_wave  # type: ignore[attr-defined]
-        n = self._allowance(views, ok_state) if self.policy.paced and not switch else len(left)
+        n = self._allowance(views, ok_state, wave.idx) if self.policy.paced and not switch else len(left)
         if n <= 0 or not left or not self._window_open(wave):
             return
         batch = left[:n]
@@ -171,10 +172,12 @@ class WaveTagging:
                               f"{failed} of {running + failed} finished devices failed (limit {self.policy.max_failed})")
         return None
 
-    def _allowance(self, views: dict[str, Any], ok_state: str) -> int:
+    def _allowance(self, views: dict[str, Any], ok_state: str, wave: int) -> int:
         allowed = 1 << 30
         if self.policy.rate:
-            succeeded = sum(1 for v in views.values() if v.state == ok_state and v.digest == self.expected.get(v.device_id))
+            earlier = sum(len(ids) for w, ids in self.by_wave.items() if w < wave)
+            succeeded = earlier + sum(1 for v in views.values()
+                                      if v.state == ok_state and v.digest == self.expected.get(v.device_id))
             rate = self.policy.rate_now(succeeded)
             now = time.time()
             allowed = pacing.rate_allowance(rate, self.tag_times(now - pacing.RATE_SPAN_S), now)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from fleet_tui.commands.output import add_json_flag, cost, duration_arg, print_json, size, table
@@ -79,6 +80,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--devices", action="store_true", help="list every device")
     add_json_flag(p)
     p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser("log", help="a rollout's whole history: every decision and who took each operator action")
+    p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
+    add_json_flag(p)
+    p.set_defaults(handler=cmd_log)
 
     p = sub.add_parser("list", help="rollouts in the journal, newest first")
     add_json_flag(p)
@@ -229,11 +235,13 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
     try:
         snap = SnapshotReader(journal, hub, args.id, ctx.config.cost.per_gb).take()
         pid = engine_pid(journal, args.id)
+        actions = [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]}
+                   for e in journal.events(args.id) if e.data.get("by")]
     finally:
         hub.close()
         journal.close()
     if args.json:
-        print_json({**snap.to_json(), "engine_pid": pid})
+        print_json({**snap.to_json(), "engine_pid": pid, "actions": actions})
         return 0
     print(f"rollout {snap.id}: {snap.state}{' — ' + snap.reason if snap.reason else ''}")
     print(f"  {snap.target} → group {snap.group}; engine {'pid ' + str(pid) if pid else 'not running'}")
@@ -257,6 +265,26 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         table(["DEVICE", "WAVE", "STATE", "BYTES", "PLANNED", "IMAGE"],
               [[d.id, d.wave, d.state, d.bytes, d.total, "rebased" if d.variant != "full" else "full"] for d in snap.devices],
               right=(1, 3, 4))
+    return 0
+
+
+def cmd_log(args: argparse.Namespace, ctx: Any) -> int:
+    from fleet_tui.rollout.event_text import EventText
+
+    journal = Journal.for_config(ctx.config)
+    try:
+        row = journal.rollout(args.id)
+        events = journal.events(args.id)
+        shown = EventText(Policy.from_dict(row.spec["policy"]), journal.assignments(args.id)).lines(
+            events, journal.waves(args.id))
+    finally:
+        journal.close()
+    actions = [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]} for e in events if e.data.get("by")]
+    if args.json:
+        print_json({"id": args.id, "events": [{"ts": ts, "text": text} for ts, text in shown], "actions": actions})
+        return 0
+    for ts, text in shown:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))}  {text}")
     return 0
 
 

@@ -92,13 +92,16 @@ class EventText:
             return "creating the release deployment…" if open_ else "release deployment created"
         if e.kind == "baked":
             return f"wave {n} baked {self.policy.bake:g}s: passed"
+        who = e.data.get("by") or "the operator"  # the OS user (and SSH client) who sent the command
         if e.kind == "approve":
-            return f"wave {n} approved by the operator" if n else "approved by the operator"
+            return f"wave {n} approved by {who}" if n else f"approved by {who}"
+        if e.kind == "created":
+            return f"created by {e.data['by']}" if e.data.get("by") else ""
         simple = {
             "engine": f"engine started (pid {e.data.get('pid', '?')})",
             "wave": f"wave {n} started",
-            "pause": "paused by the operator", "resume": "resumed by the operator",
-            "abort": "aborted by the operator: no more devices will be tagged",
+            "pause": f"paused by {who}", "resume": f"resumed by {who}",
+            "abort": f"aborted by {who}: no more devices will be tagged",
             "finish": "rollout succeeded: every wave passed its gate",
             "abandoned": f"not started: {e.data.get('reason', '?')}",
             "fence": f"not started: rollout {e.data.get('other', '?')} holds this group on the hub",

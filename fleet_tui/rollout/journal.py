@@ -177,7 +177,8 @@ class Journal:
                  for a in assignments],
             )
             conn.executemany("INSERT INTO metered VALUES (?,?)", [(rollout_id, d) for d in metered])
-            self._event(conn, rollout_id, "created", "done", None, {"waves": list(sizes), "devices": len(assignments)})
+            self._event(conn, rollout_id, "created", "done", None,
+                        {"waves": list(sizes), "devices": len(assignments), "by": operator()})
 
     def metered(self, rollout_id: str) -> set[str]:
         """Devices on metered links, for a link-aware policy (empty otherwise)."""

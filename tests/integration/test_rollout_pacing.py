@@ -145,7 +145,7 @@ def test_window_opening_closing_and_reopening_mid_wave(tmp_path, registry, repo_
     assert len({d for _, ds in tag_batches(journal, rid) for d in ds}) == 20
 
 
-def test_continue_anyway_after_a_failed_canary_finishes_the_rollout(tmp_path, registry, repo_name):
+def test_continue_anyway_after_a_failed_canary_finishes_the_rollout(tmp_path, registry, repo_name, monkeypatch):
     env = make_env(tmp_path, registry, 12, repo_name)
     canary = order_devices(env.device_ids, set(), 0)[0]
     fleet = env.fleet(fail=(canary,), fail_image=env.v2_digest)
@@ -156,17 +156,21 @@ def test_continue_anyway_after_a_failed_canary_finishes_the_rollout(tmp_path, re
         assert out["state"] == "halted"
         proc = env.cli_proc("rollout", "continue", rid)  # no terminal, no --yes: refused
         assert proc.returncode == 2 and f"--yes {rid}" in proc.stderr
+        monkeypatch.setenv("SSH_CLIENT", "10.1.2.3 50022 22")  # the operator came over SSH
         code, text = env.cli("rollout", "continue", rid, "--yes", rid)
         assert code == 0, text
         wait_for(lambda: journal.rollout(rid).state == "succeeded", 30, "the rollout to finish")
         status = env.cli_json("rollout", "status", rid)
+        log = env.cli_json("rollout", "log", rid)
     finally:
         fleet.stop()
         env.kill_engines()
     states = [d["state"] for d in status["devices"].values()]
     assert states.count("running") == 11 and states.count("failed") == 1
     (event,) = journal.events(rid, "continue")
-    assert event.data.get("gate") and event.data.get("by")
+    assert event.data.get("gate") and event.data["by"].endswith(" from 10.1.2.3")
+    assert [a["action"] for a in status["actions"]] == ["created", "continue"] == [a["action"] for a in log["actions"]]
+    assert any(t["text"] == f"wave 1: continued past its failed gate by {event.data['by']}" for t in log["events"])
 
 
 def test_sigkill_while_a_paced_wave_is_told_resumes_without_telling_anyone_twice(tmp_path, registry, repo_name):

@@ -21,6 +21,7 @@ from fleet_tui.rollout.control import engine_pid, log_path, send_command, start_
 from fleet_tui.rollout.create import create_rollout
 from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, Journal
+from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.policy import ON_FAILURE, Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
 
@@ -171,7 +172,8 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
             return 0
         if not args.json:
             print(rid, flush=True)
-        state = Engine(journal, hub, rid, log=(lambda line: None) if args.json else _echo).run()
+        log = (lambda line: None) if args.json else _echo
+        state = Engine(journal, hub, rid, log=log, notifier=Notifier.from_config(ctx.config, log)).run()
     finally:
         hub.close()
         journal.close()
@@ -222,7 +224,7 @@ def cmd_run(args: argparse.Namespace, ctx: Any) -> int:
     journal = Journal.for_config(ctx.config)
     hub = open_hub(ctx.config)
     try:
-        state = Engine(journal, hub, args.id).run()
+        state = Engine(journal, hub, args.id, notifier=Notifier.from_config(ctx.config, print)).run()
     finally:
         hub.close()
         journal.close()

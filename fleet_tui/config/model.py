@@ -14,7 +14,7 @@ import platformdirs
 from pydantic import Field
 
 from fleet_tui.config.rollout_section import RolloutSection
-from fleet_tui.config.sections import CostConfig, HubConfig, RebaseConfig, RegistryConfig, Section
+from fleet_tui.config.sections import CostConfig, HubConfig, NotifyConfig, RebaseConfig, RegistryConfig, Section
 from fleet_tui.config.sim_section import SimSection
 
 APP = "fleet-tui"
@@ -38,6 +38,7 @@ class Config(Section):
     sim: SimSection | None = Field(None, description="the simulated fleet of `fleet-tui sim up`: `[sim]`")
     rollout: RolloutSection = Field(default_factory=RolloutSection, description="rollout policy defaults: `[rollout]`")
     rebase: RebaseConfig = Field(default_factory=RebaseConfig, description="rebases: `[rebase]`")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="rollout notifications: `[notify]`")
     source: str = Field("", exclude=True, description="the file this came from, for messages")
     env_keys: tuple[str, ...] = Field((), exclude=True, description="keys set from FLEET_TUI_* variables")
 

@@ -92,6 +92,14 @@ class CostConfig(Section):
     currency: str = Field("$", max_length=8, description="currency symbol shown with costs")
 
 
+class NotifyConfig(Section):
+    command: str = Field("", description="shell command run when a rollout halts, waits for approval or ends; the "
+                         "event is JSON on its stdin (e.g. `\"curl -s -d @- https://…\"` or a script)")
+    webhook: str = Field("", description="URL that gets the same JSON as a POST")
+    timeout: Duration = Field(10.0, gt=0, description="how long one notification may take; a failure never stops "
+                              "the rollout")
+
+
 class RebaseConfig(Section):
     max_layers: int = Field(125, ge=2, le=125, description="deepest image a rebase may push; engines refuse more "
                             "than 125 layers (\"max depth exceeded\"); lower it for older engines or headroom")

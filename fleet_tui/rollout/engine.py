@@ -29,6 +29,8 @@ from fleet_tui.rollout.create import deployment_id, target_condition
 from fleet_tui.rollout.fold import GROUP, KIND, fold
 from fleet_tui.rollout.gate import judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
+from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
+from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.retries import DeviceRetries
@@ -51,11 +53,14 @@ def _stdout_log(line: str) -> None:
 
 
 class Engine(WaveTagging, DeviceRetries, Staging):
-    def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log) -> None:
+    def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log,
+                 notifier: Notifier | None = None) -> None:
         self.journal = journal
         self.hub = hub
         self.id = rollout_id
         self.log = log
+        self.notifier = notifier or Notifier()
+        self._told_approval: set[int] = set()
         row = journal.rollout(rollout_id)
         self.spec = row.spec
         self.policy = Policy.from_dict(self.spec["policy"])
@@ -91,6 +96,7 @@ class Engine(WaveTagging, DeviceRetries, Staging):
                 time.sleep(self.policy.poll if not failing else min(30.0, self.policy.poll * 2 ** failing))
             state = self.journal.rollout(self.id).state
             self.log(f"rollout {self.id} {state}; engine exits")
+            self.notifier.wait(self.notifier.timeout)
             return state
         except FleetError as exc:  # the operator must act (a full hub, refused credentials): retrying cannot help
             self.log(f"engine stops: {one_line(exc)}")
@@ -100,7 +106,15 @@ class Engine(WaveTagging, DeviceRetries, Staging):
             lock.release()
 
     def record(self, kind: str, phase: str, wave: int | None = None, data: dict[str, Any] | None = None, **kw: Any) -> int:
-        return self.journal.record(self.id, kind, phase, wave, data, **kw)
+        seq = self.journal.record(self.id, kind, phase, wave, data, **kw)
+        if kw.get("state") in NOTIFY_EVENTS:
+            self.notify(kw["state"], wave, kw.get("reason") or "")
+        return seq
+
+    def notify(self, event: str, wave: int | None, reason: str) -> None:
+        self.notifier.send({"rollout": self.id, "group": self.spec["group"], "target": self.spec["target"],
+                            "event": event, "state": self.journal.rollout(self.id).state, "reason": reason,
+                            "wave": None if wave is None else wave + 1})
 
     def step(self) -> bool:
         """One pass; True when the engine has nothing more to do (terminal or halted)."""
@@ -122,6 +136,9 @@ class Engine(WaveTagging, DeviceRetries, Staging):
         if wave.state == "pending":
             if state != "paused" and (wave.idx == 0 or not self.policy.approve_each or wave.approved):
                 self.start_wave(wave)
+            elif state != "paused" and wave.idx not in self._told_approval:
+                self._told_approval.add(wave.idx)
+                self.notify("awaiting_approval", wave.idx, f"wave {wave.idx + 1} waits for `rollout approve {self.id}`")
         elif wave.state == "targeting":
             if state != "paused":
                 self.tag_more(wave)

@@ -75,3 +75,37 @@ def test_operator_retry_reopens_the_failed_wave_and_the_rollout_finishes(tmp_pat
     assert data["devices"] == [canary] and data["reopen"] and data["by"]
     judged = [e for e in journal.events(rid, "judge") if e.wave == 0]
     assert [e.data["passed"] for e in judged] == [False, True]  # judged again after the retry, and passed
+
+
+def test_notify_command_hears_the_halt_and_the_end_and_a_failing_hook_changes_nothing(tmp_path, registry, repo_name):
+    import json
+
+    heard = tmp_path / "heard.jsonl"
+    extra = f'[notify]\ncommand = "cat >> {heard}; echo >> {heard}"\ntimeout = "5s"\n'
+    env = make_env(tmp_path, registry, 6, repo_name, extra=extra)
+    canary = order_devices(env.device_ids, set(), 0)[0]
+    fleet = env.fleet(fail=(canary,), fail_image=env.v2_digest, fail_kind="start", fail_attempts=1)
+    journal = env.journal()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%", codes=(1,))
+        rid = out["id"]
+        assert env.cli("rollout", "retry", rid)[0] == 0
+        wait_for(lambda: journal.rollout(rid).state == "succeeded", 30, "the rollout to finish")
+        wait_for(lambda: heard.exists() and '"succeeded"' in heard.read_text(), 15, "the end to be told")
+    finally:
+        fleet.stop()
+        env.kill_engines()
+    events = [json.loads(line) for line in heard.read_text().splitlines() if line.strip()]
+    assert [e["event"] for e in events] == ["halted", "succeeded"]
+    assert events[0]["rollout"] == rid and events[0]["group"] == GROUP and events[0]["wave"] == 1
+    assert "gate failed" in events[0]["reason"]
+
+    # a hook that fails (exit 3) is logged and ignored: the next rollout still runs to its end
+    (tmp_path / "b").mkdir()
+    env2 = make_env(tmp_path / "b", registry, 3, repo_name + "-b", extra='[notify]\ncommand = "exit 3"\n')
+    fleet = env2.fleet()
+    try:
+        code, text = env2.cli("rollout", "start", env2.v2, "--group", GROUP, "--waves", "100%")
+    finally:
+        fleet.stop()
+    assert code == 0 and "notify command exited 3; the rollout goes on" in text

@@ -95,7 +95,8 @@ class CostConfig(Section):
 class NotifyConfig(Section):
     command: str = Field("", description="shell command run when a rollout halts, waits for approval or ends; the "
                          "event is JSON on its stdin (e.g. `\"curl -s -d @- https://…\"` or a script)")
-    webhook: str = Field("", description="URL that gets the same JSON as a POST")
+    webhook_env: str = Field("", description="environment variable holding a URL that gets the same JSON as a POST "
+                             "(by reference: webhook URLs often carry a token)")
     timeout: Duration = Field(10.0, gt=0, description="how long one notification may take; a failure never stops "
                               "the rollout")
 

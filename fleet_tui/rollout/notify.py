@@ -4,11 +4,12 @@ The engine calls `Notifier.send` when a rollout halts, when a wave waits for `ro
 approve`, and when the rollout ends (succeeded, aborted, rolled back). The event goes as one
 JSON object — `{"rollout", "group", "target", "event", "state", "reason", "wave", "ts"}` — on
 the stdin of `[notify] command` (run by the shell) and/or as the body of a POST to
-`[notify] webhook`.
+the URL in the environment variable `[notify] webhook_env` (by reference: such URLs often
+carry a token, and the config is shown by `config show`).
 
 Invariants: delivery runs in a daemon thread with a timeout, so a slow or failing hook never
-delays or stops the rollout; its failure is logged in one line (the URL's query string and
-the command's output are never logged: they may hold tokens); events carry no secrets.
+delays or stops the rollout; its failure is logged in one line naming only the webhook's host (a URL's path
+and query, and the command's output, may hold tokens); events carry no secrets.
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ class Notifier:
         section = getattr(config, "notify", None)
         if section is None:
             return cls(log=log)
-        return cls(section.command, section.webhook, section.timeout, log)
+        webhook = ""
+        if section.webhook_env:
+            from fleet_tui.secrets import SecretRef
+
+            from fleet_tui.errors import UsageError
+
+            try:
+                webhook = SecretRef(env=section.webhook_env).resolve("notify webhook URL").reveal()
+            except UsageError as exc:  # no notification is no reason to stop a rollout
+                log(f"{exc}; rollout notifications go to the command only")
+        return cls(section.command, webhook, section.timeout, log)
 
     @property
     def enabled(self) -> bool:
@@ -69,6 +80,11 @@ class Notifier:
                 resp = httpx.post(self.webhook, content=body, timeout=self.timeout,
                                   headers={"Content-Type": "application/json"})
                 if resp.status_code >= 300:
-                    self.log(f"notify webhook {self.webhook.split('?')[0]} answered {resp.status_code}; the rollout goes on")
-            except httpx.HTTPError as exc:
-                self.log(f"notify webhook {self.webhook.split('?')[0]} failed ({type(exc).__name__}); the rollout goes on")
+                    self.log(f"notify webhook at {_host(self.webhook)} answered {resp.status_code}; the rollout goes on")
+            except (httpx.HTTPError, ValueError) as exc:
+                self.log(f"notify webhook at {_host(self.webhook)} failed ({type(exc).__name__}); the rollout goes on")
+
+
+def _host(url: str) -> str:
+    """Only the host of a webhook URL is ever logged: its path and query often hold the token."""
+    return url.split("://", 1)[-1].split("/", 1)[0].split("@")[-1] or "?"

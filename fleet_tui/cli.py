@@ -26,7 +26,8 @@ from fleet_tui.secrets import redact
 from fleet_tui.terminal_text import SafeStream, visible
 
 # Areas whose modules exist are loaded; each adds its own subcommands.
-AREAS = ["images", "rebase", "releases", "fleet", "preview", "sim", "rollout", "deployments", "console", "demo", "config"]
+AREAS = ["images", "rebase", "releases", "fleet", "preview", "sim", "rollout", "deployments", "console", "demo", "config",
+         "doctor"]
 
 EPILOG = """\
 examples:

@@ -33,6 +33,7 @@ from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.rollout.operator_commands import OperatorCommands
 from fleet_tui.rollout.retries import DeviceRetries
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.rollout.tagging import WaveTagging
@@ -52,7 +53,7 @@ def _stdout_log(line: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", file=sys.stdout, flush=True)
 
 
-class Engine(WaveTagging, DeviceRetries, Staging):
+class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
     def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log,
                  notifier: Notifier | None = None) -> None:
         self.journal = journal
@@ -323,58 +324,3 @@ class Engine(WaveTagging, DeviceRetries, Staging):
         spec = {**self.spec, "variants": {**self.spec["variants"], **self.retry_keys(), **stage},
                 "keep_apart": sorted(stage)}
         fold(self.hub, spec, self.id, tagged, deployment_id, self.log)
-
-    # --- commands ------------------------------------------------------------------------
-    def apply_commands(self) -> None:
-        for seq, kind, who in self.journal.pending_commands(self.id):
-            state = self.journal.rollout(self.id).state
-            by = {"by": who} if who else {}
-            self.log(f"command {kind} (rollout {state}){' from ' + who if who else ''}")
-            if kind == "pause" and state in ("pending", "running"):
-                self.record("pause", "done", data=by, state="paused", reason="paused by the operator", consume=seq)
-            elif kind == "resume" and state == "paused":
-                self.record("resume", "done", data=by, state="running", reason="", consume=seq)
-            elif kind == "abort" and state not in TERMINAL:
-                self.record("abort", "done", data=by, state="aborted", reason="aborted by the operator", consume=seq)
-            elif kind == "rollback" and state != "rolled_back":
-                reason = "rolled back by the operator"
-                self.intend("rollback", None, {"waves": self._started_waves(), "reason": reason, **by}, consume=seq)
-            elif kind == "approve" and state not in TERMINAL:
-                wave = next((w for w in self.journal.waves(self.id) if w.state == "pending"), None)
-                wave_set = {"approved": 1} if wave else None
-                self.record("approve", "done", wave.idx if wave else None, by, wave_set=wave_set, consume=seq)
-            elif kind == "continue" and state == "halted":
-                self.continue_halted(seq, who)
-            elif kind == "retry" and state == "halted" and self.retry_halted(seq, who):
-                pass
-            else:
-                self.record("command_ignored", "done", data={"command": kind, "state": state, **by}, consume=seq)
-
-    def retry_halted(self, seq: int, who: str) -> bool:
-        """The operator's `retry`: the failed wave's failed devices once more, its gate reopened."""
-        wave = next((w for w in self.journal.waves(self.id) if w.state == "failed"), None)
-        if wave is None:
-            return False
-        views = read_devices(self.hub, self.id, self.spec["module"], [a.device_id for a in self.by_wave[wave.idx]])
-        failed = [v.device_id for v in self.failed_devices(wave, views, self.retries_done()[1])]
-        if not failed:
-            return False
-        self.retry(wave.idx, failed, f"asked by {who or 'the operator'}", data={"reopen": True, "by": who},
-                   state="running", reason="", consume=seq,
-                   wave_set={"state": "running", "judged": None, "result": None})
-        return True
-
-    def continue_halted(self, seq: int, who: str) -> None:
-        """The operator's `continue` on a halted rollout: a failed gate counts as passed, or
-        the wave the budget stopped is started anyway (recorded; the budget is not raised)."""
-        waves = self.journal.waves(self.id)
-        failed = next((w for w in waves if w.state == "failed"), None)
-        who = who or "the operator"
-        if failed is not None:
-            self.record("continue", "done", failed.idx, {"gate": True, "by": who}, state="running",
-                        reason="", wave_set={"state": "passed"}, consume=seq)
-        else:
-            pending = next((w for w in waves if w.state == "pending"), None)
-            self.record("continue", "done", pending.idx if pending else None, {"budget": True, "by": who},
-                        state="running", reason="", consume=seq)
-        self.log(f"continued by {who}")

@@ -18,7 +18,6 @@ drops it when its process dies, so a crashed engine never blocks a resume.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any, ContextManager, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError
+from fleet_tui.rollout.engine_lock import EngineLock  # noqa: F401 - re-exported: callers import it from here
 from fleet_tui.sqlite_tx import ensure_schema, open_wal, write_tx
 
 SCHEMA = """
@@ -343,44 +343,3 @@ class Journal:
             (rollout_id, now or time.time(), wave, kind, phase, json.dumps(data, sort_keys=True)),
         )
         return int(cur.lastrowid or 0)
-
-
-class EngineLock:
-    """flock on `<state>/rollouts/<id>.lock`: held while an engine runs that rollout."""
-
-    def __init__(self, journal_path: Path, rollout_id: str) -> None:
-        self.path = journal_path.parent / "rollouts" / f"{rollout_id}.lock"
-        self.fd: int | None = None
-
-    def acquire(self, wait: float = 2.0) -> "EngineLock":
-        """Take the lock, retrying for `wait` seconds (a liveness probe holds it only for
-        an instant, and must not make a starting engine give up)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise Conflict(f"another engine is running rollout {self.path.stem} (lock {self.path})") from None
-                time.sleep(0.05)
-        self.fd = fd
-        return self
-
-    def held_elsewhere(self) -> bool:
-        """True while some live process holds the lock (a dead one never does)."""
-        try:
-            self.acquire(wait=0)
-        except Conflict:
-            return True
-        self.release()
-        return False
-
-    def release(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None

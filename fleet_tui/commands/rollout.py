@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any
 
-from fleet_tui.commands.output import add_json_flag, cost, duration_arg, print_json, size, table
+from fleet_tui.commands.output import (
+    add_json_flag,
+    cost,
+    duration_arg,
+    print_json,
+    size,
+    table,
+)
+from fleet_tui.commands.rollout_views import cmd_log, cmd_rehearse, cmd_report
 from fleet_tui.errors import UsageError
 from fleet_tui.hub import open_hub
-from fleet_tui.rollout.control import engine_pid, log_path, send_command, start_detached, stop_signal_safe
+from fleet_tui.rollout.control import (
+    engine_pid,
+    log_path,
+    send_command,
+    start_detached,
+    stop_signal_safe,
+)
 from fleet_tui.rollout.create import create_rollout
 from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, Journal
@@ -86,6 +99,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_log)
+
+    p = sub.add_parser("report", help="the end-of-rollout report: bytes, costs, durations, naive cost avoided, chart")
+    p.add_argument("id", metavar="ID", help="rollout id (see rollout list)")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md",
+                   help="md: summary, waves, problem devices and an SVG chart; csv: one row per device; json: all")
+    p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("list", help="rollouts in the journal, newest first")
     add_json_flag(p)
@@ -182,39 +201,6 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
     return 0 if state == "succeeded" else 1
 
 
-def cmd_rehearse(args: argparse.Namespace, ctx: Any) -> int:
-    from fleet_tui.rollout.rehearsal import rehearse
-
-    if args.rebase_onto or args.auto_rebase:
-        _writable(ctx, "start --rehearse with a rebase (it pushes the rebased image)")
-    cfg = ctx.config
-    journal = Journal.for_config(cfg)
-    hub = open_hub(cfg)
-    try:
-        r = rehearse(cfg, hub, journal, args.target, args.group, _policy(args, cfg), args.rebase_onto, args.auto_rebase)
-    finally:
-        hub.close()
-        journal.close()
-    per_gb, cur = cfg.cost.per_gb, cfg.cost.currency
-    if args.json:
-        print_json({"rehearsal": True, "group": args.group, "target": r.rollout.spec["target"],
-                    "waves": [w.to_json(per_gb) for w in r.waves], "seconds": round(r.seconds, 1), "bytes": r.bytes,
-                    "cost": round(r.bytes / 1e9 * per_gb, 2), "model": r.model})
-        return 0
-    print(f"rehearsal of {r.rollout.spec['target']} → group {args.group} (nothing was changed)")
-    table(["WAVE", "DEVICES", "BYTES", "COST", "START", "END", "VERDICT", "RISKS"],
-          [[w.index + 1, w.size, size(w.bytes), cost(w.bytes, per_gb, cur), _clock(w.start), _clock(w.end), w.verdict,
-            "; ".join(w.risks) or "-"] for w in r.waves], right=(0, 1, 2, 3, 4, 5))
-    print(f"predicted: {_clock(r.seconds)}, {size(r.bytes)}, {cost(r.bytes, per_gb, cur)}")
-    print(f"model: {r.model}")
-    return 0
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def _echo(line: str) -> None:
     print(line, flush=True)
 
@@ -267,26 +253,6 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         table(["DEVICE", "WAVE", "STATE", "BYTES", "PLANNED", "IMAGE"],
               [[d.id, d.wave, d.state, d.bytes, d.total, "rebased" if d.variant != "full" else "full"] for d in snap.devices],
               right=(1, 3, 4))
-    return 0
-
-
-def cmd_log(args: argparse.Namespace, ctx: Any) -> int:
-    from fleet_tui.rollout.event_text import EventText
-
-    journal = Journal.for_config(ctx.config)
-    try:
-        row = journal.rollout(args.id)
-        events = journal.events(args.id)
-        shown = EventText(Policy.from_dict(row.spec["policy"]), journal.assignments(args.id)).lines(
-            events, journal.waves(args.id))
-    finally:
-        journal.close()
-    actions = [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]} for e in events if e.data.get("by")]
-    if args.json:
-        print_json({"id": args.id, "events": [{"ts": ts, "text": text} for ts, text in shown], "actions": actions})
-        return 0
-    for ts, text in shown:
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))}  {text}")
     return 0
 
 

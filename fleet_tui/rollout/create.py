@@ -210,6 +210,10 @@ def plan_rollout(
         "reports_bytes": bool(getattr(hub, "reports_bytes", True)),
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
         "planned_total": sum(a.planned_bytes for a in assignments),
+        # what the same devices would pull of the naive target (the rebase's saving, for the report)
+        "naive_total": sum(a.planned_bytes if a.variant == "full" else
+                           plan_bytes("full", a.prev_image, platforms[a.device_id], held[a.device_id])
+                           for a in assignments),
         "rollback_total": sum(rollback_bytes(a.variant, a.prev_image, platforms[a.device_id]) for a in assignments),
     }
     spec["budget"] = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)

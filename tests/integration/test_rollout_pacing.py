@@ -286,3 +286,31 @@ def test_pre_staged_rollout_switches_every_device_at_once_with_no_layer_bytes(tm
     with capsys.disabled():
         print(f"\n[pacing-prestage] 12 devices staged in 3 waves ({per_device} B each), switched in one wave: "
               f"0 B at the switch, {elapsed:.1f}s")
+
+
+def test_report_numbers_are_the_status_numbers_and_the_rebase_saving_is_priced(tmp_path, registry, repo_name):
+    import csv
+    import io
+
+    env = make_env(tmp_path, registry, 10, repo_name)
+    fleet = env.fleet()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%", "--auto-rebase")
+        rid = out["id"]
+        status = env.cli_json("rollout", "status", rid)
+        report = json.loads(env.cli("rollout", "report", rid, "--format", "json")[1])
+        md = env.cli("rollout", "report", rid)[1]
+        rows = list(csv.DictReader(io.StringIO(env.cli("rollout", "report", rid, "--format", "csv")[1])))
+    finally:
+        fleet.stop()
+    for key in ("bytes_total", "bytes_planned", "cost", "state", "target", "group"):
+        assert report[key] == status[key], key
+    assert {d: (v["state"], v["bytes"]) for d, v in report["per_device"].items()} == \
+        {d: (v["state"], v["bytes"]) for d, v in status["devices"].items()}
+    naive = plan_pull(env.images[env.v2], [env.images[env.v1]]).total_bytes
+    assert report["naive_bytes"] == 10 * naive and report["bytes_planned"] < naive  # rebased: a few KB per device
+    assert report["cost_avoided"] == round((10 * naive - report["bytes_planned"]) / 1e9 * 400.0, 2)
+    assert [w["state"] for w in report["waves"]] == ["passed", "passed"] and all(w["took_s"] >= 0 for w in report["waves"])
+    assert report["timeline"][-1]["bytes"] == report["bytes_total"]
+    assert len(rows) == 10 and sum(int(r["bytes"]) for r in rows) == report["bytes_total"]
+    assert md.startswith(f"# Rollout {rid}:") and "<svg" in md and "naive cost avoided" in md

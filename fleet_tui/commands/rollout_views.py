@@ -1,0 +1,90 @@
+"""`fleet-tui rollout log|report` and `rollout start --rehearse`: reading a rollout's history,
+its end-of-rollout report, and a forecast of one that has not started. All read-only (a
+rehearsal with a rebase flag pushes the rebased image, as planning needs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from fleet_tui.commands.output import cost, print_json, size, table
+from fleet_tui.hub import open_hub
+from fleet_tui.rollout.journal import Journal
+from fleet_tui.rollout.policy import Policy
+
+
+def cmd_log(args: argparse.Namespace, ctx: Any) -> int:
+    from fleet_tui.rollout.event_text import EventText
+
+    journal = Journal.for_config(ctx.config)
+    try:
+        row = journal.rollout(args.id)
+        events = journal.events(args.id)
+        shown = EventText(Policy.from_dict(row.spec["policy"]), journal.assignments(args.id)).lines(
+            events, journal.waves(args.id))
+    finally:
+        journal.close()
+    actions = [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]} for e in events if e.data.get("by")]
+    if args.json:
+        print_json({"id": args.id, "events": [{"ts": ts, "text": text} for ts, text in shown], "actions": actions})
+        return 0
+    for ts, text in shown:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(ts))}  {text}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, ctx: Any) -> int:
+    from fleet_tui.rollout.report import build_report
+    from fleet_tui.rollout.snapshot import SnapshotReader
+
+    cfg = ctx.config
+    journal = Journal.for_config(cfg)
+    hub = open_hub(cfg)
+    try:
+        report = build_report(journal, SnapshotReader(journal, hub, args.id, cfg.cost.per_gb).take(),
+                              cfg.cost.per_gb, cfg.cost.currency)
+    finally:
+        hub.close()
+        journal.close()
+    if args.format == "json":
+        print_json(report.to_json())
+    else:
+        sys.stdout.write(report.to_csv() if args.format == "csv" else report.to_markdown())
+    return 0
+
+
+def cmd_rehearse(args: argparse.Namespace, ctx: Any) -> int:
+    from fleet_tui.commands.rollout import _policy, _writable
+    from fleet_tui.rollout.rehearsal import rehearse
+
+    if args.rebase_onto or args.auto_rebase:
+        _writable(ctx, "start --rehearse with a rebase (it pushes the rebased image)")
+    cfg = ctx.config
+    journal = Journal.for_config(cfg)
+    hub = open_hub(cfg)
+    try:
+        r = rehearse(cfg, hub, journal, args.target, args.group, _policy(args, cfg), args.rebase_onto, args.auto_rebase)
+    finally:
+        hub.close()
+        journal.close()
+    per_gb, cur = cfg.cost.per_gb, cfg.cost.currency
+    if args.json:
+        print_json({"rehearsal": True, "group": args.group, "target": r.rollout.spec["target"],
+                    "waves": [w.to_json(per_gb) for w in r.waves], "seconds": round(r.seconds, 1), "bytes": r.bytes,
+                    "cost": round(r.bytes / 1e9 * per_gb, 2), "model": r.model})
+        return 0
+    print(f"rehearsal of {r.rollout.spec['target']} → group {args.group} (nothing was changed)")
+    table(["WAVE", "DEVICES", "BYTES", "COST", "START", "END", "VERDICT", "RISKS"],
+          [[w.index + 1, w.size, size(w.bytes), cost(w.bytes, per_gb, cur), _clock(w.start), _clock(w.end), w.verdict,
+            "; ".join(w.risks) or "-"] for w in r.waves], right=(0, 1, 2, 3, 4, 5))
+    print(f"predicted: {_clock(r.seconds)}, {size(r.bytes)}, {cost(r.bytes, per_gb, cur)}")
+    print(f"model: {r.model}")
+    return 0
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

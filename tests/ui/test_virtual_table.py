@@ -95,3 +95,19 @@ async def test_new_snapshot_redraws_only_changed_lines() -> None:
         refreshed.clear()
         table.set_rows(list(changed))
         assert refreshed == []  # nothing changed: nothing written
+
+
+async def test_ids_too_long_for_their_column_keep_the_tail_that_tells_them_apart() -> None:
+    class IdApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield VirtualTable([Column("DEVICE", lambda r: r.id, 14, keep_tail=True), Column("STATE", lambda r: r.state, 8)],
+                               key=lambda r: r.id)
+
+        def on_mount(self) -> None:
+            self.query_one(VirtualTable).set_rows([Row(f"sim-drones-{i:05d}", "running", i) for i in range(3)])
+
+    app = IdApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        await pilot.pause()
+        text = visible_text(app)
+    assert all(f"sim-dro…-0000{i}" in text for i in range(3)), text  # not three identical "sim-drones-0…"

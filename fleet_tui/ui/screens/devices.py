@@ -28,7 +28,7 @@ class DevicesScreen(ListScreen):
         clock = self.fleet.clock
         return VirtualTable(
             [
-                Column("DEVICE", lambda d: d.id, 14),
+                Column("DEVICE", lambda d: d.id, 14, keep_tail=True),
                 Column("STATE", lambda d: d.state, 11),
                 Column("IMAGE", lambda d: d.image, 18),
                 Column("DIGEST", lambda d: short_digest(d.digest), 12),

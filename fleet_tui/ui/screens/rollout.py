@@ -83,7 +83,7 @@ class RolloutScreen(ListScreen):
     def make_table(self) -> VirtualTable:
         return VirtualTable(
             [
-                Column("DEVICE", lambda d: d.id, 0),
+                Column("DEVICE", lambda d: d.id, 0, keep_tail=True),
                 Column("WAVE", lambda d: d.wave + 1, 4, True),
                 Column("STATE", lambda d: device_state(d, self.untouched), 11),
                 Column("PROGRESS", lambda d: progress(d, self.untouched), 15, False, progress_text),

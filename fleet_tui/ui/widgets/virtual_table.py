@@ -37,6 +37,17 @@ class Column:
     right: bool = False
     fmt: Callable[[Any], str] = str
     fit: Callable[[Any, int], str] | None = None  # (row, width) → text that fits; default: cut with …
+    keep_tail: bool = False  # cut in the middle (ids: `sim-dro…-00011` keeps the part that tells them apart)
+
+
+def cut_middle(text: str, width: int) -> str:
+    """`sim-drones-00011` in 14 columns → `sim-dro…-00011`."""
+    if len(text) <= width:
+        return text
+    if width < 4:
+        return text[:width]
+    head = width // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -128,7 +139,10 @@ class VirtualTable(ScrollView, can_focus=True):
         out = []
         for c, w, text in zip(self.columns, self._widths(), cells):
             if len(text) > w:
-                text = visible(c.fit(row, w))[:w] if c.fit is not None and row is not None else text[: w - 1] + "…"
+                if c.fit is not None and row is not None:
+                    text = visible(c.fit(row, w))[:w]
+                else:
+                    text = cut_middle(text, w) if c.keep_tail else text[: w - 1] + "…"
             out.append(text.rjust(w) if c.right else text.ljust(w))
         return " ".join(out)
 

@@ -119,6 +119,7 @@ class LiveConsoleData:
 
         t = self.hub.get_device(device_id)
         images = tuple((m.image, m.digest) for m in t.reported.values() if m.image)
+        images += tuple((ref, ref.rpartition("@")[2]) for ref in t.cached(self.module))  # held, not running
         layers: tuple[tuple[str, int], ...] = ()
         report = t.reported.get(self.module)
         if report and report.image:
@@ -126,10 +127,24 @@ class LiveConsoleData:
                 layers = tuple((l.digest, l.size) for l in load_image(report.image, self.config).layers)
             except FleetError:
                 pass
-        link = {k: str(v) for k, v in t.tags.items() if k.startswith("link")}
+        link = self._link(t)
         events = tuple((m.updated, f"{m.name}: {m.state}" + (f" — {m.error}" if m.error else ""))
                        for m in t.reported.values() if m.updated)
         return DeviceDetail(self._row(t), images, layers, link, events)
+
+    def _link(self, twin: Any) -> dict[str, str]:
+        """What the device says about its link and platform, with the `[sim.links]` profile of
+        that name when there is one (bandwidth, latency, outages) and the price per GB."""
+        name = twin.link_name(self.module)
+        out = {"link": name or "not reported", "platform": twin.platform(self.module)}
+        profile = ((self.config.sim.links if self.config.sim is not None else {}) or {}).get(name)
+        if profile is not None:
+            out["bandwidth"] = f"{profile.bandwidth_kbps:g} kbit/s"
+            out["latency"] = f"{profile.latency_ms:g} ms"
+            out["outages"] = f"{profile.offline_per_hour:g}/h, ~{profile.offline_seconds:g}s"
+        c = self.config.cost
+        out["price"] = f"{c.currency}{c.per_gb:g}/GB"
+        return out
 
     # --- images ------------------------------------------------------------------------
     def _repositories(self) -> list[str]:

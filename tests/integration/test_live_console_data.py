@@ -130,3 +130,12 @@ def test_safety_report_for_a_group_nobody_reports_is_one_line(env, data):
     with pytest.raises(FleetError) as info:
         data.safety_report(f"{env.tag_ref}:2", "no-such-group")
     assert "\n" not in str(info.value)
+
+
+def test_device_detail_shows_its_link_platform_and_held_images(env, data):
+    """The Device screen's LINK panel: the link the device reports, its platform and the price."""
+    device_id = env.device_ids[0]
+    detail = data.device(device_id)
+    assert detail.link["link"] == "cell" and detail.link["platform"] == "linux/amd64"
+    assert detail.link["price"] == "$400/GB"
+    assert detail.images[0][1] == env.v1_digest

@@ -65,6 +65,7 @@ class RolloutDevice:
     bytes: int
     total: int  # bytes its pull plan predicts
     variant: str = "full"  # "full" or a rebased variant key
+    reason: str = ""  # failed: the device's error, in short; offline: "offline"
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,14 @@ def device_state(a: Assignment, view: DeviceView | None, started: float | None, 
     if view.state == "running" and view.digest != expected:
         return "pending", view.bytes  # still runs the old image: the update has not begun
     return view.state, view.bytes
+
+
+def short_reason(error: str) -> str:
+    """A device's error without the image reference devices put first (`repo@sha256:…: exited …`)."""
+    head, sep, rest = error.partition(": ")
+    if sep and " " not in head and ("@" in head or "/" in head):
+        error = rest
+    return error[:80]
 
 
 def stage_state(view: DeviceView | None, started: float | None, expected: str) -> tuple[str, int]:
@@ -201,7 +210,9 @@ class SnapshotReader:
                 nbytes += staged.get(a.device_id, 0)
                 if not self.reports_bytes:  # Azure: edgeAgent reports no bytes; a settled device pulled its plan
                     nbytes = a.planned_bytes if state in ("running", "rolled_back") else 0
-            devices.append(RolloutDevice(a.device_id, a.wave, state, nbytes, a.planned_bytes, a.variant))
+            view = views.get(a.device_id)
+            reason = "offline" if state == "offline" else (short_reason(view.error) if state == "failed" and view else "")
+            devices.append(RolloutDevice(a.device_id, a.wave, state, nbytes, a.planned_bytes, a.variant, reason))
             total += nbytes
             counts = per_wave[switch if switched else a.wave]
             counts[0] += state in ("running", "rolled_back", "staged")

@@ -16,7 +16,7 @@ from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.ui.fake_rollout import FakeRollout
 from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutSnapshot, SafetyReport,
-    Settings, TagRow, Variant, ROLLOUT_ACTIONS, best_of,
+    Settings, TagRow, Variant, ROLLOUT_ACTIONS, DeviceStory, best_of,
 )
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the frozen "now" of tests and screenshots
@@ -193,6 +193,15 @@ class FakeConsoleData:
         self.sent.append(("start_rollout", target, group))
         self._add_rollout(rid, target, group, started=self.clock())
         return rid
+
+    def rollout_device(self, rollout_id: str, device_id: str) -> DeviceStory:
+        s = self.rollout(rollout_id)
+        d = next((d for d in s.devices if d.id == device_id), None)
+        if d is None:
+            raise NotFound(f"device {device_id!r} is not part of rollout {rollout_id}")
+        facts = (("wave", str(d.wave + 1)), ("state now", d.state), ("bytes", f"{d.bytes:,} of {d.total:,} B"))
+        facts += (("error", d.reason),) if d.reason and d.reason != "offline" else ()
+        return DeviceStory(device_id, facts, tuple((t, x) for t, x in s.events if f"wave {d.wave + 1}" in x))
 
     def control_rollout(self, rollout_id: str, action: str) -> None:
         self._check_writable(action)

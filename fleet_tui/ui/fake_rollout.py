@@ -147,7 +147,8 @@ class FakeRollout:
                     st = "rolled_back"
                 counts[st] = counts.get(st, 0) + 1
                 if not light:
-                    devices.append(RolloutDevice(self.devices[i][0], k, st, nbytes, self.devices[i][1]))
+                    reason = {"offline": "offline", "failed": "exited on start, exit code 1"}.get(st, "")
+                    devices.append(RolloutDevice(self.devices[i][0], k, st, nbytes, self.devices[i][1], reason))
             wstate, deadline = "pending", None
             if start is not None and at >= start:
                 if passed is not None and at >= passed:

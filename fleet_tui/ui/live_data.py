@@ -22,8 +22,8 @@ from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.ui.formatting import money, short_ref
 from fleet_tui.ui.image_names import ImageNames
 from fleet_tui.ui.state import (
-    Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutDevice, RolloutSnapshot,
-    SafetyReport, Settings, TagRow, Variant, Wave, best_of,
+    Cohort, DeviceDetail, DeviceRow, DeviceStory, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutDevice,
+    RolloutSnapshot, SafetyReport, Settings, TagRow, Variant, Wave, best_of,
 )
 
 TAGS_PER_REPO = 30
@@ -302,11 +302,17 @@ class LiveConsoleData:
             s.id, s.group, s.target, s.state,
             tuple(Wave(w.index, w.size, w.state, w.result or w.gate, w.done, w.failed, w.needed, w.deadline)
                   for w in s.waves),
-            tuple(RolloutDevice(d.id, d.wave, d.state, d.bytes, d.total) for d in s.devices),
+            tuple(RolloutDevice(d.id, d.wave, d.state, d.bytes, d.total, d.reason) for d in s.devices),
             s.bytes_total, s.bytes_planned, s.throughput, s.eta_seconds, s.cost, s.events, s.taken, s.awaiting_approval,
             self.names.get(s.target.rpartition("@")[2]) if "@" in s.target else short_ref(s.target),
             s.approvable, s.bytes_source, s.budget_bytes, s.budget_text, s.pacing,
         )
+
+    def rollout_device(self, rollout_id: str, device_id: str) -> DeviceStory:
+        from fleet_tui.rollout.story import device_story
+
+        story = device_story(self.journal, self.hub, rollout_id, device_id)
+        return DeviceStory(story.device_id, story.facts, story.lines)
 
     def control_rollout(self, rollout_id: str, action: str) -> None:
         self._writable(action)

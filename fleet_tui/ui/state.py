@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
-ROLLOUT_ACTIONS = ("pause", "resume", "approve", "abort", "rollback")
+ROLLOUT_ACTIONS = ("pause", "resume", "approve", "abort", "rollback", "continue", "retry")
 DANGEROUS_ACTIONS = frozenset({"abort", "rollback", "continue"})
 
 
@@ -180,6 +180,16 @@ class RolloutDevice:
     state: str
     bytes: int
     total: int  # bytes this device must pull (0 when unknown)
+    reason: str = ""  # why a failed or offline device is so, in a few words
+
+
+@dataclass(frozen=True)
+class DeviceStory:
+    """One device in one rollout: facts (label, value) and what happened (time, text)."""
+
+    device_id: str
+    facts: tuple[tuple[str, str], ...]
+    lines: tuple[tuple[float, str], ...]
 
 
 @dataclass(frozen=True)

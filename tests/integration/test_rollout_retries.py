@@ -109,3 +109,28 @@ def test_notify_command_hears_the_halt_and_the_end_and_a_failing_hook_changes_no
     finally:
         fleet.stop()
     assert code == 0 and "notify command exited 3; the rollout goes on" in text
+
+
+def test_a_failed_devices_story_and_reason_come_from_the_journal_and_its_report(tmp_path, registry, repo_name):
+    from fleet_tui.rollout.snapshot import SnapshotReader
+    from fleet_tui.rollout.story import device_story
+
+    env = make_env(tmp_path, registry, 4, repo_name)
+    canary = order_devices(env.device_ids, set(), 0)[0]
+    fleet = env.fleet(fail=(canary,), fail_image=env.v2_digest, fail_kind="start")
+    journal = env.journal()
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%", codes=(1,))
+        hub = env.hub()
+        story = device_story(journal, hub, out["id"], canary)
+        snap = SnapshotReader(journal, hub, out["id"]).take()
+        hub.close()
+    finally:
+        fleet.stop()
+    facts = dict(story.facts)
+    assert facts["wave"] == "1 (failed)" and facts["state now"] == "failed"
+    assert "exited on start (simulated crash, exit code 1)" in facts["error"]
+    texts = [t for _, t in story.lines]
+    assert texts[0].startswith("told to update (wave 1") and any(t.startswith("wave 1 gate failed") for t in texts)
+    (row,) = [d for d in snap.devices if d.id == canary]
+    assert row.state == "failed" and "exit code 1" in row.reason

@@ -177,3 +177,18 @@ async def test_budget_and_pacing_are_on_the_status_line_and_a_halt_offers_retry_
         await pilot.pause(0.05)
         keys = footer(app)
         assert "R Retry" in keys and "C Continue" in keys, keys
+
+
+async def test_enter_on_a_device_tells_its_story_and_esc_returns_to_the_rollout(fake) -> None:
+    from fleet_tui.ui.screens.device_story import DeviceStoryScreen
+
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_rollout(app, pilot)
+        first = app.screen.table.current_row
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeviceStoryScreen), what="the device story")
+        text = screen_text(app)
+        assert first.id in text and "wave" in text and "state now" in text, text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen), what="back to the rollout")

@@ -5,6 +5,8 @@ Attaches to any rollout by id (a detached one keeps running when this console ex
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -86,7 +88,9 @@ class RolloutScreen(ListScreen):
                 Column("DEVICE", lambda d: d.id, 0, keep_tail=True),
                 Column("WAVE", lambda d: d.wave + 1, 4, True),
                 Column("STATE", lambda d: device_state(d, self.untouched), 11),
-                Column("PROGRESS", lambda d: progress(d, self.untouched), 15, False, progress_text),
+                # a failed or offline device shows why instead of a bar (enter: its whole story)
+                Column("PROGRESS", lambda d: (progress(d, self.untouched), d.reason), 15, False,
+                       lambda v: v[1] or progress_text(v[0])),
                 Column("BYTES", lambda d: d.bytes, 9, True, size),
                 Column("OF", lambda d: d.total, 9, True, size),
             ],
@@ -178,6 +182,16 @@ class RolloutScreen(ListScreen):
             self.app.push_screen(TypeToConfirm(f"{verb} rollout {self.rollout_id} on {group}", group), send)
         else:
             send()
+
+    def open_row(self, row: Any) -> None:
+        """`enter` on a device: its story in this rollout, over the rollout screen."""
+        if row is None:
+            return
+        from fleet_tui.ui.screens.device_story import DeviceStoryScreen
+
+        self.run_blocking(lambda: self.fleet.data.rollout_device(self.rollout_id, row.id),
+                          lambda story: self.app.push_screen(DeviceStoryScreen(self.rollout_id, story, self.fleet.clock())),
+                          "device story")
 
     def action_only_failed(self) -> None:
         self.only_failed = not self.only_failed

@@ -159,8 +159,8 @@ def test_actions_the_engine_would_refuse_are_not_offered(fake) -> None:
     assert offered("retry", failed)  # retry only where a device failed
 
 
-async def test_budget_and_pacing_are_on_the_status_line_and_a_halt_offers_retry_and_continue(fake) -> None:
-    """A paced rollout says what holds it back; a halted one offers retry (failed devices) and continue."""
+async def test_budget_and_pacing_are_on_the_status_line(fake) -> None:
+    """A paced rollout says what holds it back, and against which budget."""
     import dataclasses
 
     app = make_app(fake)
@@ -171,12 +171,7 @@ async def test_budget_and_pacing_are_on_the_status_line_and_a_halt_offers_retry_
                                     pacing="waiting for window (opens in 3h12m)")
         text = screen.status_text(paced).plain
         assert "of $50 budget" in text and "waiting for window (opens in 3h12m)" in text
-        failed = dataclasses.replace(screen.snapshot.devices[0], state="failed")
-        halted = dataclasses.replace(screen.snapshot, state="halted", devices=(failed, *screen.snapshot.devices[1:]))
-        screen.apply(halted)
-        await pilot.pause(0.05)
-        keys = footer(app)
-        assert "R Retry" in keys and "C Continue" in keys, keys
+        # (the footer of a real halted rollout, R and C included, is checked in test_live_story at 80x24)
 
 
 async def test_enter_on_a_device_tells_its_story_and_esc_returns_to_the_rollout(fake) -> None:

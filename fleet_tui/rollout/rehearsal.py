@@ -81,6 +81,7 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
             t += change
         if budget is not None and spent + wave_bytes > budget:
             forecast.verdict, stopped = "halts (budget)", True
+            forecast.risks.append(f"spend would reach {spent + wave_bytes:,} B of the {budget:,} B budget")
             forecast.start = forecast.end = t
             continue
         if i > 0 and policy.approve_each:
@@ -217,8 +218,9 @@ def _sim_model(config: Any) -> tuple[Any, str]:
         spec = parse_sim(config.sim)
     except UsageError:
         return None, "no [sim] section: default link (2 Mbit/s, 100 ms), no failures, apply 3 s"
-    return spec, (f"[sim]: {len(spec.links)} link profiles, {len(spec.failures)} failure rules, seed {spec.seed}, "
-                  f"speed {spec.speed:g}x")
+    rules = len(spec.failures)
+    return spec, (f"[sim]: {len(spec.links)} link profiles, {rules} failure rule{'' if rules == 1 else 's'}, "
+                  f"seed {spec.seed}, speed {spec.speed:g}x")
 
 
 def _default_link() -> Any:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_tui.errors import NotFound
+from fleet_tui.rollout.event_text import short_image
 from fleet_tui.rollout.gate import read_devices
 from fleet_tui.rollout.journal import Journal
 
@@ -46,8 +47,8 @@ def device_story(journal: Journal, hub: Any, rollout_id: str, device_id: str) ->
         elif e.kind == "rollback" and e.phase == "done" and assignment.wave in (e.data.get("waves") or [assignment.wave]):
             lines.append((e.ts, "rolled back to the image it ran before"))
     facts = [("wave", f"{assignment.wave + 1} ({wave.state})"),
-             ("gets", f"{'rebased ' if variant.get('rebased') else ''}{variant['image']}"),
-             ("ran before", assignment.prev_image or "unknown"),
+             ("gets", f"{'rebased ' if variant.get('rebased') else ''}{short_image(variant['image'])}"),
+             ("ran before", short_image(assignment.prev_image) if assignment.prev_image else "unknown"),
              ("planned", f"{assignment.planned_bytes:,} B")]
     finals = journal.finals(rollout_id)
     view = None if finals else read_devices(hub, rollout_id, spec["module"], [device_id]).get(device_id)
@@ -55,7 +56,8 @@ def device_story(journal: Journal, hub: Any, rollout_id: str, device_id: str) ->
         state, nbytes = finals[device_id]
         facts += [("ended", state), ("bytes", f"{nbytes:,} B")]
     elif view is not None:
-        facts += [("state now", view.state), ("bytes", f"{view.bytes:,} B"), ("digest", view.digest or "-")]
+        facts += [("state now", view.state), ("bytes", f"{view.bytes:,} B"),
+                  ("runs", view.digest.split(":", 1)[-1][:12] if view.digest else "-")]
         if view.updated:
             lines.append((view.updated, f"reported {view.state}" + (f" ({view.bytes:,} B)" if view.bytes else "")))
         if view.error:

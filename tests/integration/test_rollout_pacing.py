@@ -314,3 +314,48 @@ def test_report_numbers_are_the_status_numbers_and_the_rebase_saving_is_priced(t
     assert report["timeline"][-1]["bytes"] == report["bytes_total"]
     assert len(rows) == 10 and sum(int(r["bytes"]) for r in rows) == report["bytes_total"]
     assert md.startswith(f"# Rollout {rid}:") and "<svg" in md and "naive cost avoided" in md
+
+
+def test_sigkill_while_staging_and_at_the_switch_resumes_without_moving_bytes_twice(tmp_path, registry, repo_name):
+    from fleet_tui.rollout.journal import EngineLock
+    from tests.support.rollout_env import FAST_SPEED, SLOW_SPEED
+
+    env = make_env(tmp_path, registry, 20, repo_name)
+    journal = env.journal()
+    fleet = env.fleet(speed=SLOW_SPEED)  # a device needs ~10 s to stage: time to kill the engine in a staging wave
+    pids: list[int] = []
+
+    def kill_and_resume(rid: str) -> None:
+        pid = wait_for(lambda: journal.rollout(rid).pid if EngineLock(journal.path, rid).held_elsewhere() else 0,
+                       20, "an engine to run")
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not pid_alive(pid), 10, "the engine to die")
+        resumed = env.cli_proc("rollout", "resume", rid, "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        pids.append(journal.rollout(rid).pid)
+
+    try:
+        proc = env.cli_proc("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%", "--pre-stage",
+                            "--detach", "--json")
+        assert proc.returncode == 0, proc.stderr
+        rid = json.loads(proc.stdout)["id"]
+        pids.append(json.loads(proc.stdout)["pid"])
+        wait_for(lambda: journal.waves(rid)[1].started, 30, "the second staging wave to start")
+        kill_and_resume(rid)  # mid-staging
+        fleet.set_speed(FAST_SPEED)
+        wait_for(lambda: journal.waves(rid)[2].started, 60, "the switch to start")
+        kill_and_resume(rid)  # at the switch
+        wait_for(lambda: journal.rollout(rid).state == "succeeded", 60, "the rollout to succeed")
+        status = env.cli_json("rollout", "status", rid)
+    finally:
+        fleet.stop()
+        for pid in pids:
+            if pid and pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    per_device = plan_pull(env.images[env.v2], [env.images[env.v1]]).total_bytes
+    assert {d["state"] for d in status["devices"].values()} == {"running"}
+    assert {d["bytes"] for d in status["devices"].values()} == {per_device}  # staged once, nothing at the switch
+    for wave in range(3):  # each device told once per phase, whatever the kills
+        told = [d for e in journal.events(rid, "target") if e.phase == "intent" and e.wave == wave
+                for d in (e.data["devices"] if isinstance(e.data.get("devices"), list) else [])]
+        assert len(told) == len(set(told)) == (20 if wave == 2 else journal.waves(rid)[wave].size)

@@ -111,3 +111,23 @@ async def test_ids_too_long_for_their_column_keep_the_tail_that_tells_them_apart
         await pilot.pause()
         text = visible_text(app)
     assert all(f"sim-dro…-0000{i}" in text for i in range(3)), text  # not three identical "sim-drones-0…"
+
+
+async def test_columns_give_way_in_order_when_the_terminal_is_narrow() -> None:
+    class WideApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield VirtualTable([Column("DEVICE", lambda r: r.id, 0, keep_tail=True, min_width=18),
+                                Column("STATE", lambda r: r.state, 8),
+                                Column("DIGEST", lambda r: f"digest{r.n:06d}", 12, give_way=1),
+                                Column("LINK", lambda r: "cellular", 10, give_way=2)], key=lambda r: r.id)
+
+        def on_mount(self) -> None:
+            self.query_one(VirtualTable).set_rows([Row(f"sim-drones-{i:05d}", "running", i) for i in range(3)])
+
+    for width, shown, gone in ((80, ("DIGEST", "LINK"), ()), (48, ("LINK",), ("DIGEST",)), (36, (), ("DIGEST", "LINK"))):
+        app = WideApp()
+        async with app.run_test(size=(width, 8)) as pilot:
+            await pilot.pause()
+            text = visible_text(app)
+        assert all(label in text for label in shown) and not any(label in text for label in gone), (width, text)
+        assert "sim-drones-00002" in text, (width, text)  # the id keeps its room

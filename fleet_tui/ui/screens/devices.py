@@ -28,12 +28,13 @@ class DevicesScreen(ListScreen):
         clock = self.fleet.clock
         return VirtualTable(
             [
-                Column("DEVICE", lambda d: d.id, 14, keep_tail=True),
+                # the id is what an operator needs: it takes the room; digest, then link, give way at 80 columns
+                Column("DEVICE", lambda d: d.id, 0, keep_tail=True, min_width=18),
                 Column("STATE", lambda d: d.state, 11),
                 Column("IMAGE", lambda d: d.image, 18),
-                Column("DIGEST", lambda d: short_digest(d.digest), 12),
-                Column("LINK", lambda d: d.link, 10),
-                Column("LAST SEEN", lambda d: -d.last_seen, 0, False, lambda v: age(-v, clock())),
+                Column("DIGEST", lambda d: short_digest(d.digest), 12, give_way=1),
+                Column("LINK", lambda d: d.link, 10, give_way=2),
+                Column("LAST SEEN", lambda d: -d.last_seen, 9, True, lambda v: age(-v, clock())),
             ],
             key=lambda d: d.id,
             state_of=lambda d: d.state,

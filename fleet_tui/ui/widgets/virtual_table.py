@@ -38,6 +38,8 @@ class Column:
     fmt: Callable[[Any], str] = str
     fit: Callable[[Any, int], str] | None = None  # (row, width) → text that fits; default: cut with …
     keep_tail: bool = False  # cut in the middle (ids: `sim-dro…-00011` keeps the part that tells them apart)
+    give_way: int = 0  # when too narrow, columns with give_way go, 1 first, before the others shrink (0: stays)
+    min_width: int = 4  # a flexible column (width 0) asks for this much before others give way
 
 
 def cut_middle(text: str, width: int) -> str:
@@ -121,8 +123,19 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # --- drawing -------------------------------------------------------------------------
     def _widths(self) -> list[int]:
-        fixed = sum(c.width + 1 for c in self.columns if c.width)
-        return [c.width or max(4, self.scrollable_content_region.width - fixed) for c in self.columns]
+        """Width of each column; 0 for a column that gave way to fit the rest (80 columns)."""
+        room = self.scrollable_content_region.width
+        shown = [True] * len(self.columns)
+
+        def needed() -> int:
+            return sum((c.width or c.min_width) + 1 for c, s in zip(self.columns, shown) if s)
+
+        for _, i in sorted((c.give_way, i) for i, c in enumerate(self.columns) if c.give_way):
+            if needed() <= room + 1:
+                break
+            shown[i] = False
+        fixed = sum(c.width + 1 for c, s in zip(self.columns, shown) if s and c.width)
+        return [0 if not s else (c.width or max(4, room - fixed)) for c, s in zip(self.columns, shown)]
 
     def _line(self, y: int) -> tuple:
         if y == 0:
@@ -138,6 +151,8 @@ class VirtualTable(ScrollView, can_focus=True):
     def _text(self, cells: list[str], row: Any = None) -> str:
         out = []
         for c, w, text in zip(self.columns, self._widths(), cells):
+            if not w:
+                continue  # gave way
             if len(text) > w:
                 if c.fit is not None and row is not None:
                     text = visible(c.fit(row, w))[:w]

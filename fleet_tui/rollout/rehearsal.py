@@ -100,8 +100,8 @@ def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel]
               start_wall: float) -> tuple[float, int, int, str, list[str]]:
     """(end, running, failed, verdict, risks) of one wave starting at t0."""
     told = _tag_times(policy, len(ids), t0, poll)
-    finishes: list[tuple[float, bool]] = []  # (time, succeeded)
-    for device_id, at in zip(ids, told):
+    finishes: list[tuple[float, int, bool]] = []  # (time, order told, succeeded): ties keep that order
+    for order, (device_id, at) in enumerate(zip(ids, told)):
         model = models[device_id]
         when, ok = at, False
         for attempt, failure in enumerate(model.fails, start=1):
@@ -113,14 +113,14 @@ def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel]
             if attempt > allowed:
                 break
             when += policy.retry_backoff * 2 ** (attempt - 1) + poll
-        finishes.append((when + poll / 2, ok))
+        finishes.append((when + poll / 2, order, ok))
     finishes.sort()
     size, needed = len(ids), policy.needed_running(len(ids))
     tagged_end = (told[-1] if told else t0) + poll
     deadline = tagged_end + policy.gate_timeout
     running = failed = 0
     risks: list[str] = []
-    for when, ok in finishes:
+    for when, _, ok in finishes:
         if when > deadline:
             break
         running, failed = running + ok, failed + (not ok)

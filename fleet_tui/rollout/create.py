@@ -15,6 +15,7 @@ of the rollout tag `rollout_<id>`.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections import Counter
@@ -149,6 +150,8 @@ def plan_rollout(
                              "base": onto_image.deploy_digest, "rebased": True}
             bases[onto_image.deploy_digest] = key
 
+    # devices that run and hold the same images pull the same bytes: one plan per such cohort
+    @functools.cache
     def plan_bytes(variant: str, pinned: str, platform: str, others: tuple[str, ...]) -> int:
         """What this device pulls: its platform of the variant, against its platform of what it
         runs and of the other images it holds."""
@@ -167,6 +170,7 @@ def plan_rollout(
             return 0
         return plan_bytes_against(pinned, platform, (variants[variant]["image"],))
 
+    @functools.cache
     def plan_bytes_against(target: str, platform: str, holding_refs: tuple[str, ...]) -> int:
         image = have(target, platform)
         holding = [img for img in (have(p, platform) for p in holding_refs) if img is not None]

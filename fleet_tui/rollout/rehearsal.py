@@ -100,8 +100,8 @@ def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel]
               start_wall: float) -> tuple[float, int, int, str, list[str]]:
     """(end, running, failed, verdict, risks) of one wave starting at t0."""
     told = _tag_times(policy, len(ids), t0, poll)
-    finishes: list[tuple[float, int, bool]] = []  # (time, order told, succeeded): ties keep that order
-    for order, (device_id, at) in enumerate(zip(ids, told)):
+    finishes: list[tuple[float, bool]] = []  # (when the device reports it, succeeded)
+    for device_id, at in zip(ids, told):
         model = models[device_id]
         when, ok = at, False
         for attempt, failure in enumerate(model.fails, start=1):
@@ -113,19 +113,24 @@ def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel]
             if attempt > allowed:
                 break
             when += policy.retry_backoff * 2 ** (attempt - 1) + poll
-        finishes.append((when + poll / 2, order, ok))
-    finishes.sort()
+        finishes.append((when, ok))
+    # the engine judges once per poll, on everything reported by then (never one device at a time)
+    by_poll: dict[float, list[bool]] = {}
+    for when, ok in finishes:
+        tick = t0 + math.ceil(max(0.0, when - t0) / poll) * poll if poll > 0 else when
+        by_poll.setdefault(tick, []).append(ok)
     size, needed = len(ids), policy.needed_running(len(ids))
     tagged_end = (told[-1] if told else t0) + poll
     deadline = tagged_end + policy.gate_timeout
     running = failed = 0
     risks: list[str] = []
-    for when, _, ok in finishes:
+    for when in sorted(by_poll):
         if when > deadline:
             break
-        running, failed = running + ok, failed + (not ok)
+        reported = by_poll[when]
+        running, failed = running + sum(reported), failed + len(reported) - sum(reported)
         if policy.failure_exceeded(failed, running + failed, size):
-            return when + poll, running, failed, "fails", [f"{failed} devices predicted to fail (limit {policy.max_failed})"]
+            return when, running, failed, "fails", [f"{failed} devices predicted to fail (limit {policy.max_failed})"]
         if running >= needed:
             took = when - tagged_end
             if took > 0.8 * policy.gate_timeout:
@@ -135,7 +140,7 @@ def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel]
             is_open, _ = pacing.window_state(policy.windows, policy.timezone, start_wall + when)
             if not is_open:
                 risks.append("its window closes before the wave ends")
-            return when + poll, running, failed, "passes", risks
+            return when, running, failed, "passes", risks
     return deadline + poll, running, failed, "fails", [f"gate times out: {running} of {size} running (needed {needed})"]
 
 

@@ -63,8 +63,8 @@ def test_device_seconds_follow_the_link():
 
 
 def test_a_few_failures_among_equal_devices_do_not_trip_the_gate_first():
-    """Devices that finish at the same moment are judged in the order they were told, not
-    failures first (which would fail a 2 % failure rate against a 10 % limit)."""
+    """Devices that report between two engine polls are judged together, as the engine does —
+    not one at a time, failures first (which would fail a 2 % failure rate against a 10 % limit)."""
     ids, models = fleet(100, failing={10, 60})
     (wave,) = rehearse_waves(Policy(max_failed="10%", min_finished=10), [ids], {}, models, None, NOON, 1.0)
     assert wave.verdict == "passes" and wave.failed <= 2

@@ -223,8 +223,7 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
     try:
         snap = SnapshotReader(journal, hub, args.id, ctx.config.cost.per_gb).take()
         pid = engine_pid(journal, args.id)
-        actions = [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]}
-                   for e in journal.events(args.id) if e.data.get("by")]
+        actions = journal.actions(args.id)
     finally:
         hub.close()
         journal.close()

@@ -25,9 +25,9 @@ def cmd_log(args: argparse.Namespace, ctx: Any) -> int:
         events = journal.events(args.id)
         shown = EventText(Policy.from_dict(row.spec["policy"]), journal.assignments(args.id)).lines(
             events, journal.waves(args.id))
+        actions = journal.actions(args.id, events)
     finally:
         journal.close()
-    actions = [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]} for e in events if e.data.get("by")]
     if args.json:
         print_json({"id": args.id, "events": [{"ts": ts, "text": text} for ts, text in shown], "actions": actions})
         return 0

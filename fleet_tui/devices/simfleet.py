@@ -28,8 +28,8 @@ from fleet_tui.devices.blobsource import BlobSource, LayoutSource, RegistrySourc
 from fleet_tui.devices.contentstore import ContentStore
 from fleet_tui.devices.linkmodel import IdleOutages, Link, SimClock
 from fleet_tui.devices.simconfig import SimSpec
-from fleet_tui.devices.simulated import STAGE_SUFFIX, FailureModel, Services, SimDevice
-from fleet_tui.hub.protocol import DeviceSide
+from fleet_tui.devices.simulated import FailureModel, Services, SimDevice
+from fleet_tui.hub.protocol import DeviceSide, stage_module
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.store import open_store
@@ -98,7 +98,7 @@ class SimFleet:
         found = await asyncio.to_thread(self.hub.desired_for_many, list(self.devices))
         module = self.fx.module
         for device_id, (_, modules) in found.items():
-            stage = modules.get(f"{module}{STAGE_SUFFIX}")
+            stage = modules.get(stage_module(module))
             self.devices[device_id].set_staged(stage.image if stage is not None else "")
             spec = modules.get(module)
             if spec is not None:

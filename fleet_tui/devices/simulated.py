@@ -32,7 +32,7 @@ from fleet_tui.devices.contentstore import ContentStore
 from fleet_tui.devices.linkmodel import IdleOutages, Link, SimClock
 from fleet_tui.devices.simconfig import FailureRule
 from fleet_tui.errors import FleetError
-from fleet_tui.hub.protocol import ModuleReport
+from fleet_tui.hub.protocol import ModuleReport, stage_module
 from fleet_tui.planning.pullplan import plan_for_blobs
 
 if TYPE_CHECKING:
@@ -68,7 +68,6 @@ class FailureModel:
 
 
 MAX_CACHED = 8  # previous images a device reports holding (it keeps every blob; the report is bounded)
-STAGE_SUFFIX = "-stage"  # the stage module: `<managed module>-stage`, desired status stopped
 
 
 @dataclass
@@ -223,7 +222,7 @@ class SimDevice:
         """What edgeAgent does for a new module with desired status `stopped`: pull its image and
         create it without starting it (HealthRestartPlanner: prepare + create, no start). The
         module it runs is untouched; the image is then held, so switching to it pulls nothing."""
-        name = f"{self.fx.module}{STAGE_SUFFIX}"
+        name = stage_module(self.fx.module)
         self.kept, self.bytes = self.bytes, 0
         self.stage = ModuleReport(name, ref, ref.rpartition("@")[2], "downloading", 0, "", updated=0.0)
         self.report()

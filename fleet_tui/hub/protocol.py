@@ -24,6 +24,14 @@ DEFAULT_PLATFORM = "linux/amd64"
 DEVICE_STATES = ("pending", "downloading", "applying", "running", "failed", "offline", "rolled_back")
 
 
+STAGE_SUFFIX = "-stage"  # a pre-staged rollout's stopped module: `<managed module>-stage`
+
+
+def stage_module(module: str) -> str:
+    """The stage module next to `module`: desired `stopped`, its image pulled ahead, never run."""
+    return f"{module}{STAGE_SUFFIX}"
+
+
 @dataclass(frozen=True)
 class ModuleSpec:
     """One module a deployment asks a device to run. `definition` is the module's whole entry

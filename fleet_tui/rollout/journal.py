@@ -190,8 +190,7 @@ class Journal:
         """Bytes each device downloaded while pre-staging (kept when its stage module goes)."""
         with self.tx() as conn:
             conn.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?)",
-                             # a row even when nobody staged: "kept" is recorded once, never re-read
-                             [(rollout_id, d, int(n)) for d, n in staged.items()] or [(rollout_id, "", 0)])
+                             [(rollout_id, d, int(n)) for d, n in staged.items()])
 
     def staged_bytes(self, rollout_id: str) -> dict[str, int]:
         with self.lock:
@@ -276,6 +275,11 @@ class Journal:
         with self.lock:
             rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
         return [Event(s, t, w, k, p, json.loads(d)) for s, t, w, k, p, d in rows]
+
+    def actions(self, rollout_id: str, events: Sequence[Event] | None = None) -> list[dict[str, Any]]:
+        """Who did what: every event an operator's command caused, with its sender (`by`)."""
+        return [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]}
+                for e in (self.events(rollout_id) if events is None else events) if e.data.get("by")]
 
     def pending_commands(self, rollout_id: str) -> list[tuple[int, str, str]]:
         """(seq, kind, who sent it) of the commands not yet applied, oldest first."""

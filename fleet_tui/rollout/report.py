@@ -127,6 +127,6 @@ def build_report(journal: Journal, snapshot: RolloutSnapshot, per_gb: float, cur
     waves = [{"index": w.idx, "size": w.size, "state": w.state, "started": w.started, "judged": w.judged,
               "took_s": None if w.started is None or w.judged is None else round(w.judged - w.started, 1),
               "result": (w.result or {}).get("reason", "")} for w in journal.waves(snapshot.id)]
-    actions = [{"ts": e.ts, "action": e.kind, "wave": e.wave, "by": e.data["by"]} for e in events if e.data.get("by")]
+    actions = journal.actions(snapshot.id, events)
     naive = row.spec.get("naive_total")
     return Report(snapshot, row.created, ended, waves, actions, None if naive is None else int(naive), per_gb, currency)

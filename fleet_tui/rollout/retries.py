@@ -37,6 +37,11 @@ def failure_kind(error: str) -> str:
     return "start" if START_WORDS.search(error or "") else "download"
 
 
+def retry_key(variant: str, attempt: int) -> str:
+    """The tag value (and deployment key) of a variant's Nth retry: `full_r2`."""
+    return f"{variant}{RETRY_SEP}{attempt}"
+
+
 def base_key(key: str) -> str:
     """The variant a (retry) tag value stands for: `full_r2` → `full`."""
     return key.split(RETRY_SEP, 1)[0]
@@ -107,7 +112,7 @@ class DeviceRetries:
         variant_of = {a.device_id: a.variant for a in self.assignments}
         by_key: dict[str, list[str]] = defaultdict(list)
         for device_id in data["devices"]:
-            by_key[f"{variant_of[device_id]}{RETRY_SEP}{data['attempts'][device_id]}"].append(device_id)
+            by_key[retry_key(variant_of[device_id], data["attempts"][device_id])].append(device_id)
         by_job = bool(getattr(self.hub, "tags_by_job", False))
         for key, ids in sorted(by_key.items()):
             variant = self.spec["variants"][base_key(key)]
@@ -120,11 +125,11 @@ class DeviceRetries:
 
     def retry_keys(self) -> dict[str, dict[str, Any]]:
         """Every retry key used so far → its variant (the fold pins those devices by image)."""
+        variant_of = {a.device_id: a.variant for a in self.assignments}
         keys = {}
         for e in self.journal.events(self.id, "retry"):
             if e.phase == "intent":
-                variant_of = {a.device_id: a.variant for a in self.assignments}
                 for device_id in e.data.get("devices", []):
                     variant = variant_of[device_id]
-                    keys[f"{variant}{RETRY_SEP}{e.data['attempts'][device_id]}"] = self.spec["variants"][variant]
+                    keys[retry_key(variant, e.data["attempts"][device_id])] = self.spec["variants"][variant]
         return keys

@@ -32,12 +32,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from fleet_tui.hub.protocol import stage_module
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
 from fleet_tui.rollout.pacing import span_text, window_state
 from fleet_tui.rollout.policy import Policy
-from fleet_tui.rollout.staging import stage_module
 
 EVENTS_SHOWN = 40
 JUDGING = ("targeting", "running")  # wave states whose gate is still open

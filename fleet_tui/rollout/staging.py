@@ -24,14 +24,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fleet_tui.hub.protocol import ModuleSpec
+from fleet_tui.hub.protocol import ModuleSpec, stage_module
 from fleet_tui.rollout.gate import read_devices
-
-STAGE_SUFFIX = "-stage"  # the same as fleet_tui.devices.simulated.STAGE_SUFFIX (domain layers do not import devices)
-
-
-def stage_module(module: str) -> str:
-    return f"{module}{STAGE_SUFFIX}"
 
 
 def stage_index(prev_images: Any) -> dict[str, int]:
@@ -87,9 +81,8 @@ class Staging:
             self._create_deployment(key, {**modules, stage.name: stage}, self.spec["priority"])
 
     def keep_staged_bytes(self) -> None:
-        """Before the switch: what each device downloaded while staging (its stage report goes)."""
-        if self.journal.staged_bytes(self.id):
-            return
+        """Before the switch: what each device downloaded while staging (its stage report goes).
+        Run again after a crash before the switch started, it writes the same reports again."""
         views = read_devices(self.hub, self.id, stage_module(self.spec["module"]), [a.device_id for a in self.assignments])
         self.journal.set_staged_bytes(self.id, {d: v.bytes for d, v in views.items()})
 

@@ -51,14 +51,19 @@ class WaveTagging:
     wall_clock: Callable[[], float] = staticmethod(time.time)  # windows and rate read it (tests move it)
 
     # --- facts from the journal ---------------------------------------------------------
-    def tagged_in(self, wave: int) -> list[str]:
-        """Devices of `wave` that a target intent named (an open intent is finished first)."""
-        out: list[str] = []
+    def told(self) -> dict[int, list[str]]:
+        """Per wave, the devices target intents named (an open intent is finished first); one
+        journal read for every wave."""
+        out: dict[int, list[str]] = {}
         for e in self.journal.events(self.id, "target"):
-            if e.phase == "intent" and e.wave == wave:
+            if e.phase == "intent" and e.wave is not None:
                 devices = e.data.get("devices")
-                out.extend(devices if isinstance(devices, list) else [a.device_id for a in self.by_wave[wave]])
-        return list(dict.fromkeys(out))
+                out.setdefault(e.wave, []).extend(
+                    devices if isinstance(devices, list) else [a.device_id for a in self.by_wave[e.wave]])
+        return {w: list(dict.fromkeys(ids)) for w, ids in out.items()}
+
+    def tagged_in(self, wave: int) -> list[str]:
+        return self.told().get(wave, [])
 
     def tag_times(self, since: float) -> list[float]:
         return [e.ts for e in self.journal.events(self.id, "target") if e.phase == "intent" and e.ts >= since
@@ -94,7 +99,7 @@ class WaveTagging:
 
     def spent_bytes(self) -> int:
         """Per device told to update: the larger of its plan and what it reported."""
-        tagged = {d for w in self.by_wave for d in self.tagged_in(w)}
+        tagged = {d for ids in self.told().values() for d in ids}
         if not tagged:
             return 0
         views = read_devices(self.hub, self.id, self.spec["module"], sorted(tagged)) \

@@ -9,8 +9,11 @@ error line listing the groups that do exist.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import humanize
@@ -18,6 +21,7 @@ import humanize
 from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.hub import open_hub
+from fleet_tui.hub.listing import ListedDevice, ListQuery, stream
 from fleet_tui.hub.protocol import DEVICE_STATES, ModuleReport
 from fleet_tui.hub.query_literal import group_condition
 
@@ -55,7 +59,7 @@ def last_seen_text(ts: float, now: float) -> str:
 
 
 def iso(ts: float) -> str | None:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z") if ts else None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z") if ts else None
 
 
 def _check_group(names: list[str], group: str) -> None:
@@ -109,36 +113,35 @@ def cmd_devices(args: argparse.Namespace, ctx: Any) -> int:
         raise UsageError(f"unknown device state {args.state!r}; use one of {', '.join(DEVICE_STATES)}")
     hub = open_hub(ctx.config)
     try:
-        condition = None
+        condition = ""
         if args.group is not None:
             _check_group([g.name for g in hub.group_summaries(module)], args.group)
             condition = group_condition(group_tag, args.group)
-        twins = [t for t in hub.iter_devices(condition) if args.state is None or t.state(module) == args.state]
+        devices = stream(hub, ListQuery(condition, state=args.state or ""), module)
+        if args.json:
+            _stream_json(devices)
+            return 0
+        now = time.time()
+        rows = [[d.id, d.group or "-", short_digest(d.digest), d.state, last_seen_text(d.last_seen, now)]
+                for d in devices]
     finally:
         hub.close()
-    if args.json:
-        print_json(
-            {
-                "devices": [
-                    {
-                        "id": t.device_id, "group": t.group(group_tag),
-                        "image": t.reported[module].image if module in t.reported else "",
-                        "state": t.state(module), "last_seen": iso(t.last_seen), "digest": t.digest(module),
-                    }
-                    for t in twins
-                ]
-            }
-        )
-        return 0
-    now = time.time()
-    rows = [
-        [t.device_id, t.group(group_tag) or "-", short_digest(t.digest(module)), t.state(module),
-         last_seen_text(t.last_seen, now)]
-        for t in twins
-    ]
     table(["DEVICE", "GROUP", f"IMAGE ({module})", "STATE", "LAST SEEN"], rows)
     print(f"{len(rows)} device{'s' if len(rows) != 1 else ''}")
     return 0
+
+
+def _stream_json(devices: Iterable[ListedDevice]) -> None:
+    """`{"devices": [...]}` written as the hub pages it, one device per line: the first
+    lines of a 1,000,000-device group come at once and nothing is held."""
+    out = sys.stdout
+    out.write('{\n  "devices": [')
+    sep = "\n    "
+    for d in devices:
+        out.write(sep + json.dumps({"id": d.id, "group": d.group, "image": d.image, "state": d.state,
+                                    "last_seen": iso(d.last_seen), "digest": d.digest}))
+        sep = ",\n    "
+    out.write("\n  ]\n}\n")
 
 
 def cmd_seed(args: argparse.Namespace, ctx: Any) -> int:

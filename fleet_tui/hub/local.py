@@ -22,7 +22,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, UsageError
 from fleet_tui.hub.local_deployments import DeploymentsMixin
@@ -34,6 +34,9 @@ from fleet_tui.hub.local_store import (
 from fleet_tui.hub.protocol import DeviceTwin, GroupSummary, Page, iter_pages
 from fleet_tui.hub.query import parse
 from fleet_tui.hub.query_sql import compile_sql
+
+if TYPE_CHECKING:
+    from fleet_tui.hub.local_listing import LocalListing
 
 TWIN_COLUMNS = (
     "d.device_id, d.tags, d.version, d.deployment_id, d.reported, d.connected, d.last_seen, p.seq, p.modules"
@@ -146,6 +149,12 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
 
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
         return iter_pages(self.query_devices, condition)
+
+    def listing(self) -> "LocalListing":
+        """Screenful-at-a-time device lists in SQL (fleet_tui.hub.local_listing)."""
+        from fleet_tui.hub.local_listing import LocalListing
+
+        return LocalListing(self)
 
     def count_by_tag(self, condition: str, tag: str) -> dict[str, int]:
         """Devices matching `condition` per value of `tags.<tag>` (devices without it: left out)."""

@@ -10,7 +10,7 @@ No Textual here.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.ui.fake_rollout import FakeRollout
@@ -18,6 +18,10 @@ from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutSnapshot, SafetyReport,
     Settings, TagRow, Variant, ROLLOUT_ACTIONS, DeviceStory, best_of,
 )
+
+if TYPE_CHECKING:
+    from fleet_tui.hub.listing import ListQuery, MemoryListing
+    from fleet_tui.ui.paged_rows import Window
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the frozen "now" of tests and screenshots
 REPO = "127.0.0.1:5000/ml/scoring"
@@ -58,6 +62,7 @@ class FakeConsoleData:
                  read_only: bool = False, with_rollout: bool = True, rebased: bool = False) -> None:
         self.clock = clock or FakeClock()
         self.group_sizes = dict(DEFAULT_GROUPS if groups is None else groups)
+        self._listing: "MemoryListing | None" = None  # device_window's filtered/sorted views
         self.read_only = read_only
         self.sent: list[tuple[str, ...]] = []
         self.rebased_built = rebased
@@ -105,6 +110,23 @@ class FakeConsoleData:
                                       now - (h * 7 % 600) - (86400 if state == "offline" else 0), link))
             self._devices[group] = tuple(rows)
         return self._devices[group]
+
+    def device_window(self, group: str, query: "ListQuery", offset: int, limit: int, counts: bool = False) -> "Window":
+        from dataclasses import replace
+
+        from fleet_tui.hub.listing import MemoryListing
+        from fleet_tui.ui.paged_rows import Window
+
+        rows = self.devices(group)
+        if self._listing is None:
+            self._listing = MemoryListing(lambda g: self.devices(g), ttl=float("inf"))
+        needle = query.needle.strip().lower()
+        digests = tuple({r.digest for r in rows if needle and needle in r.image.lower()})
+        q = replace(query, condition=group, digests=digests)
+        unfiltered = len(rows) if needle and counts else None
+        by_state = self._listing.state_counts(q) if counts else None
+        return Window(0, query, self._listing.total(q), offset, self._listing.window(q, offset, limit), by_state,
+                      unfiltered)
 
     def device(self, device_id: str) -> DeviceDetail:
         for group in self.group_sizes:

@@ -36,6 +36,12 @@ class ImageNames:
     def get(self, digest: str, default: str = "") -> str:
         return self._names.get(digest, default) if digest else default
 
+    def matching(self, needle: str) -> tuple[str, ...]:
+        """Digests whose short name contains `needle` (case-blind): a filter by image name
+        becomes a filter by digest the hub can run."""
+        needle = needle.strip().lower()
+        return tuple(sorted(d for d, name in self._names.items() if needle and needle in name.lower()))
+
     def remember(self, digest: str, ref: str) -> None:
         """Record a name learnt elsewhere (the Images screen loads every tag anyway)."""
         if digest:

@@ -47,6 +47,7 @@ class LiveConsoleData:
         self.names = ImageNames(self._repositories, config)  # manifest digest → short repo:tag
         self._readers: dict[str, Any] = {}
         self._plan: Any = None  # a prepared rebase awaiting the operator's yes
+        self._device_listing: Any = None
         self._bytes_of: dict[str, dict[str, int]] = {}  # variant label → device → planned bytes (last preview)
         self.clock = time.time
 
@@ -108,11 +109,44 @@ class LiveConsoleData:
         digest = t.digest(self.module)
         image = self.names.get(digest) or (short_ref(report.image) if report and report.image else "-")
         return DeviceRow(t.device_id, t.group(self.group_tag), image, digest, t.state(self.module), t.last_seen,
-                         str(t.tags.get("link", "")))
+                         t.link_name(self.module) or str(t.tags.get("link", "")))
 
     def devices(self, group: str) -> Sequence[DeviceRow]:
         self.names.refresh()
         return tuple(self._row(t) for t in self.hub.iter_devices(self._condition(group)))
+
+    def _listing(self) -> Any:
+        """The hub's own listing (SQL on the local hub) or, for a hub that can neither sort nor
+        filter server-side (Azure), whole groups loaded at most every 30 s."""
+        with self._lock:
+            if self._device_listing is None:
+                hub = self.hub
+                if hasattr(hub, "listing"):
+                    # its own connection: a screenful never waits behind the Fleet screen's GROUP BY
+                    self._device_listing = type(hub).from_config(self.config).listing()
+                else:
+                    from fleet_tui.hub.listing import MemoryListing, listed
+
+                    self._device_listing = MemoryListing(
+                        lambda cond: (listed(t, self.module, self.group_tag) for t in hub.iter_devices(cond)), ttl=30.0)
+            return self._device_listing
+
+    def device_window(self, group: str, query: Any, offset: int, limit: int, counts: bool = False) -> Any:
+        from dataclasses import replace
+
+        from fleet_tui.ui.paged_rows import Window
+
+        self.names.refresh()
+        started = time.monotonic()
+        q = replace(query, condition=self._condition(group),
+                    digests=self.names.matching(query.needle) if query.needle else ())
+        listing = self._listing()
+        rows = [DeviceRow(d.id, d.group, self.names.get(d.digest) or (short_ref(d.image) if d.image else "-"),
+                          d.digest, d.state, d.last_seen, d.link) for d in listing.window(q, offset, limit)]
+        total = listing.total(q)
+        unfiltered = listing.total(replace(q, needle="", digests=())) if q.needle and counts else None
+        by_state = listing.state_counts(q) if counts else None
+        return Window(0, query, total, offset, rows, by_state, unfiltered, time.monotonic() - started)
 
     def device(self, device_id: str) -> DeviceDetail:
         from fleet_tui.oci.image import load_image
@@ -324,7 +358,7 @@ class LiveConsoleData:
         with self._lock:
             if self._plan is not None:
                 self._plan.close()
-            for part in (self._hub, self._journal):
+            for part in (self._hub, self._journal, getattr(self._device_listing, "hub", None)):
                 if part is not None:
                     part.close()
-            self._hub = self._journal = None
+            self._hub = self._journal = self._device_listing = None

@@ -64,9 +64,9 @@ class Sampler(Generic[T]):
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._kick.clear()  # before fetching: a poke during the fetch is never lost
             self.sample_once()
             self._kick.wait(self.interval)
-            self._kick.clear()
 
     def stop(self) -> None:
         self._stop.set()

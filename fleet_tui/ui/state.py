@@ -14,7 +14,11 @@ Invariants:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+if TYPE_CHECKING:
+    from fleet_tui.hub.listing import ListQuery
+    from fleet_tui.ui.paged_rows import Window
 
 ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
 ROLLOUT_ACTIONS = ("pause", "resume", "approve", "abort", "rollback", "continue", "retry")
@@ -237,6 +241,11 @@ class ConsoleData(Protocol):
         """"" or one line about the hub's state (throttling); must not block."""
     def groups(self) -> Sequence[GroupRow]: ...
     def devices(self, group: str) -> Sequence[DeviceRow]: ...
+    def device_window(self, group: str, query: "ListQuery", offset: int, limit: int,
+                      counts: bool = False) -> "Window":
+        """A screenful of the group's devices as `query` filters and sorts them (the
+        query's condition is ignored: the group sets it), the total, and with `counts` the
+        devices per state. Reads about `limit` rows on the local hub, whatever the size."""
     def device(self, device_id: str) -> DeviceDetail: ...
     def tags(self) -> Sequence[TagRow]: ...
     def preview(self, target: str, group: str) -> Preview: ...

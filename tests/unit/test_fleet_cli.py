@@ -72,6 +72,25 @@ def test_devices_json_and_filters(cfg: str, capsys: pytest.CaptureFixture[str]) 
     assert [d["id"] for d in down["devices"]] == ["dev-4"]
 
 
+def test_devices_json_streams_one_device_per_line(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Written as the hub pages it (a 1,000,000-device group starts printing at once):
+    each device is one line of the JSON document, and the document as a whole parses."""
+    from fleet_tui.hub import local_listing
+
+    old, local_listing.CHUNK = local_listing.CHUNK, 2  # three pages of six devices
+    try:
+        assert main(["-c", cfg, "devices", "--json"]) == 0
+    finally:
+        local_listing.CHUNK = old
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[:2] == ["{", '  "devices": ['] and lines[-2:] == ["  ]", "}"]
+    assert [json.loads(line.strip().rstrip(","))["id"] for line in lines[2:-2]] == [f"dev-{i}" for i in range(6)]
+    assert [d["id"] for d in json.loads(text)["devices"]] == [f"dev-{i}" for i in range(6)]
+    assert main(["-c", cfg, "devices", "--state", "failed", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"devices": []}
+
+
 def test_devices_table_humanizes_last_seen(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
     hub = open_hub(load_config(cfg))
     assert isinstance(hub, LocalHub)

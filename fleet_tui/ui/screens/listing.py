@@ -68,6 +68,6 @@ class ListScreen(SampledScreen):
     def update_summary(self) -> None:
         text = self.summary_text()
         t = self.table
-        if t.filter_text:
+        if t.filter_text and not t.remote:  # a remote table's holder counts what matched
             text += f"  │ filter “{t.filter_text}”: {len(t.view):,} of {len(t.rows):,}"
         self.query_one("#summary", Static).update(text)

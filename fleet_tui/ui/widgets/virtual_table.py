@@ -6,6 +6,11 @@ Invariants: `set_rows` never copies or formats rows beyond the filtered/sorted *
 snapshot arrives only lines whose text or style changed are redrawn (a 1,000-device
 rollout updating at 4 Hz writes little to a slow SSH link). Row colour comes from the
 state name `state_of(row)` through component classes `virtual-table--<state>`.
+
+With `remote=True` the rows are a window onto a list held elsewhere (fleet_tui.ui.paged_rows):
+the table never iterates them, filter and sort are left to whoever holds the list (the table
+posts `QueryChanged`), a row that is not loaded yet is None and drawn as a dim placeholder,
+and the rows on screen are written to `rows.viewport` so the holder knows what to load.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from fleet_tui.ui.bindings import TABLE
 from fleet_tui.ui.widgets.keys import textual_bindings
 
 STATES = ("running", "succeeded", "downloading", "applying", "pending", "paused", "failed", "halted",
-          "offline", "rolled_back", "aborted", "untouched")
+          "offline", "rolled_back", "aborted", "untouched", "loading")
 
 
 @dataclass(frozen=True)
@@ -63,59 +68,81 @@ class VirtualTable(ScrollView, can_focus=True):
             super().__init__()
             self.table, self.row = table, row
 
+    class QueryChanged(Message):
+        """The filter text or sort column changed (a remote table's holder reloads)."""
+
+        def __init__(self, table: "VirtualTable") -> None:
+            super().__init__()
+            self.table = table
+
     class Highlighted(Message):
         def __init__(self, table: "VirtualTable", row: Any) -> None:
             super().__init__()
             self.table, self.row = table, row
 
     def __init__(self, columns: Sequence[Column], key: Callable[[Any], Any],
-                 state_of: Callable[[Any], str] | None = None, **kwargs: Any) -> None:
+                 state_of: Callable[[Any], str] | None = None, remote: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.columns, self.key, self.state_of = list(columns), key, state_of
+        self.columns, self.key, self.state_of, self.remote = list(columns), key, state_of, remote
         self.rows: Sequence[Any] = ()
         self.view: list[Any] = []
         self.filter_text = ""
         self.sort_column: int | None = None
         self._drawn: dict[int, tuple] = {}  # y → what was drawn there (for partial refresh)
+        self._view_len = 0
 
     # --- data ----------------------------------------------------------------------------
     def set_rows(self, rows: Sequence[Any]) -> None:
-        old_key = self.key(self.view[self.cursor]) if 0 <= self.cursor < len(self.view) else None
+        old_key = self.current_key
         self.rows = rows
         self._rebuild(old_key)
 
     def set_filter(self, text: str) -> None:
+        changed = text.strip().lower() != self.filter_text
         self.filter_text = text.strip().lower()
+        if changed and self.remote:
+            self.post_message(self.QueryChanged(self))
         self._rebuild(None)
         self.cursor = 0
         self.scroll_to(y=0, animate=False)
 
     def cycle_sort(self) -> None:
         self.sort_column = 0 if self.sort_column is None else (self.sort_column + 1) % len(self.columns)
+        if self.remote:
+            self.post_message(self.QueryChanged(self))
         self._rebuild(self.current_key)
 
     def _rebuild(self, keep_key: Any) -> None:
-        view = list(self.rows)
-        if self.filter_text:
-            needle, cols = self.filter_text, self.columns
-            view = [r for r in view if needle in " ".join(c.fmt(c.get(r)) for c in cols).lower()]
-        if self.sort_column is not None:
-            get = self.columns[self.sort_column].get
-            view.sort(key=get)
-        size_changed = len(view) != len(self.view)
-        self.view = view
+        if self.remote:
+            view: Any = self.rows  # filtered and sorted by its holder; never copied
+        else:
+            view = list(self.rows)
+            if self.filter_text:
+                needle, cols = self.filter_text, self.columns
+                view = [r for r in view if needle in " ".join(c.fmt(c.get(r)) for c in cols).lower()]
+            if self.sort_column is not None:
+                get = self.columns[self.sort_column].get
+                view.sort(key=get)
+        size_changed = len(view) != self._view_len
+        self.view, self._view_len = view, len(view)
         if keep_key is not None:
             for i in range(max(0, self.cursor - 50), min(len(view), self.cursor + 50)):
-                if self.key(view[i]) == keep_key:
+                if view[i] is not None and self.key(view[i]) == keep_key:
                     self.cursor = i
                     break
         self.cursor = min(self.cursor, max(0, len(view) - 1))
         self.virtual_size = Size(0, len(view) + 1)
+        self._note_viewport()
         self._refresh_changed(full=size_changed)
+
+    def _note_viewport(self) -> None:
+        if self.remote and hasattr(self.rows, "viewport"):
+            self.rows.viewport = (int(self.scroll_offset.y), max(1, self.size.height - 1))  # type: ignore[attr-defined]
 
     @property
     def current_key(self) -> Any:
-        return self.key(self.view[self.cursor]) if 0 <= self.cursor < len(self.view) else None
+        row = self.current_row
+        return self.key(row) if row is not None else None
 
     @property
     def current_row(self) -> Any:
@@ -145,6 +172,8 @@ class VirtualTable(ScrollView, can_focus=True):
         if idx >= len(self.view):
             return ("", "", "")
         row = self.view[idx]
+        if row is None:  # a remote row not loaded yet
+            return (idx, self._text(["…"] + [""] * (len(self.columns) - 1)), "loading", idx == self.cursor)
         cells = [visible(c.fmt(c.get(row))) for c in self.columns]  # hub data: never raw escapes
         return (idx, self._text(cells, row), self.state_of(row) if self.state_of else "", idx == self.cursor)
 
@@ -190,10 +219,12 @@ class VirtualTable(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self.virtual_size = Size(0, len(self.view) + 1)
         self._drawn.clear()
+        self._note_viewport()
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
         self._drawn.clear()
+        self._note_viewport()
 
     # --- keys ----------------------------------------------------------------------------
     def watch_cursor(self, old: int, new: int) -> None:

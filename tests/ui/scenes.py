@@ -72,6 +72,37 @@ async def _safety_then_diff(pilot: Pilot) -> None:
     await settle(pilot, "DiffScreen")
 
 
+def _halted_app() -> FleetApp:
+    """A rollout whose wave 2 has three offline devices of 24 (needs 23): past its gate
+    timeout it halts, offering retry, continue anyway and roll back."""
+    from fleet_tui.ui.fake_rollout import FakeRollout
+
+    data = FakeConsoleData(groups={"vans-lte": 600}, with_rollout=False)
+    now = data.clock()
+    devices = [(f"van-{i:03d}", 1_000_000, i in (2, 5, 9)) for i in range(240)]
+    data.rollouts["r-0009"] = FakeRollout("r-0009", "vans-lte", f"{REPO}:2", devices, now, "wifi", 720.0,
+                                          previous=f"{REPO}:1")
+    data.rollouts["r-0009"].control("approve", now)
+    data.clock.advance(400)
+    return FleetApp(data, clock=data.clock, sample_hz=20, rollout_id="r-0009", start="rollout")
+
+
+async def _on_rollout(pilot: Pilot) -> None:
+    await settle(pilot, "RolloutScreen")
+
+
+async def _device_filter(pilot: Pilot) -> None:
+    """Devices of vans-lte filtered by `/` (answered by the listing, not the table)."""
+    await keys("down", "enter", screen="DevicesScreen")(pilot)
+    await pilot.press("slash", *"-0010", "enter")
+    deadline = time.monotonic() + 10
+    while "filter" not in str(pilot.app.screen.summary_text()) or pilot.app.screen.paged.waiting:
+        if time.monotonic() > deadline:
+            raise AssertionError("the filter did not apply")
+        await asyncio.sleep(0.02)
+    await settle(pilot, "DevicesScreen")
+
+
 SCENES = [
     Scene("fleet", _app(), keys(screen="FleetScreen")),
     Scene("devices", _app(), keys("down", "enter", screen="DevicesScreen")),
@@ -83,6 +114,9 @@ SCENES = [
     Scene("rollout", _app(), keys("o", screen="RolloutScreen")),
     Scene("rollout-rolled-back", _app(), keys("o", "B", *"vans-lte", "enter", screen="RolloutScreen")),
     Scene("confirm-abort", _app(), keys("o", "A", screen="TypeToConfirm")),
+    Scene("rollout-halted", _halted_app, _on_rollout),
+    Scene("device-story", _app(), keys("o", "enter", screen="DeviceStoryScreen")),
+    Scene("devices-filtered", _app(), _device_filter),
     Scene("help", _app(), keys("question_mark", screen="HelpScreen")),
     Scene("diff", _app(target=TARGET), keys("i", "end", "d", screen="DiffScreen")),
     Scene("safety-diff", _app(target=TARGET), lambda pilot: _safety_then_diff(pilot)),

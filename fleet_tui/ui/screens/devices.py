@@ -111,7 +111,7 @@ class DevicesScreen(ListScreen):
         p = self.paged
         if not p.loaded:
             return "loading…"
-        states = (", ".join(f"{n:,} {s}" for s, n in sorted(p.counts.items(), key=lambda kv: -kv[1]))
+        states = (", ".join(f"{n:,} {s}" for s, n in sorted(p.counts.items(), key=lambda kv: -kv[1])) or "none"
                   if p.counts is not None else "counting…")
         if p.query.needle:
             of = f" of {p.unfiltered:,}" if p.unfiltered is not None else ""

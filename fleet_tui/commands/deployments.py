@@ -74,6 +74,10 @@ def cmd_deployments(args: argparse.Namespace, ctx: Any) -> int:
                 if row["fleet_tui"] and not row["in_use"]:
                     hub.delete_deployment(row["id"])
                     pruned.append(row["id"])
+            if pruned:
+                from fleet_tui.rollout.audit import record
+
+                record(journal, "deployments-prune", "hub", {"deleted": pruned})
     finally:
         journal.close()
         hub.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from fleet_tui.cli import Context
 from fleet_tui.commands.output import add_json_flag, print_json, size, table
@@ -120,6 +121,8 @@ def cmd_rebase(args: argparse.Namespace, ctx: Context) -> int:
     with prepare_any(args.new, args.onto, args.tag, ctx.config, paths=args.paths, auto=args.auto, force=args.force,
                      progress=progress, compression=args.compression, platforms=platforms, append=args.append) as plan:
         result = plan.result(pushed=False) if args.dry_run else plan.push(progress)
+    if result.pushed:
+        audit_build(ctx.config, result, args.new, args.onto)
     if args.json:
         print_json(result.to_json())
     else:
@@ -129,6 +132,24 @@ def cmd_rebase(args: argparse.Namespace, ctx: Context) -> int:
             print(f"fleet-tui: error: {result.refused}", file=sys.stderr)
         return 1
     return 0
+
+
+def audit_build(config: Any, result: RebaseResult, new: str, onto: str) -> None:
+    """Journal the push (fleet-tui log); the image is pushed already, so a journal that cannot
+    be written costs a warning, not the exit status."""
+    from fleet_tui.errors import FleetError
+    from fleet_tui.rollout.audit import record
+    from fleet_tui.rollout.journal import Journal
+
+    try:
+        journal = Journal.for_config(config)
+        try:
+            record(journal, "build", str(result.ref), {"new": new, "onto": onto, "mode": result.mode,
+                                                       "bytes_for_old_holders": result.bytes_for_old_holders})
+        finally:
+            journal.close()
+    except (FleetError, OSError) as exc:
+        print(f"fleet-tui: warning: the build was not journalled ({exc})", file=sys.stderr)
 
 
 def _human(r: RebaseResult, dry_run: bool) -> None:

@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS command_by (seq INTEGER PRIMARY KEY, who TEXT NOT NUL
 CREATE TABLE IF NOT EXISTS staged (
     rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (rollout_id, device_id)
 );
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+    subject TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}'
+);
 CREATE TABLE IF NOT EXISTS metered (
     rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id)
 );

@@ -308,6 +308,11 @@ class LiveConsoleData:
         if result.refused:
             raise FleetError(result.refused)
         self.names.invalidate()  # a new tag: list again on the next sample
+        if result.pushed:
+            from fleet_tui.rollout.audit import record
+
+            record(self.journal, "build", str(result.ref), {"new": target, "group": group, "mode": result.mode,
+                                                            "bytes_for_old_holders": result.bytes_for_old_holders})
         return str(result.ref)
 
     # --- rollouts ------------------------------------------------------------------------

@@ -44,6 +44,10 @@ def test_preview_naive_vs_rebased(demo, capsys):
                          "--tag", "2-rebased", "--json")
     assert code == 0, err
     rebased = json.loads(out)
+    code, out, _ = run(capsys, "-c", cfg, "log", "--json")  # the build is journalled with who pushed it
+    build = json.loads(out)["entries"][0]
+    assert code == 0 and (build["action"], build["subject"]) == ("build", rebased["ref"]) and build["by"]
+    assert build["detail"]["onto"] == f"oci:{store}:1"
     code, out, _ = run(capsys, "-c", cfg, "preview", f"oci:{store}:2", "--group", "vans-west",
                        "--compare", f"oci:{store}:2-rebased", "--json")
     doc = json.loads(out)

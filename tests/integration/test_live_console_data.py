@@ -61,6 +61,10 @@ def test_preview_safety_report_and_build_rebased(env, data):
     ref = data.build_rebased(target, GROUP)
     rebased = load_image(f"{target}-rebased", env.config)
     assert ref == rebased.pinned
+    from fleet_tui.rollout.audit import trail
+
+    build = trail(data.journal)[0]  # the console's build is journalled with who pushed it
+    assert (build["action"], build["subject"], build["detail"]["group"]) == ("build", ref, GROUP) and build["by"]
     assert [l.digest for l in rebased.layers[:-1]] == [l.digest for l in v1.layers[:report.reused_layers]]
 
     after = data.preview(target, GROUP)

@@ -74,8 +74,12 @@ def test_prune_removes_only_what_nothing_needs_and_kept_images_still_pull(tmp_pa
         assert {p["tag"] for p in dry["prunable"]} == expected and dry["deleted"] == []
         assert len(client.list_tags(REPO)) == 60  # a dry run deletes nothing
 
+        assert not [e for e in cli(cfg_path, "log")["entries"] if e["action"] == "prune"]  # the dry run is no action
         done = cli(cfg_path, "prune", f"{host}/{REPO}", "--yes")
         assert len(done["deleted"]) == len(expected)
+        entry = cli(cfg_path, "log")["entries"][0]  # who did it, journalled
+        assert (entry["action"], entry["subject"], entry["detail"]["deleted"]) == ("prune", f"{host}/{REPO}",
+                                                                                   len(expected)) and entry["by"]
         left = set(client.list_tags(REPO))
         assert left == {f"r{m}" for m in range(1, 31)} | keep
         client.close()

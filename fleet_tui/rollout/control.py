@@ -99,6 +99,9 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
     finally:
         lock.release()
     state = journal.rollout(rollout_id).state
+    if kind == "retry" and state == "halted":
+        raise Conflict(f"retry changed nothing: rollout {rollout_id} is still halted ({journal.rollout(rollout_id).reason})"
+                       "; no device of the failed wave reported a failure — continue it anyway, roll back or abort")
     if kind == "resume" or (state == "running" and kind in ("approve", "continue", "retry")):
         if state not in TERMINAL and state != "halted":
             return _ensure_engine(config, journal, rollout_id, state)

@@ -73,12 +73,16 @@ class DeviceRetries:
         return attempts, since
 
     def failed_devices(self, wave: WaveRow, views: dict[str, Any], since: dict[str, float]) -> list[Any]:
-        """Views of the wave's devices whose newest report (since the wave or their retry) says failed."""
+        """Views of the wave's devices whose newest report (since the wave or their retry) says
+        failed — also when the device has gone offline since: it left failed (its report still
+        carries the error), and a retry waits in its desired state until it is back."""
         started = wave.started or 0.0
         out = []
         for a in self.by_wave[wave.idx]:
             view = views.get(a.device_id)
-            if view is not None and view.state == "failed" and view.updated >= max(started, since.get(a.device_id, 0.0)):
+            if view is None or view.updated < max(started, since.get(a.device_id, 0.0)):
+                continue
+            if view.state == "failed" or (view.state == "offline" and view.error):
                 out.append(view)
         return out
 

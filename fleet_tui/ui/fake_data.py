@@ -225,12 +225,13 @@ class FakeConsoleData:
         facts += (("error", d.reason),) if d.reason and d.reason != "offline" else ()
         return DeviceStory(device_id, facts, tuple((t, x) for t, x in s.events if f"wave {d.wave + 1}" in x))
 
-    def control_rollout(self, rollout_id: str, action: str) -> None:
+    def control_rollout(self, rollout_id: str, action: str) -> str:
         self._check_writable(action)
         if action not in ROLLOUT_ACTIONS:
             raise UsageError(f"unknown rollout action {action!r}")
         self.sent.append((action, rollout_id))
         self.rollouts[rollout_id].control(action, self.clock())
+        return f"{action} sent to {rollout_id}"
 
     def _add_rollout(self, rid: str, target: str, group: str, started: float) -> None:
         tag = target.rsplit(":", 1)[-1] if ":" in target.rsplit("/", 1)[-1] else "2"

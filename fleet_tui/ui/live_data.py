@@ -353,11 +353,11 @@ class LiveConsoleData:
         story = device_story(self.journal, self.hub, rollout_id, device_id)
         return DeviceStory(story.device_id, story.facts, story.lines)
 
-    def control_rollout(self, rollout_id: str, action: str) -> None:
+    def control_rollout(self, rollout_id: str, action: str) -> str:
         self._writable(action)
         from fleet_tui.rollout.control import send_command
 
-        send_command(self.config, self.journal, self.hub, rollout_id, action)
+        return send_command(self.config, self.journal, self.hub, rollout_id, action)
 
     def close(self) -> None:
         with self._lock:

@@ -258,8 +258,8 @@ class ConsoleData(Protocol):
         """Start a staged rollout (detached); returns its id. With `rebase`, each device
         running a known image gets TARGET rebased onto it; others get TARGET itself."""
     def rollout(self, rollout_id: str) -> RolloutSnapshot: ...
-    def control_rollout(self, rollout_id: str, action: str) -> None:
-        """One of ROLLOUT_ACTIONS."""
+    def control_rollout(self, rollout_id: str, action: str) -> str:
+        """One of ROLLOUT_ACTIONS; returns the outcome in one line (raises when it changed nothing)."""
     def close(self) -> None: ...
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleet_tui.hub.local import LocalHub
 from fleet_tui.rollout.policy import order_devices
 from tests.support.rollout_env import GROUP, make_env, wait_for
 
@@ -134,3 +135,39 @@ def test_a_failed_devices_story_and_reason_come_from_the_journal_and_its_report(
     assert texts[0].startswith("told to update (wave 1") and any(t.startswith("wave 1 gate failed") for t in texts)
     (row,) = [d for d in snap.devices if d.id == canary]
     assert row.state == "failed" and "exit code 1" in row.reason
+
+
+def test_operator_retry_reaches_a_device_that_failed_and_went_offline(tmp_path, registry, repo_name):
+    """The canary fails its start, the rollout halts, and the canary drops off the network
+    (its report still says what failed). `rollout retry` tells it again anyway — it picks the
+    retry up when it is back — while a halted wave with no failure reported is refused."""
+    env = make_env(tmp_path, registry, 6, repo_name)
+    canary = order_devices(env.device_ids, set(), 0)[0]
+    fleet = env.fleet(fail=(canary,), fail_image=env.v2_digest, fail_kind="start", fail_attempts=1)
+    journal = env.journal()
+    try:
+        rid = env.cli_json("rollout", "start", env.v2, "--group", GROUP, "--waves", "1,100%", codes=(1,))["id"]
+        fleet.stop()  # the whole fleet goes quiet: the canary is last seen failed
+        hub = LocalHub(env.config.hub_path())
+        with hub.store.write() as conn:
+            conn.execute("UPDATE devices SET last_seen = last_seen - 3600 WHERE device_id = ?", (canary,))
+            error = conn.execute("SELECT json_extract(reported, '$.scoring.error') FROM devices WHERE device_id = ?",
+                                 (canary,)).fetchone()[0]
+            conn.execute("UPDATE devices SET reported = json_set(reported, '$.scoring.error', '') WHERE device_id = ?",
+                         (canary,))
+        assert hub.get_device(canary).state("scoring") == "offline" and error
+        code, _ = env.cli("rollout", "retry", rid)
+        assert code == 1 and journal.rollout(rid).state == "halted"  # no failure on record: nothing to retry
+        with hub.store.write() as conn:
+            conn.execute("UPDATE devices SET reported = json_set(reported, '$.scoring.error', ?) WHERE device_id = ?",
+                         (error, canary))
+        hub.close()
+        code, text = env.cli("rollout", "retry", rid)
+        assert code == 0, text
+        (data,) = retry_intents(journal, rid)
+        assert data["devices"] == [canary]
+        fleet = env.fleet()  # back online, no failure this time: it applies the retry
+        wait_for(lambda: journal.rollout(rid).state == "succeeded", 30, "the rollout to finish after the retry")
+    finally:
+        fleet.stop()
+        env.kill_engines()

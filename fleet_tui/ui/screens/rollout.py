@@ -174,7 +174,8 @@ class RolloutScreen(ListScreen):
         def send(ok: bool | None = True) -> None:
             if ok:
                 self.run_blocking(lambda: self.fleet.data.control_rollout(self.rollout_id, action),
-                                  lambda _r: (self.app.notify(f"{action} sent to {self.rollout_id}"), self.resample()),
+                                  lambda outcome: (self.app.notify(outcome or f"{action} sent to {self.rollout_id}"),
+                                                   self.resample()),
                                   action)
 
         if action in DANGEROUS_ACTIONS:

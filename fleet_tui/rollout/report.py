@@ -41,7 +41,8 @@ class Report:
         return None if self.naive_bytes is None else (self.naive_bytes - self.snapshot.bytes_planned) / 1e9 * self.per_gb
 
     def timeline(self) -> list[tuple[float, int]]:
-        """(seconds since creation, bytes moved by then): a point at each judged wave."""
+        """(seconds since creation, bytes moved by then): a point at each judged wave, and one
+        at the end (or now, while it runs) with everything moved so far."""
         by_wave: dict[int, int] = {}
         for d in self.snapshot.devices:
             by_wave[d.wave] = by_wave.get(d.wave, 0) + d.bytes
@@ -50,6 +51,9 @@ class Report:
             if w["judged"] is not None:
                 total += by_wave.get(w["index"], 0)
                 points.append((w["judged"] - self.created, total))
+        last = (self.ended if self.ended is not None else self.snapshot.taken) - self.created
+        if last > points[-1][0] or self.snapshot.bytes_total > total:
+            points.append((max(last, points[-1][0]), self.snapshot.bytes_total))
         return points
 
     def to_json(self) -> dict[str, Any]:
@@ -76,24 +80,37 @@ class Report:
             writer.writerow([d.id, d.wave + 1, d.variant, d.state, d.bytes, d.total, f"{d.bytes / 1e9 * self.per_gb:.4f}"])
         return out.getvalue()
 
-    def to_markdown(self) -> str:
+    def facts(self) -> list[tuple[str, str]]:
+        """The summary as (label, value): the Markdown table and the console's Report screen."""
         s, cur = self.snapshot, self.currency
         avoided = "unknown (rollout created before naive plans were kept)" if self.avoided is None else f"{cur}{self.avoided:,.2f}"
-        lines = [
-            f"# Rollout {s.id}: {s.target} → {s.group}", "",
-            f"**{s.state}**" + (f" — {s.reason}" if s.reason else ""), "",
-            "| | |", "|---|---|",
-            f"| devices | {len(s.devices):,} ({', '.join(f'{n:,} {k}' for k, n in self.to_json()['states'].items())}) |",
-            f"| bytes moved | {s.bytes_total:,} of {s.bytes_planned:,} planned |",
-            f"| cost | {cur}{self.cost:,.2f} at {cur}{self.per_gb:g}/GB |",
-            f"| naive cost avoided | {avoided} |",
-            f"| duration | {'running' if self.ended is None else f'{self.ended - self.created:,.0f} s'} |", "",
-            "## Waves", "", "| wave | devices | state | started | took | gate |", "|---:|---:|---|---:|---:|---|",
+        states = ", ".join(f"{n:,} {k}" for k, n in self.to_json()["states"].items())
+        return [
+            ("devices", f"{len(s.devices):,} ({states})"),
+            ("bytes moved", f"{s.bytes_total:,} of {s.bytes_planned:,} planned"),
+            ("cost", f"{cur}{self.cost:,.2f} at {cur}{self.per_gb:g}/GB"),
+            ("naive cost avoided", avoided),
+            ("duration", "running" if self.ended is None else f"{self.ended - self.created:,.0f} s"),
         ]
+
+    def wave_rows(self) -> list[tuple[str, str, str, str, str, str]]:
+        """(wave, devices, state, started, took, gate) per wave, as text."""
+        rows = []
         for w in self.waves:
             took = "" if w["took_s"] is None else f"{w['took_s']:,.1f} s"
             start = "" if w["started"] is None else f"+{w['started'] - self.created:,.0f} s"
-            lines.append(f"| {w['index'] + 1} | {w['size']:,} | {w['state']} | {start} | {took} | {w['result']} |")
+            rows.append((str(w["index"] + 1), f"{w['size']:,}", w["state"], start, took, w["result"]))
+        return rows
+
+    def to_markdown(self) -> str:
+        s = self.snapshot
+        lines = [
+            f"# Rollout {s.id}: {s.target} → {s.group}", "",
+            f"**{s.state}**" + (f" — {s.reason}" if s.reason else ""), "",
+            "| | |", "|---|---|", *[f"| {label} | {value} |" for label, value in self.facts()], "",
+            "## Waves", "", "| wave | devices | state | started | took | gate |", "|---:|---:|---|---:|---:|---|",
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in self.wave_rows()]
         lines += ["", "## Bytes over time", "", self.svg(), ""]
         problems = [d for d in s.devices if d.state != "running"]
         if problems:

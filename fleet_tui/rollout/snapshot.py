@@ -65,7 +65,7 @@ class RolloutDevice:
     bytes: int
     total: int  # bytes its pull plan predicts
     variant: str = "full"  # "full" or a rebased variant key
-    reason: str = ""  # failed: the device's error, in short; offline: "offline"
+    reason: str = ""  # failed (or offline after failing): the device's error, in short; offline: "offline"
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,8 @@ class SnapshotReader:
                 if not self.reports_bytes:  # Azure: edgeAgent reports no bytes; a settled device pulled its plan
                     nbytes = a.planned_bytes if state in ("running", "rolled_back") else 0
             view = views.get(a.device_id)
-            reason = "offline" if state == "offline" else (short_reason(view.error) if state == "failed" and view else "")
+            reason = (short_reason(view.error) if view and view.error and state in ("failed", "offline") else
+                      "offline" if state == "offline" else "")  # offline after failing: its error says why
             devices.append(RolloutDevice(a.device_id, a.wave, state, nbytes, a.planned_bytes, a.variant, reason))
             total += nbytes
             counts = per_wave[switch if switched else a.wave]

@@ -78,6 +78,7 @@ ROLLOUT = [
     Key("rollout.retry", "R", "control('retry')", "Retry", danger=True),
     Key("rollout.continue", "C", "control('continue')", "Continue", danger=True),
     Key("rollout.failed", "x", "only_failed", "Failed"),
+    Key("rollout.report", "e", "report", "Report"),
 ]
 
 

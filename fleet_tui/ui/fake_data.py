@@ -16,7 +16,7 @@ from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.ui.fake_rollout import FakeRollout
 from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutSnapshot, SafetyReport,
-    Settings, TagRow, Variant, ROLLOUT_ACTIONS, DeviceStory, best_of,
+    Settings, TagRow, Variant, ROLLOUT_ACTIONS, DeviceStory, ReportView, best_of,
 )
 
 if TYPE_CHECKING:
@@ -224,6 +224,31 @@ class FakeConsoleData:
         facts = (("wave", str(d.wave + 1)), ("state now", d.state), ("bytes", f"{d.bytes:,} of {d.total:,} B"))
         facts += (("error", d.reason),) if d.reason and d.reason != "offline" else ()
         return DeviceStory(device_id, facts, tuple((t, x) for t, x in s.events if f"wave {d.wave + 1}" in x))
+
+    def rollout_report(self, rollout_id: str) -> ReportView:
+        s = self.rollout(rollout_id)
+        start = min((t for t, _ in s.events), default=s.taken)
+        by_wave: dict[int, int] = {}
+        for d in s.devices:
+            by_wave[d.wave] = by_wave.get(d.wave, 0) + d.bytes
+        timeline, total = [(0.0, 0)], 0
+        for w in s.waves:  # a point as each started wave's bytes land (the seeded data has no finer clock)
+            if w.state != "pending":
+                total += by_wave.get(w.index, 0)
+                timeline.append(((s.taken - start) * (w.index + 1) / len(s.waves), total))
+        timeline.append((s.taken - start, s.bytes_total))  # now: everything moved so far
+        states = ", ".join(f"{s.count(st):,} {st}" for st in sorted({d.state for d in s.devices}))
+        facts = (("devices", f"{len(s.devices):,} ({states})"),
+                 ("bytes moved", f"{s.bytes_total:,} of {s.bytes_planned:,} planned"),
+                 ("cost", f"${s.cost:,.2f} at $720/GB"), ("duration", f"{s.taken - start:,.0f} s"))
+        waves = tuple((str(w.index + 1), f"{w.size:,}", w.state, "", "", w.gate) for w in s.waves)
+        problems = tuple((d.id, str(d.wave + 1), d.state) for d in s.devices if d.state not in ("running", "untouched"))
+        return ReportView(rollout_id, f"{rollout_id}: {s.target_name or s.target} → {s.group} — {s.state}", facts,
+                          waves, tuple(timeline), problems)
+
+    def save_report(self, rollout_id: str) -> str:
+        self.sent.append(("save_report", rollout_id))
+        return f"/tmp/fleet-tui-fake/reports/{rollout_id}.md"
 
     def control_rollout(self, rollout_id: str, action: str) -> str:
         self._check_writable(action)

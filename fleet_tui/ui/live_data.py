@@ -23,7 +23,7 @@ from fleet_tui.ui.formatting import money, short_ref
 from fleet_tui.ui.image_names import ImageNames
 from fleet_tui.ui.state import (
     Cohort, DeviceDetail, DeviceRow, DeviceStory, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutDevice,
-    RolloutSnapshot, SafetyReport, Settings, TagRow, Variant, Wave, best_of,
+    ReportView, RolloutSnapshot, SafetyReport, Settings, TagRow, Variant, Wave, best_of,
 )
 
 TAGS_PER_REPO = 30
@@ -352,6 +352,32 @@ class LiveConsoleData:
 
         story = device_story(self.journal, self.hub, rollout_id, device_id)
         return DeviceStory(story.device_id, story.facts, story.lines)
+
+    def _report(self, rollout_id: str) -> Any:
+        from fleet_tui.rollout.report import build_report
+        from fleet_tui.rollout.snapshot import SnapshotReader
+
+        c = self.config.cost
+        snapshot = SnapshotReader(self.journal, self.hub, rollout_id, c.per_gb).take()
+        return build_report(self.journal, snapshot, c.per_gb, c.currency)
+
+    def rollout_report(self, rollout_id: str) -> ReportView:
+        r = self._report(rollout_id)
+        s = r.snapshot
+        problems = tuple((d.id, str(d.wave + 1), d.state) for d in s.devices if d.state != "running")
+        return ReportView(rollout_id, f"{rollout_id}: {short_ref(s.target)} → {s.group} — {s.state}",
+                          tuple(r.facts()), tuple(r.wave_rows()), tuple(r.timeline()), problems)
+
+    def save_report(self, rollout_id: str) -> str:
+        import os
+
+        text = self._report(rollout_id).to_markdown()
+        path = self.config.state_path() / "reports" / f"{rollout_id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".md.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)  # a reader never sees half a report
+        return str(path)
 
     def control_rollout(self, rollout_id: str, action: str) -> str:
         self._writable(action)

@@ -197,6 +197,18 @@ class DeviceStory:
 
 
 @dataclass(frozen=True)
+class ReportView:
+    """The end-of-rollout report as the console shows it (numbers of `rollout report ID`)."""
+
+    rollout_id: str
+    title: str  # "r-0001: ml/scoring:2 → vans-lte — succeeded"
+    facts: tuple[tuple[str, str], ...]
+    waves: tuple[tuple[str, ...], ...]  # (wave, devices, state, started, took, gate)
+    timeline: tuple[tuple[float, int], ...]  # (seconds since creation, bytes moved by then)
+    problems: tuple[tuple[str, str, str], ...] = ()  # (device, wave, state) not running the target
+
+
+@dataclass(frozen=True)
 class RolloutSnapshot:
     id: str
     group: str
@@ -258,6 +270,9 @@ class ConsoleData(Protocol):
         """Start a staged rollout (detached); returns its id. With `rebase`, each device
         running a known image gets TARGET rebased onto it; others get TARGET itself."""
     def rollout(self, rollout_id: str) -> RolloutSnapshot: ...
+    def rollout_report(self, rollout_id: str) -> ReportView: ...
+    def save_report(self, rollout_id: str) -> str:
+        """Write the Markdown report (with its SVG chart); returns the file's path."""
     def control_rollout(self, rollout_id: str, action: str) -> str:
         """One of ROLLOUT_ACTIONS; returns the outcome in one line (raises when it changed nothing)."""
     def close(self) -> None: ...

@@ -5,10 +5,14 @@ start would."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fleet_tui.hub.local import LocalHub
 from fleet_tui.rollout.policy import order_devices
+from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.ui.live_data import LiveConsoleData
 from tests.support.rollout_env import GROUP, make_env, wait_for
 
 pytestmark = pytest.mark.integration
@@ -113,7 +117,6 @@ def test_notify_command_hears_the_halt_and_the_end_and_a_failing_hook_changes_no
 
 
 def test_a_failed_devices_story_and_reason_come_from_the_journal_and_its_report(tmp_path, registry, repo_name):
-    from fleet_tui.rollout.snapshot import SnapshotReader
     from fleet_tui.rollout.story import device_story
 
     env = make_env(tmp_path, registry, 4, repo_name)
@@ -135,6 +138,17 @@ def test_a_failed_devices_story_and_reason_come_from_the_journal_and_its_report(
     assert texts[0].startswith("told to update (wave 1") and any(t.startswith("wave 1 gate failed") for t in texts)
     (row,) = [d for d in snap.devices if d.id == canary]
     assert row.state == "failed" and "exit code 1" in row.reason
+    data = LiveConsoleData(env.config, read_only=True)  # the console's report (`e`, then `w`) is the CLI's
+    try:
+        view, path = data.rollout_report(out["id"]), Path(data.save_report(out["id"]))
+    finally:
+        data.close()
+    code, markdown = env.cli("rollout", "report", out["id"])
+    assert code == 0 and path.read_text() == markdown and path.parent == env.config.state_path() / "reports"
+    # the fleet has stopped: the canary is offline now (it left failed); wave 2 was never told
+    assert view.problems[0] == (canary, "1", "offline") and {p[2] for p in view.problems[1:]} == {"pending"}
+    assert len(view.problems) == 4 and dict(view.facts)["bytes moved"] in markdown
+    assert view.timeline[0] == (0.0, 0) and len(view.waves) == 2
 
 
 def test_operator_retry_reaches_a_device_that_failed_and_went_offline(tmp_path, registry, repo_name):
@@ -153,9 +167,12 @@ def test_operator_retry_reaches_a_device_that_failed_and_went_offline(tmp_path, 
             conn.execute("UPDATE devices SET last_seen = last_seen - 3600 WHERE device_id = ?", (canary,))
             error = conn.execute("SELECT json_extract(reported, '$.scoring.error') FROM devices WHERE device_id = ?",
                                  (canary,)).fetchone()[0]
+        assert hub.get_device(canary).state("scoring") == "offline" and error
+        (row,) = [d for d in SnapshotReader(journal, hub, rid).take().devices if d.id == canary]
+        assert row.state == "offline" and "exit code 1" in row.reason  # why it is out, not just "offline"
+        with hub.store.write() as conn:
             conn.execute("UPDATE devices SET reported = json_set(reported, '$.scoring.error', '') WHERE device_id = ?",
                          (canary,))
-        assert hub.get_device(canary).state("scoring") == "offline" and error
         code, _ = env.cli("rollout", "retry", rid)
         assert code == 1 and journal.rollout(rid).state == "halted"  # no failure on record: nothing to retry
         with hub.store.write() as conn:

@@ -116,6 +116,7 @@ SCENES = [
     Scene("confirm-abort", _app(), keys("o", "A", screen="TypeToConfirm")),
     Scene("rollout-halted", _halted_app, _on_rollout),
     Scene("device-story", _app(), keys("o", "enter", screen="DeviceStoryScreen")),
+    Scene("report", _app(), keys("o", "e", screen="ReportScreen")),
     Scene("devices-filtered", _app(), _device_filter),
     Scene("help", _app(), keys("question_mark", screen="HelpScreen")),
     Scene("diff", _app(target=TARGET), keys("i", "end", "d", screen="DiffScreen")),

@@ -187,3 +187,22 @@ async def test_enter_on_a_device_tells_its_story_and_esc_returns_to_the_rollout(
         assert first.id in text and "wave" in text and "state now" in text, text
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen), what="back to the rollout")
+
+
+async def test_e_opens_the_report_with_a_chart_and_w_writes_it(fake) -> None:
+    from fleet_tui.ui.screens.report import ReportScreen
+
+    app = make_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_rollout(app, pilot)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen), what="the report")
+        text = screen_text(app)
+        assert "Report of rollout r-0001" in text and "bytes moved" in text and "bytes moved over time" in text
+        assert "█" in text  # the chart has bars: bytes have moved
+        await pilot.press("w")
+        await wait_for(pilot, lambda: ("save_report", "r-0001") in fake.sent, what="the report written")
+        await wait_for(pilot, lambda: any(n.message == "report written to /tmp/fleet-tui-fake/reports/r-0001.md"
+                                          for n in app._notifications), what="where it was written")  # noqa: SLF001
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RolloutScreen), what="back to the rollout")

@@ -49,7 +49,8 @@ def offered(action: str, s: RolloutSnapshot) -> bool:
     if action == "continue":
         return s.state == "halted"
     if action == "retry":
-        return s.state == "halted" and s.count("failed") > 0
+        return s.state == "halted" and any(d.state == "failed" or (d.state == "offline" and d.reason not in ("", "offline"))
+                                           for d in s.devices)  # offline after failing: the retry waits for it
     return s.state not in ("rolled_back", "aborted")  # rollback: an aborted rollout is folded; the engine refuses
 
 
@@ -193,6 +194,13 @@ class RolloutScreen(ListScreen):
         self.run_blocking(lambda: self.fleet.data.rollout_device(self.rollout_id, row.id),
                           lambda story: self.app.push_screen(DeviceStoryScreen(self.rollout_id, story, self.fleet.clock())),
                           "device story")
+
+    def action_report(self) -> None:
+        """`e`: the end-of-rollout report (also of one still running), over the rollout."""
+        from fleet_tui.ui.screens.report import ReportScreen
+
+        self.run_blocking(lambda: self.fleet.data.rollout_report(self.rollout_id),
+                          lambda report: self.app.push_screen(ReportScreen(report)), "report")
 
     def action_only_failed(self) -> None:
         self.only_failed = not self.only_failed

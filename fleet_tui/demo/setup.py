@@ -55,7 +55,9 @@ def demo_config_text(root: Path, store: Path, v1: str, devices_scale: float, spe
             "links": LINKS,
             "groups": {name: {"devices": max(1, round(count * devices_scale)), "link": link}
                        for name, (count, link) in GROUPS.items()},
-            "failures": [{"image": "", "fraction": 0.02}],
+            # 2 % of devices fail their first start of a new image (a cold start, a flaky
+            # script): enough to halt a small wave; `R` (retry) then brings them up
+            "failures": [{"image": "", "fraction": 0.02, "attempts": 1}],
         },
     }
     head = "# fleet-tui demo: embedded store, local hub, simulated fleet (written by `fleet-tui demo`)\n"

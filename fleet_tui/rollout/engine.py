@@ -27,7 +27,7 @@ from fleet_tui.errors import Conflict, FleetError, RemoteError
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
 from fleet_tui.rollout.create import deployment_id, target_condition
 from fleet_tui.rollout.fold import GROUP, KIND, fold
-from fleet_tui.rollout.gate import judge, read_devices
+from fleet_tui.rollout.gate import gate_opened, judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
@@ -206,12 +206,7 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
         return ""
 
     def _tagged_at(self, wave: int) -> float | None:
-        """When this wave's tagging finished, or the operator's retry reopened its gate (the
-        gate's timeout counts from there)."""
-        reopened = {e.seq for e in self.journal.events(self.id, "retry") if e.phase == "intent" and e.data.get("reopen")}
-        done = [e.ts for e in self.journal.events(self.id) if e.phase == "done" and e.wave == wave and
-                (e.kind == "target" or (e.kind == "retry" and e.data.get("intent") in reopened))]
-        return done[-1] if done else None
+        return gate_opened(self.journal, self.id, wave)
 
     def judge(self, wave: WaveRow) -> None:
         devices = [a.device_id for a in self.by_wave[wave.idx]]

@@ -34,7 +34,7 @@ from typing import Any
 
 from fleet_tui.hub.protocol import stage_module
 from fleet_tui.rollout.event_text import EventText
-from fleet_tui.rollout.gate import DeviceView, read_devices
+from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
 from fleet_tui.rollout.pacing import span_text, window_state
 from fleet_tui.rollout.policy import Policy
@@ -221,10 +221,12 @@ class SnapshotReader:
             if switched and a.device_id in staged:
                 per_wave[a.wave][0] += 1  # staged before the switch (the journal kept its stage bytes)
         gate, timeout = gate_text(self.policy), self.policy.gate_timeout
+        opened = {w.idx: gate_opened(self.journal, self.id, w.idx) or w.started
+                  for w in waves if w.state in JUDGING and w.started is not None}  # as the engine times it
         wave_rows = tuple(
             Wave(w.idx, w.size, w.state, gate, per_wave[w.idx][0], per_wave[w.idx][1],
                  (w.result or {}).get("reason", ""), self.policy.needed_running(w.size),
-                 w.started + timeout if w.state in JUDGING and w.started is not None else None)
+                 opened[w.idx] + timeout if w.idx in opened else None)
             for w in waves
         )
         rate = self._rate(now, total)

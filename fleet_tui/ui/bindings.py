@@ -78,7 +78,8 @@ ROLLOUT = [
     Key("rollout.retry", "R", "control('retry')", "Retry", danger=True),
     Key("rollout.continue", "C", "control('continue')", "Continue", danger=True),
     Key("rollout.failed", "x", "only_failed", "Failed"),
-    Key("rollout.report", "e", "report", "Report"),
+    # not in the footer (a halted rollout's R/C/B/A need the room): the status line says `e` when it ends
+    Key("rollout.report", "e", "report", "Report", show=False),
 ]
 
 

@@ -84,7 +84,9 @@ def status_hint(s: RolloutSnapshot, untouched: frozenset[int]) -> tuple[str, str
         return (f"paused: a pre-approves wave {nxt}" if nxt else "paused: a pre-approves the next wave"), "yellow"
     if untouched:
         n = sum(1 for d in s.devices if device_state(d, untouched) == "untouched")
-        return f"{n:,} devices untouched (waves never started)", "dim"
+        return f"{n:,} devices untouched (waves never started) · e report", "dim"
+    if s.state in ("succeeded", "aborted", "rolled_back", "halted"):
+        return "e shows the report", "dim"
     waiting = next((w for w in s.waves if gate_open(w, s) and w.state not in ("succeeded", "passed")), None)
     if waiting is not None:
         soon = (waiting.deadline or 0.0) - s.taken < 60 and waiting.done < waiting.needed

@@ -37,7 +37,8 @@ def test_open_gate_reports_needed_and_deadline(tmp_path) -> None:
     journal.record(RID, "deploy", "done", state="running")
     journal.record(RID, "target", "done", 0, wave_set={"state": "passed", "started": started - 60})
     journal.record(RID, "approve", "done", 1, wave_set={"approved": 1})
-    journal.record(RID, "target", "done", 1, wave_set={"state": "running", "started": started})
+    seq = journal.record(RID, "target", "done", 1, wave_set={"state": "running", "started": started})
+    (tagged,) = [e.ts for e in journal.events(RID, "target") if e.seq == seq]  # the gate opens when tagging ends
     now = time.time()
     run = {"scoring": ModuleReport("scoring", "reg/ml/scoring:2", NEW, "running", 1000, "", now)}
     offline = {"dev-03", "dev-07", "dev-11"}  # never report: 21 of wave 2's 24 can run
@@ -47,11 +48,29 @@ def test_open_gate_reports_needed_and_deadline(tmp_path) -> None:
     snap = SnapshotReader(journal, hub, RID).take()
     wave = snap.waves[1]
     assert (wave.done, wave.size, wave.needed) == (21, 24, 23)
-    assert wave.deadline is not None and abs(wave.deadline - (started + 300.0)) < 1e-6
+    assert wave.deadline is not None and abs(wave.deadline - (tagged + 300.0)) < 1e-6  # as the engine times it
     assert snap.waves[0].deadline is None  # a passed gate is closed
     waves = snap.to_json()["waves"]
     assert waves[1]["needed"] == 23 and waves[1]["deadline"] == wave.deadline  # additive keys
     assert {d["state"] for d in snap.to_json()["devices"].values()} <= {"running", "offline"}  # docs/cli.md states
+    hub.close()
+    journal.close()
+
+
+def test_an_operator_retry_restarts_the_deadline_the_console_shows(tmp_path) -> None:
+    """After `rollout retry` the engine times the gate from the retry; so does the snapshot
+    (it once kept counting from the wave's start and showed "timing out" on a fresh gate)."""
+    hub, journal, _ids = setup(tmp_path)
+    journal.record(RID, "deploy", "done", state="running")
+    journal.record(RID, "target", "done", 0, wave_set={"state": "running", "started": time.time() - 900})
+    journal.record(RID, "halt", "done", 0, state="halted", wave_set={"state": "failed"})
+    intent = journal.record(RID, "retry", "intent", 0, {"devices": ["dev-00"], "reopen": True, "by": "alice"})
+    seq = journal.record(RID, "retry", "done", 0, {"intent": intent}, state="running",
+                         wave_set={"state": "running", "judged": None, "result": None})
+    (retried,) = [e.ts for e in journal.events(RID, "retry") if e.seq == seq]
+    snap = SnapshotReader(journal, hub, RID).take()
+    assert snap.waves[0].deadline is not None and abs(snap.waves[0].deadline - (retried + 300.0)) < 1e-6
+    assert snap.waves[0].deadline > time.time()  # the console counts down again instead of "timing out"
     hub.close()
     journal.close()
 

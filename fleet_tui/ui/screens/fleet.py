@@ -4,6 +4,8 @@ rollout."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from typing import Any, Sequence
 
 from fleet_tui.ui.bindings import FLEET
@@ -68,8 +70,9 @@ class FleetScreen(ListScreen):
 
     def make_table(self) -> VirtualTable:
         return VirtualTable(
-            [  # at 80 columns IMAGES keeps ~28: enough for "ml/scoring:1 0cf457e ×582"
-                Column("GROUP", lambda g: g.name, 14),
+            [  # GROUP is as wide as the longest name (up to 20; longer ones are cut in the middle,
+                # the tail tells groups apart); at 80 columns IMAGES keeps ~25-28 for "ml/scoring:1 0cf457e ×582"
+                Column("GROUP", lambda g: g.name, 14, keep_tail=True),
                 Column("DEVICES", lambda g: g.devices, 8, True, lambda n: f"{n:,}"),
                 Column("ONLINE", lambda g: count_key(g.online), 7, True, lambda n: count_text(None if n < 0 else n)),
                 Column("OFFLINE", lambda g: count_key(g.offline), 7, True, lambda n: count_text(None if n < 0 else n)),
@@ -88,6 +91,10 @@ class FleetScreen(ListScreen):
         self.fleet.group_names = [g.name for g in groups]
         if self.fleet.rollout_id is None:
             self.fleet.rollout_id = next((g.rollout_id for g in groups if g.rollout_id), None)
+        width = min(20, max([len("GROUP")] + [len(g.name) for g in groups]))
+        if self.table.columns[0].width != width:
+            self.table.columns[0] = replace(self.table.columns[0], width=width)
+            self.table.refresh()
         self.table.set_rows(groups)
         self.update_summary()
 

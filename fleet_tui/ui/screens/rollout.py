@@ -138,14 +138,19 @@ class RolloutScreen(ListScreen):
     def status_text(self, s: RolloutSnapshot) -> Text:
         """Two lines: state, target → group, bytes, rate, ETA; then cost and what it waits for."""
         rate = s.throughput[-1] if s.throughput else 0.0
+        head = (f"{s.target_name or short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
+                # the hub counts no bytes (Azure): what is shown is the plan for each device that finished
+                + (" (planned)" if s.bytes_source == "planned" else ""))
+        speed = f"{size(int(rate))}/s   ETA {duration(s.eta_seconds)}"
+        badge = f"{s.state.replace('_', ' ').upper()}  "
+        # rate and ETA end the first line when it has room (80 columns and a long group name
+        # do not), else they open the second
+        fits = len(badge) + len(head) + 3 + len(speed) <= max(40, self.size.width - 2)
         # the gap after the badge belongs to the badge: a separate segment starting with spaces
         # loses them in some SVG renderers (the screenshots)
         status = Text.assemble(
-            (f"{s.state.replace('_', ' ').upper()}  ", state_style(s.state) + " bold"),
-            f"{s.target_name or short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
-            # the hub counts no bytes (Azure): what is shown is the plan for each device that finished
-            + (" (planned)" if s.bytes_source == "planned" else "")
-            + f"   {size(int(rate))}/s   ETA {duration(s.eta_seconds)}\ncost so far ",
+            (badge, state_style(s.state) + " bold"),
+            head + (f"   {speed}\ncost so far " if fits else f"\n{speed}   cost so far "),
             (f"${s.cost:,.2f}" if s.cost < 100 else f"${s.cost:,.0f}", "bold"),
         )
         if s.budget_bytes >= 0:

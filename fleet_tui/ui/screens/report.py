@@ -58,6 +58,8 @@ class ReportScreen(ModalScreen[None]):
         r = self.report
         with VerticalScroll(classes="dialog", id="report"):
             yield SafeStatic(Text(f"Report of rollout {r.title}", "bold"))
+            # first, not last: at 80x24 the end of the report is below the fold
+            yield SafeStatic(Text("w writes it as Markdown (with an SVG chart) · ↓ scrolls · esc back", "dim"))
             facts = Table(box=None, show_header=False, pad_edge=False, expand=True)
             facts.add_column(style="dim", no_wrap=True)
             facts.add_column(overflow="fold")
@@ -77,7 +79,6 @@ class ReportScreen(ModalScreen[None]):
                 if len(r.problems) > PROBLEMS_SHOWN:
                     lines.append(f"… {len(r.problems) - PROBLEMS_SHOWN:,} more (fleet-tui rollout report --format csv)")
                 yield SafeStatic(Text("not on the target:\n" + "\n".join(lines)), id="report-problems")
-            yield SafeStatic(Text("w writes the Markdown report (with an SVG chart) · esc back to the rollout", "dim"))
 
     def action_write(self) -> None:
         rid = self.report.rollout_id

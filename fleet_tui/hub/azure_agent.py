@@ -110,7 +110,8 @@ def module_reports(agent: Mapping[str, Any], desired_modules: Mapping[str, Modul
         elif image == target.image:
             wanted = str((desired.get("modules", {}).get(name) or {}).get("status", "running")).lower()
             if runtime == wanted:
-                state = "running"
+                # as desired: running, or a pre-staged module pulled and created but never started
+                state = "running" if wanted == "running" else "stopped"
             elif runtime in FAILED_RUNTIME:
                 state, error = "failed", f"{runtime}, exit code {got.get('exitCode', '?')}"
             else:

@@ -1,7 +1,8 @@
 """IoT Edge deployment content for `$edgeAgent`/`$edgeHub`, and module definitions read back.
 
 A *layered* deployment (the default; the idiomatic staged rollout: one per release, widened
-by tagging devices) writes `properties.desired.modules.<managed>` only — the managed module's
+by tagging devices) writes `properties.desired.modules.<managed>` only (a pre-staged
+rollout's stage layer also writes `<managed>-stage`, desired `stopped`) — the managed module's
 *whole* definition as it stands in the deployment in force (version, type, status,
 restartPolicy, imagePullPolicy, startupOrder, env, settings…) with only `settings.image`
 changed. Sibling modules are never written: the layers and base deployment that own them stay
@@ -27,7 +28,7 @@ from typing import Any, Mapping
 
 from fleet_tui.errors import UsageError
 from fleet_tui.hub.azure_agent import EDGE_AGENT, EDGE_HUB, image_digest
-from fleet_tui.hub.protocol import Deployment, ModuleSpec
+from fleet_tui.hub.protocol import Deployment, ModuleSpec, stage_module
 
 SCHEMA_VERSION = "1.1"
 KIND_LABEL = "fleet-tui.kind"
@@ -95,7 +96,9 @@ def modules_content(deployment: Deployment, managed: str | None = None, base: Ma
     """`content.modulesContent` for an IoT Hub configuration. Layered: only `managed` (when the
     deployment has it), digest-pinned. Base: `base` (the operator's manifest modulesContent) or a
     minimal one, with `credentials` (already resolved, opt-in) when given."""
-    names = [managed] if managed and managed in deployment.modules else sorted(deployment.modules)
+    # a layer writes the managed module, and beside it a pre-staged rollout's stopped stage module
+    names = ([n for n in (managed, stage_module(managed)) if n in deployment.modules]
+             if managed and managed in deployment.modules else sorted(deployment.modules))
     for name in names:
         check_pinned(deployment.modules[name])
     modules = {name: module_entry(deployment.modules[name]) for name in names}

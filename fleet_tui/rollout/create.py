@@ -183,9 +183,6 @@ def plan_rollout(
     metered = metered_devices(policy, twins, module)
     order = order_devices(prev, offline, policy.seed, metered)
     sizes = policy.wave_sizes(len(order))
-    if policy.pre_stage and getattr(hub, "tags_by_job", False):
-        raise UsageError("--pre-stage is not available on Azure IoT Hub yet: edgeAgent does pull a stopped module's "
-                         "image (docs/azure.md), but fleet-tui cannot write the stage module there; roll out without it")
     assignments = []
     for wave, ids in enumerate(split_waves(order, sizes)):
         for device_id in ids:
@@ -205,7 +202,8 @@ def plan_rollout(
     managed = managed_definition(twins, module)
     room = getattr(hub, "room", None)
     if room is not None:  # Azure: configurations are limited; refuse before creating any
-        room(len(variants) + len(rollbacks_of(prev)))
+        stages = len({(a.prev_image, a.variant) for a in assignments}) if policy.pre_stage else 0
+        room(len(variants) + len(rollbacks_of(prev)) + stages)
     rollbacks = rollbacks_of(prev)
     spec = {
         "target": target_ref, "target_digest": target.deploy_digest, "group": group, "group_tag": group_tag,

@@ -29,12 +29,15 @@ from typing import Any, Callable
 from fleet_tui.rollout.journal import WaveRow
 
 RETRY_SEP = "_r"
-START_WORDS = re.compile(r"exit|exited|start|crash|restart|OOM|killed", re.I)
+START_WORDS = re.compile(r"\b(exit|exited|start|started|crash|crashed|restart|OOM|killed|backoff)\b", re.I)
+# names the operator chose are not words about what happened: image references, quoted text,
+# and the module's name ("registry/…/app-killed@sha256:…", 'pull image "…"', "module auto-start")
+NAMES = re.compile(r'"[^"]*"|\S*[/@]\S*|\bmodule\s+\S+', re.I)
 
 
 def failure_kind(error: str) -> str:
     """`start` when the module ran and stopped, else `download` (pull, auth, manifest, disk)."""
-    return "start" if START_WORDS.search(error or "") else "download"
+    return "start" if START_WORDS.search(NAMES.sub(" ", error or "")) else "download"
 
 
 def retry_key(variant: str, attempt: int) -> str:

@@ -16,8 +16,10 @@ is `stopped` has its image pulled and its container created, never started. So:
 - what each device downloaded while staging is kept in the journal when the switch starts
   (its stage module's report disappears with the module).
 
-The local hub and simulated devices support it; on Azure the stage module would be a layered
-deployment of its own, which fleet-tui does not write yet, so the mode is refused there.
+The local hub and simulated devices, and Azure IoT Hub, support it: on Azure each stage key is a
+layered deployment writing the managed module (unchanged) and the stage module; when the
+switch re-tags a device, that layer stops applying and edgeAgent removes the stage module
+while the managed module moves onto the image the device already holds.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from fleet_tui.rollout.gate import read_devices
 def stage_index(prev_images: Any) -> dict[str, int]:
     """Image a device runs now → its index in stage keys (sorted, "" = unknown)."""
     return {image: i for i, image in enumerate(sorted(set(prev_images)))}
+
+
+def stage_spec(module: str, image: str) -> ModuleSpec:
+    """The stage module: the target image, desired `stopped` (pulled and created, never
+    started), complete as edgeAgent wants a module (type, version)."""
+    return ModuleSpec(stage_module(module), image, "",
+                      {"version": "1.0", "type": "docker", "status": "stopped", "restartPolicy": "never"})
 
 
 def stage_key(index: int, variant: str) -> str:
@@ -76,8 +85,7 @@ class Staging:
         module = self.spec["module"]
         for key, (current, variant) in sorted(keys.items()):
             modules = self._modules(current or self.spec["base_modules"].get(module, {}).get("image", ""))
-            stage = ModuleSpec(stage_module(module), self.spec["variants"][variant]["image"], "",
-                               {"status": "stopped", "restartPolicy": "never"})
+            stage = stage_spec(module, self.spec["variants"][variant]["image"])
             self._create_deployment(key, {**modules, stage.name: stage}, self.spec["priority"])
 
     def keep_staged_bytes(self) -> None:

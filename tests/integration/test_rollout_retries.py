@@ -188,3 +188,52 @@ def test_operator_retry_reaches_a_device_that_failed_and_went_offline(tmp_path, 
     finally:
         fleet.stop()
         env.kill_engines()
+
+
+class Killed(BaseException):
+    """The engine dying between the retry's intent and its done (SIGKILL, a power cut)."""
+
+
+def test_an_engine_killed_mid_retry_finishes_that_retry_once_on_resume(tmp_path, registry, repo_name):
+    """The retry intent is in the journal, the devices were not told yet when the engine dies:
+    the next engine carries out exactly that retry (same attempt numbers, one `done`), tells no
+    device twice, and the rollout finishes."""
+    from fleet_tui.rollout.create import create_rollout
+    from fleet_tui.rollout.engine import Engine
+    from fleet_tui.rollout.policy import Policy
+
+    env = make_env(tmp_path, registry, 6, repo_name)
+    flaky = env.device_ids[0]
+    fleet = env.fleet(fail=(flaky,), fail_image=env.v2_digest, fail_kind="download", fail_attempts=1)
+    journal, hub = env.journal(), env.hub()
+    told: list[tuple[tuple[str, ...], dict]] = []
+    real_bulk = hub.bulk_update_tags
+
+    def bulk(ids, tags, **kw):
+        if any("_r" in str(v) for v in tags.values()):
+            told.append((tuple(ids), dict(tags)))
+            if len(told) == 1:
+                raise Killed  # after the intent, before any device heard of the retry
+        return real_bulk(ids, tags, **kw)
+
+    try:
+        policy = Policy(waves=("100%",), poll=0.1, gate_timeout=120, max_failed="0", retries_download=2,
+                        retry_backoff=0.2, min_finished=1)
+        rid = create_rollout(env.config, hub, journal, env.v2, GROUP, policy)
+        hub.bulk_update_tags = bulk  # type: ignore[method-assign]
+        with pytest.raises(Killed):
+            Engine(journal, hub, rid, log=lambda line: None).run()
+        intents = [e for e in journal.events(rid, "retry") if e.phase == "intent"]
+        assert len(intents) == 1 and not [e for e in journal.events(rid, "retry") if e.phase == "done"]
+        hub.bulk_update_tags = real_bulk  # type: ignore[method-assign]
+        resumed = env.hub()
+        state = Engine(journal, resumed, rid, log=lambda line: None).run()
+        resumed.close()
+    finally:
+        fleet.stop()
+        hub.close()
+    assert state == "succeeded"
+    intents = [e for e in journal.events(rid, "retry") if e.phase == "intent"]
+    done = [e for e in journal.events(rid, "retry") if e.phase == "done"]
+    assert len(intents) == 1 and len(done) == 1 and done[0].data["intent"] == intents[0].seq
+    assert intents[0].data["devices"] == [flaky] and intents[0].data["attempts"] == {flaky: 1}

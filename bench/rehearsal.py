@@ -16,18 +16,19 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fleet_tui.config import load_config  # noqa: E402
-from fleet_tui.demo.setup import prepare_demo  # noqa: E402
-from fleet_tui.hub.local import LocalHub  # noqa: E402
-from fleet_tui.hub.protocol import ModuleReport  # noqa: E402
-from fleet_tui.rollout.create import plan_rollout  # noqa: E402
-from fleet_tui.rollout.journal import Journal  # noqa: E402
-from fleet_tui.rollout.policy import Policy  # noqa: E402
-from fleet_tui.rollout.rehearsal import rehearse  # noqa: E402
+from fleet_tui.config import load_config
+from fleet_tui.demo.setup import prepare_demo
+from fleet_tui.hub.local import LocalHub
+from fleet_tui.hub.protocol import ModuleReport
+from fleet_tui.rollout.create import plan_rollout
+from fleet_tui.rollout.journal import Journal
+from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.rehearsal import rehearse
 
 
 def main() -> None:
@@ -55,11 +56,19 @@ def main() -> None:
         t0 = time.perf_counter()
         r = rehearse(config, hub, journal, demo.v2, "vans", policy)
         rehearsed_s = time.perf_counter() - t0
+        paced = replace(policy, rate=max(60.0, n / 20), rate_factor=2.0, rate_every=max(1, n // 20),
+                        max_downloading=max(10, n // 10), pre_stage=True)
+        t0 = time.perf_counter()
+        p = rehearse(config, hub, journal, demo.v2, "vans", paced)
+        paced_s = time.perf_counter() - t0
         hub.close()
         journal.close()
         print(f"{n:>7,} devices: rehearse {rehearsed_s:6.2f} s (plan alone {planned_s:6.2f} s, ratio "
               f"{rehearsed_s / planned_s:4.2f}); forecast {r.seconds:,.0f} s, {r.bytes:,} B, "
               f"{[w.verdict for w in r.waves]}")
+        print(f"{'':>7}  paced (rate {paced.rate:g}/min ×2 every {paced.rate_every}, ≤ {paced.max_downloading} at once, "
+              f"pre-stage): rehearse {paced_s:6.2f} s; forecast {p.seconds:,.0f} s, {len(p.waves)} waves, "
+              f"{[w.verdict for w in p.waves]}")
 
 
 if __name__ == "__main__":

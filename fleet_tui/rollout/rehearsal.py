@@ -11,19 +11,25 @@ of being run:
   plus bytes / bandwidth plus the expected outage time over that span plus the apply time —
   in device seconds, divided by `[sim] speed` — plus half a hub poll of the device, half a
   report period and half an engine poll (the expected waits between the parts);
-- the engine: waves start inside windows and within the budget; devices are told at the
-  policy's (constant) rate; a gate passes at the `needed`-th success, fails when the failure
-  criterion trips among finished devices, or times out; retries follow the policy's kinds and
-  backoff; bake time is added; approvals are waits for a human, not timed.
-Not modelled (said in the output's model line when used): idle outages (a device off while
-nothing is asked of it), the exponential rate, `max_downloading`, metered-link holds and the
-pre-stage switch wave.
+- the engine: waves start inside windows and within the budget; devices are told once per
+  engine poll as the engine paces them — the rate (constant, or exponential: raised by the
+  devices that succeeded so far, earlier waves counted whole), at most `max_downloading`
+  updating at once, devices on metered links only inside the metered windows; a gate passes
+  at the `needed`-th success, fails when the failure criterion trips among finished devices,
+  or times out; retries follow the policy's kinds and backoff; bake time is added; approvals
+  are waits for a human, not timed;
+- pre-stage: the stage waves pull without starting (no apply time, download failures only);
+  then the switch wave tells every device at once and costs each a manifest round trip and
+  its start (start failures there), moving no layer bytes.
+Not modelled: idle outages (a device off while nothing is asked of it).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from bisect import bisect_right, insort
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from fleet_tui.rollout import pacing
@@ -65,12 +71,18 @@ def device_seconds(nbytes: int, layers: Sequence[int], profile: Any, chunk: int,
 
 
 def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[str, int], models: dict[str, DeviceModel],
-                   budget: int | None, start_wall: float, engine_poll: float) -> list[WaveForecast]:
-    """The forecast of every wave; stops at the first that halts or fails."""
+                   budget: int | None, start_wall: float, engine_poll: float, metered: frozenset[str] = frozenset(),
+                   switch: dict[str, DeviceModel] | None = None) -> list[WaveForecast]:
+    """The forecast of every wave; stops at the first that halts or fails. `switch`: the
+    devices' models at a pre-staged rollout's switch, one more wave of every device."""
     out: list[WaveForecast] = []
     t, spent, stopped = 0.0, 0, False
-    for i, ids in enumerate(waves):
-        wave_bytes = sum(plan.get(d, 0) for d in ids)
+    everyone = [d for ids in waves for d in ids]
+    plans = [(ids, models, policy, plan) for ids in waves]
+    if switch is not None:  # told at once (no rate, no limit: the bytes are on the devices)
+        plans.append((everyone, switch, replace(policy, rate=0, max_downloading=0, metered_windows=()), {}))
+    for i, (ids, wave_models, wave_policy, wave_plan) in enumerate(plans):
+        wave_bytes = sum(wave_plan.get(d, 0) for d in ids)
         forecast = WaveForecast(i, len(ids), wave_bytes, t, t, "not reached")
         out.append(forecast)
         if stopped:
@@ -87,7 +99,9 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
         if i > 0 and policy.approve_each:
             forecast.risks.append("waits for `rollout approve` (not timed)")
         forecast.start = t
-        end, running, failed, verdict, risks = _run_wave(policy, ids, models, t, engine_poll, start_wall)
+        earlier = sum(len(w) for w in waves[:i]) if switch is None or i < len(waves) else 0
+        end, running, failed, verdict, risks = _run_wave(wave_policy, ids, wave_models, t, engine_poll, start_wall,
+                                                         earlier, metered)
         forecast.end, forecast.running, forecast.failed, forecast.verdict = end, running, failed, verdict
         forecast.risks += risks
         spent += wave_bytes
@@ -96,31 +110,32 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
     return out
 
 
+def _outcome(model: DeviceModel, told: float, policy: Policy, poll: float) -> tuple[float, bool]:
+    """(when the device reports its end, succeeded), retries of the right kind included."""
+    when = told
+    for attempt, failure in enumerate(model.fails, start=1):
+        when += model.seconds if failure != "download" else model.seconds * 0.1
+        if not failure:
+            return when, True
+        allowed = policy.retries_download if failure == "download" else policy.retries_start
+        if attempt > allowed:
+            return when, False
+        when += policy.retry_backoff * 2 ** (attempt - 1) + poll
+    return when, False
+
+
 def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel], t0: float, poll: float,
-              start_wall: float) -> tuple[float, int, int, str, list[str]]:
+              start_wall: float, earlier: int = 0, metered: frozenset[str] = frozenset()
+              ) -> tuple[float, int, int, str, list[str]]:
     """(end, running, failed, verdict, risks) of one wave starting at t0."""
-    told = _tag_times(policy, len(ids), t0, poll)
-    finishes: list[tuple[float, bool]] = []  # (when the device reports it, succeeded)
-    for device_id, at in zip(ids, told):
-        model = models[device_id]
-        when, ok = at, False
-        for attempt, failure in enumerate(model.fails, start=1):
-            when += model.seconds if failure != "download" else model.seconds * 0.1
-            if not failure:
-                ok = True
-                break
-            allowed = policy.retries_download if failure == "download" else policy.retries_start
-            if attempt > allowed:
-                break
-            when += policy.retry_backoff * 2 ** (attempt - 1) + poll
-        finishes.append((when, ok))
+    told, finishes = _tell(policy, ids, models, t0, poll, earlier, start_wall, metered)
     # the engine judges once per poll, on everything reported by then (never one device at a time)
     by_poll: dict[float, list[bool]] = {}
     for when, ok in finishes:
         tick = t0 + math.ceil(max(0.0, when - t0) / poll) * poll if poll > 0 else when
         by_poll.setdefault(tick, []).append(ok)
     size, needed = len(ids), policy.needed_running(len(ids))
-    tagged_end = (told[-1] if told else t0) + poll
+    tagged_end = (max(told) if told else t0) + poll
     deadline = tagged_end + policy.gate_timeout
     running = failed = 0
     risks: list[str] = []
@@ -144,13 +159,59 @@ def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel]
     return deadline + poll, running, failed, "fails", [f"gate times out: {running} of {size} running (needed {needed})"]
 
 
-def _tag_times(policy: Policy, n: int, t0: float, poll: float) -> list[float]:
-    """When each of `n` devices is told, under the rate (concurrency is not modelled past it)."""
-    if not policy.rate:
-        return [t0 + poll] * n
-    rate = policy.rate
-    first = max(1, math.floor(rate / 60))
-    return [t0 + poll + (0.0 if k < first else (k - first + 1) * 60.0 / rate) for k in range(n)]
+def _tell(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel], t0: float, poll: float, earlier: int,
+          start_wall: float, metered: frozenset[str]) -> tuple[list[float], list[tuple[float, bool]]]:
+    """When each device is told and how it ends, paced as the engine paces (fleet_tui.rollout.
+    tagging): once per poll, as many as the rate allows — `rate_now` of the devices succeeded so
+    far, earlier waves counted whole — and `max_downloading` leaves room for, metered devices
+    only inside a metered window. Steps from one moment something can change to the next."""
+    n = len(ids)
+    told, ends = [0.0] * n, [(0.0, False)] * n
+    held = set(metered) if policy.metered_windows else set()
+    if not policy.rate and not policy.max_downloading and not held.intersection(ids):
+        for i, d in enumerate(ids):
+            told[i] = t0 + poll
+            ends[i] = _outcome(models[d], told[i], policy, poll)
+        return told, ends
+    tags: list[float] = []  # tell times so far, in order
+    done_ok: list[float] = []  # sorted report times of successes
+    done_all: list[float] = []  # sorted report times of every told device
+    free = deque(i for i in range(n) if ids[i] not in held)
+    holding = deque(i for i in range(n) if ids[i] in held)
+    t = t0 + poll
+    for _ in range(20 * n + 10_000):  # each step tells a device or reaches the next change
+        if not free and not holding:
+            break
+        allowed, rate = 1 << 30, 0.0
+        if policy.rate:
+            rate = policy.rate_now(earlier + bisect_right(done_ok, t))
+            allowed = pacing.rate_allowance(rate, tags[bisect_right(tags, t - pacing.RATE_SPAN_S):], t)
+        if policy.max_downloading:
+            allowed = min(allowed, policy.max_downloading - (len(tags) - bisect_right(done_all, t)))
+        is_open, change = (pacing.window_state(policy.metered_windows, policy.timezone, start_wall + t)
+                           if held else (True, 0.0))
+        take: list[int] = []
+        for queue in (free, holding) if is_open else (free,):
+            while queue and len(take) < allowed:
+                take.append(queue.popleft())
+        for i in take:
+            told[i] = t
+            ends[i] = _outcome(models[ids[i]], t, policy, poll)
+            tags.append(t)
+            insort(done_all, ends[i][0])
+            if ends[i][1]:
+                insort(done_ok, ends[i][0])
+        later = [x for x in (done_all[bisect_right(done_all, t)] if bisect_right(done_all, t) < len(done_all) else None,
+                             tags[-1] + pacing.RATE_SPAN_S / rate if rate and tags else None,
+                             t + change if held and not is_open else None) if x is not None and x > t]
+        nxt = min(later) if later and not take else t + poll
+        if poll > 0:
+            nxt = t0 + math.ceil((max(nxt, t + poll) - t0) / poll - 1e-9) * poll
+        t = nxt if nxt > t else t + 1e-3
+    for i in [*free, *holding]:  # never reached within the step budget: told last
+        told[i] = t
+        ends[i] = _outcome(models[ids[i]], t, policy, poll)
+    return told, ends
 
 
 @dataclass(frozen=True)
@@ -195,24 +256,29 @@ def rehearse(config: Any, hub: Any, journal: Any, target: str, group: str, polic
     attempts = 1 + max(policy.retries_download, policy.retries_start)
     plan = {a.device_id: a.planned_bytes for a in planned.assignments}
     models: dict[str, DeviceModel] = {}
+    switch: dict[str, DeviceModel] | None = {} if policy.pre_stage else None
+    waits = fleet_poll / 2 + report / 2
     for a in planned.assignments:
         profile = links.get(twins[a.device_id].link_name(module)) or default
         image = planned.spec["variants"][a.variant]["image"]
-        kinds = tuple("download" if failures.fails("download", a.device_id, image, k)
-                      else "start" if failures.fails("start", a.device_id, image, k) else "" for k in range(1, attempts + 1))
-        seconds = device_seconds(a.planned_bytes, [a.planned_bytes], profile, chunk, apply) / speed
-        models[a.device_id] = DeviceModel(seconds + fleet_poll / 2 + report / 2, kinds)
+        downloads = tuple(failures.fails("download", a.device_id, image, k) for k in range(1, attempts + 1))
+        starts = tuple(failures.fails("start", a.device_id, image, k) for k in range(1, attempts + 1))
+        pull = device_seconds(a.planned_bytes, [a.planned_bytes], profile, chunk, 0.0) / speed
+        if switch is None:
+            kinds = tuple("download" if d else "start" if s else "" for d, s in zip(downloads, starts))
+            models[a.device_id] = DeviceModel(pull + apply / speed + waits, kinds)
+        else:  # staging pulls without starting; the switch only starts (a manifest round trip)
+            models[a.device_id] = DeviceModel(pull + waits, tuple("download" if d else "" for d in downloads))
+            start = (REQUESTS_PER_UPDATE * profile.latency + apply) / speed
+            switch[a.device_id] = DeviceModel(start + waits, tuple("start" if s else "" for s in starts))
     by_wave: dict[int, list[str]] = {}
     for a in planned.assignments:
         by_wave.setdefault(a.wave, []).append(a.device_id)
     budget = (planned.spec.get("budget") or {}).get("bytes")
     waves = rehearse_waves(policy, [by_wave[w] for w in sorted(by_wave)], plan, models, budget,
-                           time.time() if start_wall is None else start_wall, policy.poll)
-    unmodelled = [name for used, name in ((policy.rate_every, "the exponential rate"),
-                                          (policy.max_downloading, "max_downloading"),
-                                          (policy.metered_windows, "metered-link holds"),
-                                          (policy.pre_stage, "the pre-stage switch wave")) if used]
-    return Rehearsal(planned, waves, model + (f"; not modelled: {', '.join(unmodelled)}" if unmodelled else ""))
+                           time.time() if start_wall is None else start_wall, policy.poll,
+                           frozenset(planned.metered), switch)
+    return Rehearsal(planned, waves, model + ("; idle outages not modelled" if links else ""))
 
 
 def _sim_model(config: Any) -> tuple[Any, str]:

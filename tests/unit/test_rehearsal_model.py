@@ -68,3 +68,39 @@ def test_a_few_failures_among_equal_devices_do_not_trip_the_gate_first():
     ids, models = fleet(100, failing={10, 60})
     (wave,) = rehearse_waves(Policy(max_failed="10%", min_finished=10), [ids], {}, models, None, NOON, 1.0)
     assert wave.verdict == "passes" and wave.failed <= 2
+
+
+def test_an_exponential_rate_speeds_up_as_devices_succeed():
+    ids, models = fleet(121, seconds=1.0)
+    (flat,) = rehearse_waves(Policy(rate=30), [ids], {}, models, None, NOON, 1.0)
+    (rising,) = rehearse_waves(Policy(rate=30, rate_factor=2.0, rate_every=20), [ids], {}, models, None, NOON, 1.0)
+    assert 225 <= flat.end - flat.start <= 240  # the 115th success (95 %) is told ~228 s in, 2 s apart
+    assert rising.end - rising.start < 0.6 * (flat.end - flat.start)  # doubling every 20 successes
+
+
+def test_max_downloading_caps_how_many_update_at_once():
+    ids, models = fleet(10, seconds=10.0)
+    (free,) = rehearse_waves(Policy(), [ids], {}, models, None, NOON, 1.0)
+    (capped,) = rehearse_waves(Policy(max_downloading=2), [ids], {}, models, None, NOON, 1.0)
+    assert free.end - free.start < 15
+    assert 50 <= capped.end - capped.start <= 60  # five rounds of two, each ~10 s and a poll
+
+
+def test_metered_devices_wait_for_their_window_while_the_others_go():
+    ids, models = fleet(6, seconds=5.0)
+    policy = Policy(metered_windows=("14:00-15:00",), success="100%")
+    (wave,) = rehearse_waves(policy, [ids], {}, models, None, NOON, 1.0, metered=frozenset(ids[3:]))
+    assert wave.verdict == "passes" and 2 * 3600 <= wave.end - wave.start <= 2 * 3600 + 15
+    (partial,) = rehearse_waves(Policy(metered_windows=("14:00-15:00",), success="50%"), [ids], {}, models, None,
+                                NOON, 1.0, metered=frozenset(ids[3:]))
+    assert partial.end - partial.start < 15  # half is enough: the unmetered three pass the gate at once
+
+
+def test_a_pre_staged_rollout_adds_the_switch_of_every_device_with_no_bytes():
+    ids, models = fleet(20, seconds=30.0)
+    switch = {d: DeviceModel(2.0, ("",)) for d in ids}
+    waves = rehearse_waves(Policy(rate=60), [ids[:1], ids[1:]], {d: 100 for d in ids}, models, None, NOON, 1.0,
+                           switch=switch)
+    assert [w.size for w in waves] == [1, 19, 20] and [w.verdict for w in waves] == ["passes"] * 3
+    assert waves[2].bytes == 0 and sum(w.bytes for w in waves) == 2000
+    assert waves[2].end - waves[2].start < 5  # every device told at once (no rate at the switch), 2 s each

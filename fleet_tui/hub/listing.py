@@ -94,7 +94,8 @@ class MemoryListing:
     def _all(self, condition: str) -> list[ListedDevice]:
         loaded = self._rows.get(condition)
         if loaded is None or self.clock() - loaded[0] > self.ttl:
-            loaded = self._rows[condition] = (self.clock(), list(self._load(condition)))
+            rows = list(self._load(condition))  # stamped when loaded: a slow load is not stale at once
+            loaded = self._rows[condition] = (self.clock(), rows)
             self._views = {q: v for q, v in self._views.items() if q.condition != condition}
         return loaded[1]
 

@@ -73,12 +73,16 @@ def budget_check(budget: int | None, spent: int, wave_plan: int) -> str:
 
 
 # --- rate --------------------------------------------------------------------------------
+MAX_RATE = 1e9  # devices per minute: "unlimited" for any fleet, and a float
+
+
 def current_rate(rate: float, factor: float, every: int, succeeded: int) -> float:
     """Devices per minute now (0: unlimited): `rate × factor^(succeeded // every)`."""
     if rate <= 0:
         return 0.0
     if every > 0 and factor > 1:
-        return rate * factor ** (succeeded // every)
+        steps = succeeded // every  # capped: 2 ** (50,000 // 10) overflows a float
+        return rate * factor ** steps if steps * math.log(factor) < math.log(MAX_RATE / rate) else MAX_RATE
     return rate
 
 

@@ -78,7 +78,8 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
     out: list[WaveForecast] = []
     t, spent, stopped = 0.0, 0, False
     everyone = [d for ids in waves for d in ids]
-    plans = [(ids, models, policy, plan) for ids in waves]
+    staging = policy if switch is None else replace(policy, retries_download=0, retries_start=0)  # as the engine
+    plans = [(ids, models, staging, plan) for ids in waves]
     if switch is not None:  # told at once (no rate, no limit: the bytes are on the devices)
         plans.append((everyone, switch, replace(policy, rate=0, max_downloading=0, metered_windows=()), {}))
     for i, (ids, wave_models, wave_policy, wave_plan) in enumerate(plans):
@@ -168,7 +169,7 @@ def _tell(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel], t0
     n = len(ids)
     told, ends = [0.0] * n, [(0.0, False)] * n
     held = set(metered) if policy.metered_windows else set()
-    if not policy.rate and not policy.max_downloading and not held.intersection(ids):
+    if not policy.rate and not policy.max_downloading and not held.intersection(ids):  # all told at the wave's start
         for i, d in enumerate(ids):
             told[i] = t0 + poll
             ends[i] = _outcome(models[d], told[i], policy, poll)
@@ -190,8 +191,10 @@ def _tell(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel], t0
             allowed = min(allowed, policy.max_downloading - (len(tags) - bisect_right(done_all, t)))
         is_open, change = (pacing.window_state(policy.metered_windows, policy.timezone, start_wall + t)
                            if held else (True, 0.0))
+        window_open, reopens = (pacing.window_state(policy.windows, policy.timezone, start_wall + t)
+                                if policy.windows else (True, 0.0))  # a window closing mid-wave stops telling
         take: list[int] = []
-        for queue in (free, holding) if is_open else (free,):
+        for queue in ((free, holding) if is_open else (free,)) if window_open else ():
             while queue and len(take) < allowed:
                 take.append(queue.popleft())
         for i in take:
@@ -203,7 +206,8 @@ def _tell(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel], t0
                 insort(done_ok, ends[i][0])
         later = [x for x in (done_all[bisect_right(done_all, t)] if bisect_right(done_all, t) < len(done_all) else None,
                              tags[-1] + pacing.RATE_SPAN_S / rate if rate and tags else None,
-                             t + change if held and not is_open else None) if x is not None and x > t]
+                             t + change if held and not is_open else None,
+                             t + reopens if not window_open else None) if x is not None and x > t]
         nxt = min(later) if later and not take else t + poll
         if poll > 0:
             nxt = t0 + math.ceil((max(nxt, t + poll) - t0) / poll - 1e-9) * poll

@@ -29,7 +29,8 @@ from typing import Any, Callable
 from fleet_tui.rollout.journal import WaveRow
 
 RETRY_SEP = "_r"
-START_WORDS = re.compile(r"\b(exit|exited|start|started|crash|crashed|restart|OOM|killed|backoff)\b", re.I)
+START_WORDS = re.compile(r"\b(exit|exited|start|started|crash|crashed|restart|restarting|OOM|OOMKilled|killed|backoff|"
+                         r"back-off|CrashLoopBackOff)\b", re.I)
 # names the operator chose are not words about what happened: image references, quoted text,
 # and the module's name ("registry/…/app-killed@sha256:…", 'pull image "…"', "module auto-start")
 NAMES = re.compile(r'"[^"]*"|\S*[/@]\S*|\bmodule\s+\S+', re.I)

@@ -65,6 +65,8 @@ class Sampler(Generic[T]):
     def _run(self) -> None:
         while not self._stop.is_set():
             self._kick.clear()  # before fetching: a poke during the fetch is never lost
+            if self._stop.is_set():  # stop() set it just before the clear
+                break
             self.sample_once()
             self._kick.wait(self.interval)
 

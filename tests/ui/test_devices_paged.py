@@ -88,3 +88,24 @@ async def test_rows_not_loaded_yet_draw_as_placeholders(big_hub: Config) -> None
         assert screen.table.current_row is None and "…" in screen_text(app)
         await pilot.press("enter")
         assert app.screen is screen  # nothing to open
+
+
+async def test_a_parked_cursor_near_the_top_does_not_keep_the_hub_busy(big_hub: Config) -> None:
+    """Scrolled down, then paged back up so the cursor sits near the top of the screen: the
+    window covers the screen and the table asks for nothing more (it once searched 50 rows
+    above the cursor for its key, missed the window each time and re-read the hub for ever)."""
+    app = FleetApp(LiveConsoleData(big_hub, read_only=True), sample_hz=20)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_group(app, pilot)
+        screen = app.screen
+        await pilot.press(*["pagedown"] * 6)
+        await wait_for(pilot, lambda: not screen.paged.waiting, what="the window under the cursor")
+        await pilot.press("pageup")
+        await wait_for(pilot, lambda: not screen.paged.waiting, what="the window after paging up")
+        reads = []
+        original = screen.fetch
+        screen.sampler._fetch = lambda: reads.append(1) or original()  # noqa: SLF001 - count the hub reads
+        screen.resample()  # one refresh, as the 5 s interval would do
+        await pilot.pause(1.5)
+        assert 1 <= len(reads) <= 2, len(reads)  # that refresh (and its counts), not a read per frame
+        assert screen.table.current_row is not None and screen.table.cursor > 100

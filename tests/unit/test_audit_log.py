@@ -29,6 +29,8 @@ def test_trail_merges_builds_prunes_and_rollout_actions(cfg: Path, monkeypatch, 
     journal.add_command("r-1", "pause")
     journal.record("r-1", "pause", "done", data={"by": "alice from 10.0.0.9"}, state="paused")
     record(journal, "prune", "reg/ml/scoring", {"deleted": 3})
+    journal.record("r-1", "retry", "done", 0, {"by": "", "why": "automatic"})  # the engine's own: nobody acted
+    journal.record("r-1", "halt", "done", 0, {"reason": 'device said "by" in its error'})
     got = trail(journal)
     journal.close()
     assert [e["action"] for e in got] == ["prune", "rollout pause", "rollout created", "build"]

@@ -22,3 +22,8 @@ REF = "127.0.0.1:5000/ml/scoring@sha256:" + "a" * 64
 ])
 def test_failure_kind(error: str, kind: str) -> None:
     assert failure_kind(error) == kind
+
+
+@pytest.mark.parametrize("error", ["OOMKilled", "CrashLoopBackOff", "Back-off restarting failed container"])
+def test_the_engines_own_words_for_a_crash_are_start_failures(error: str) -> None:
+    assert failure_kind(error) == "start"

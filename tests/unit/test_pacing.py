@@ -114,3 +114,10 @@ def test_projection_follows_the_rollouts_order_and_stops_fitting_at_the_first_cr
 
 def test_span_text():
     assert [pacing.span_text(s) for s in (40, 300, 3 * 3600 + 12 * 60)] == ["40s", "5m", "3h12m"]
+
+
+def test_an_exponential_rate_is_capped_instead_of_overflowing():
+    from fleet_tui.rollout.pacing import MAX_RATE, current_rate
+
+    assert current_rate(30, 2.0, 10, 50_000) == MAX_RATE  # 2 ** 5000 would overflow a float
+    assert current_rate(30, 2.0, 10, 25) == 120 and current_rate(30, 1.0, 10, 10_000) == 30

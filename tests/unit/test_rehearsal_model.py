@@ -104,3 +104,22 @@ def test_a_pre_staged_rollout_adds_the_switch_of_every_device_with_no_bytes():
     assert [w.size for w in waves] == [1, 19, 20] and [w.verdict for w in waves] == ["passes"] * 3
     assert waves[2].bytes == 0 and sum(w.bytes for w in waves) == 2000
     assert waves[2].end - waves[2].start < 5  # every device told at once (no rate at the switch), 2 s each
+
+
+def test_staging_waves_retry_nothing_as_the_engine_does():
+    ids = [f"d{i}" for i in range(4)]
+    models = {d: DeviceModel(5.0, ("download", "") if d == "d1" else ("",)) for d in ids}
+    switch = {d: DeviceModel(1.0, ("",)) for d in ids}
+    policy = Policy(retries_download=3, max_failed="0", min_finished=1)
+    staged = rehearse_waves(policy, [ids], {}, models, None, NOON, 1.0, switch=switch)
+    assert staged[0].verdict == "fails" and staged[1].verdict == "not reached"
+    (plain,) = rehearse_waves(policy, [ids], {}, models, None, NOON, 1.0)
+    assert plain.verdict == "passes"  # outside staging the download retry saves it
+
+
+def test_a_maintenance_window_closing_mid_wave_holds_the_rest_until_it_reopens():
+    ids, models = fleet(11, seconds=1.0)
+    closing = dt.datetime(2026, 12, 1, 13, 59, 40, tzinfo=dt.timezone.utc).timestamp()  # 20 s before 14:00
+    policy = Policy(windows=("13:00-14:00",), rate=30, success="100%")
+    (wave,) = rehearse_waves(policy, [ids], {}, models, None, closing, 1.0)
+    assert wave.end - wave.start > 23 * 3600  # half told before 14:00, the rest the next day at 13:00

@@ -1,6 +1,6 @@
 """The drill-down of the Rollout screen: one device's story in this rollout (`enter` on a
 device) — what it gets, what it ran, the bytes, its error, and what happened when — shown
-over the rollout, which keeps sampling underneath; `esc` goes back to it."""
+over the rollout; `esc` goes back to it (its sampling resumes then)."""
 
 from __future__ import annotations
 

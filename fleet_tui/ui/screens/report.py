@@ -2,7 +2,7 @@
 `fleet-tui rollout report ID` — devices by state, bytes moved of planned, cost, the naive cost
 avoided, each wave's timing and gate — with the bytes-over-time chart drawn in text, and the
 devices that did not end on the target. `w` writes the Markdown report (SVG chart inline)
-into the state directory; `esc` goes back to the rollout, which keeps sampling underneath."""
+into the state directory; `esc` goes back to the rollout (its sampling resumes then)."""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # --- data ----------------------------------------------------------------------------
     def set_rows(self, rows: Sequence[Any]) -> None:
-        old_key = self.current_key
+        old_key = None if self.remote else self.current_key  # a remote table keeps the cursor's index
         self.rows = rows
         self._rebuild(old_key)
 
@@ -125,7 +125,7 @@ class VirtualTable(ScrollView, can_focus=True):
                 view.sort(key=get)
         size_changed = len(view) != self._view_len
         self.view, self._view_len = view, len(view)
-        if keep_key is not None:
+        if keep_key is not None and not self.remote:  # remote rows outside the window are misses: never searched
             for i in range(max(0, self.cursor - 50), min(len(view), self.cursor + 50)):
                 if view[i] is not None and self.key(view[i]) == keep_key:
                     self.cursor = i

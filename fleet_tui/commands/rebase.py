@@ -138,16 +138,11 @@ def audit_build(config: Any, result: RebaseResult, new: str, onto: str) -> None:
     """Journal the push (fleet-tui log); the image is pushed already, so a journal that cannot
     be written costs a warning, not the exit status."""
     from fleet_tui.errors import FleetError
-    from fleet_tui.rollout.audit import record
-    from fleet_tui.rollout.journal import Journal
+    from fleet_tui.rollout.audit import record_for_config
 
     try:
-        journal = Journal.for_config(config)
-        try:
-            record(journal, "build", str(result.ref), {"new": new, "onto": onto, "mode": result.mode,
-                                                       "bytes_for_old_holders": result.bytes_for_old_holders})
-        finally:
-            journal.close()
+        record_for_config(config, "build", str(result.ref), {"new": new, "onto": onto, "mode": result.mode,
+                                                             "bytes_for_old_holders": result.bytes_for_old_holders})
     except (FleetError, OSError) as exc:
         print(f"fleet-tui: warning: the build was not journalled ({exc})", file=sys.stderr)
 

@@ -71,17 +71,6 @@ def cmd_releases(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
-def _audit(config: Any, action: str, subject: str, detail: dict[str, Any]) -> None:
-    from fleet_tui.rollout.audit import record
-    from fleet_tui.rollout.journal import Journal
-
-    journal = Journal.for_config(config)
-    try:
-        record(journal, action, subject, detail)
-    finally:
-        journal.close()
-
-
 def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
     if args.yes and ctx.read_only:
         raise UsageError("prune --yes deletes manifests; drop --read-only to run it")
@@ -93,8 +82,10 @@ def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
             store.delete_manifest(repo_of(ref), digest)
             deleted.append(digest)
         if deleted:
-            _audit(ctx.config, "prune", args.repository, {"deleted": len(deleted), "kept": len(releases) - len(doomed),
-                                                          "tags": [r.tag for r in doomed]})
+            from fleet_tui.rollout.audit import record_for_config
+
+            record_for_config(ctx.config, "prune", args.repository,
+                              {"deleted": len(deleted), "kept": len(releases) - len(doomed), "tags": [r.tag for r in doomed]})
     if args.json:
         print_json({"repository": args.repository, "prunable": [{"tag": r.tag, "digest": r.digest} for r in doomed],
                     "deleted": deleted, "kept": len(releases) - len(doomed)})

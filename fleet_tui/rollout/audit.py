@@ -33,6 +33,17 @@ def record(journal: Journal, action: str, subject: str, detail: dict[str, Any] |
                      (time.time(), operator(), action, subject, json.dumps(clean, sort_keys=True)))
 
 
+def record_for_config(config: Any, action: str, subject: str, detail: dict[str, Any] | None = None) -> None:
+    """`record` in the journal of `config`'s state directory (opened for this one row)."""
+    from fleet_tui.rollout.journal import Journal
+
+    journal = Journal.for_config(config)
+    try:
+        record(journal, action, subject, detail)
+    finally:
+        journal.close()
+
+
 def trail(journal: Journal, limit: int = 100) -> list[dict[str, Any]]:
     """Newest first: builds and prunes, and every rollout's operator actions."""
     with journal.lock:

@@ -98,9 +98,10 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
         engine.apply_commands()
     finally:
         lock.release()
-    state = journal.rollout(rollout_id).state
+    after = journal.rollout(rollout_id)
+    state = after.state
     if kind == "retry" and state == "halted":
-        raise Conflict(f"retry changed nothing: rollout {rollout_id} is still halted ({journal.rollout(rollout_id).reason})"
+        raise Conflict(f"retry changed nothing: rollout {rollout_id} is still halted ({after.reason})"
                        "; no device of the failed wave reported a failure — continue it anyway, roll back or abort")
     if kind == "resume" or (state == "running" and kind in ("approve", "continue", "retry")):
         if state not in TERMINAL and state != "halted":

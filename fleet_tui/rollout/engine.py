@@ -205,9 +205,6 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
                 return rid
         return ""
 
-    def _tagged_at(self, wave: int) -> float | None:
-        return gate_opened(self.journal, self.id, wave)
-
     def judge(self, wave: WaveRow) -> None:
         devices = [a.device_id for a in self.by_wave[wave.idx]]
         module, ok_state = self.gate_module(wave.idx)
@@ -219,7 +216,7 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
         _, since = self.retries_done()
         deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
         result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time(), deployments,
-                       self._tagged_at(wave.idx), since, waiting, ok_state)
+                       gate_opened(self.journal, self.id, wave.idx), since, waiting, ok_state)
         if result is None:
             return
         now = time.time()

@@ -117,8 +117,9 @@ def _read_local(hub: Any, rollout_id: str, module: str) -> dict[str, DeviceView]
 def gate_opened(journal: Any, rollout_id: str, wave: int) -> float | None:
     """When `wave`'s gate opened: its tagging finished, or the operator's retry reopened it
     (the gate's timeout counts from there). The engine judges by it; the console shows it."""
-    reopened = {e.seq for e in journal.events(rollout_id, "retry") if e.phase == "intent" and e.data.get("reopen")}
-    done = [e.ts for e in journal.events(rollout_id, "target") + journal.events(rollout_id, "retry")
+    retries = journal.events(rollout_id, "retry")
+    reopened = {e.seq for e in retries if e.phase == "intent" and e.data.get("reopen")}
+    done = [e.ts for e in journal.events(rollout_id, "target") + retries
             if e.phase == "done" and e.wave == wave and (e.kind == "target" or e.data.get("intent") in reopened)]
     return max(done) if done else None
 

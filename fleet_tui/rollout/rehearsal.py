@@ -204,7 +204,9 @@ def _tell(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel], t0
             insort(done_all, ends[i][0])
             if ends[i][1]:
                 insort(done_ok, ends[i][0])
-        later = [x for x in (done_all[bisect_right(done_all, t)] if bisect_right(done_all, t) < len(done_all) else None,
+        # the next moment something can change: a report, a rate slot, a window opening
+        finished = bisect_right(done_all, t)
+        later = [x for x in (done_all[finished] if finished < len(done_all) else None,
                              tags[-1] + pacing.RATE_SPAN_S / rate if rate and tags else None,
                              t + change if held and not is_open else None,
                              t + reopens if not window_open else None) if x is not None and x > t]

@@ -137,7 +137,6 @@ class LiveConsoleData:
         from fleet_tui.ui.paged_rows import Window
 
         self.names.refresh()
-        started = time.monotonic()
         q = replace(query, condition=self._condition(group),
                     digests=self.names.matching(query.needle) if query.needle else ())
         listing = self._listing()
@@ -146,7 +145,7 @@ class LiveConsoleData:
         total = listing.total(q)
         unfiltered = listing.total(replace(q, needle="", digests=())) if q.needle and counts else None
         by_state = listing.state_counts(q) if counts else None
-        return Window(0, query, total, offset, rows, by_state, unfiltered, time.monotonic() - started)
+        return Window(0, query, total, offset, rows, by_state, unfiltered)
 
     def device(self, device_id: str) -> DeviceDetail:
         from fleet_tui.oci.image import load_image

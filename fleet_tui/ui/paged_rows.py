@@ -30,7 +30,6 @@ class Window:
     rows: Sequence[Any]
     counts: dict[str, int] | None = None  # devices per state (None: not counted this time)
     unfiltered: int | None = None  # devices of the group when a needle is set
-    seconds: float = 0.0  # how long the hub took
 
 
 class PagedRows(Sequence):

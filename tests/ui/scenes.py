@@ -72,9 +72,9 @@ async def _safety_then_diff(pilot: Pilot) -> None:
     await settle(pilot, "DiffScreen")
 
 
-def _halted_app() -> FleetApp:
-    """A rollout whose wave 2 has three offline devices of 24 (needs 23): past its gate
-    timeout it halts, offering retry, continue anyway and roll back."""
+def short_wave_rollout() -> FakeConsoleData:
+    """Fake data with rollout r-0009 on vans-lte, approved now: wave 2 holds devices 1..24,
+    three of them offline, so 21 can run and its gate needs 23."""
     from fleet_tui.ui.fake_rollout import FakeRollout
 
     data = FakeConsoleData(groups={"vans-lte": 600}, with_rollout=False)
@@ -83,6 +83,12 @@ def _halted_app() -> FleetApp:
     data.rollouts["r-0009"] = FakeRollout("r-0009", "vans-lte", f"{REPO}:2", devices, now, "wifi", 720.0,
                                           previous=f"{REPO}:1")
     data.rollouts["r-0009"].control("approve", now)
+    return data
+
+
+def _halted_app() -> FleetApp:
+    """Past its gate timeout the short wave halts, offering retry, continue anyway and roll back."""
+    data = short_wave_rollout()
     data.clock.advance(400)
     return FleetApp(data, clock=data.clock, sample_hz=20, rollout_id="r-0009", start="rollout")
 

@@ -8,9 +8,17 @@ from __future__ import annotations
 import pytest
 
 from fleet_tui.ui.fake_data import REPO, FakeConsoleData
-from fleet_tui.ui.fake_rollout import FakeRollout
 from fleet_tui.ui.screens.rollout import RolloutScreen
-from tests.ui.conftest import confirm_typed, footer, loaded, make_app, open_rollout, screen_text, wait_for
+from tests.ui.conftest import (
+    confirm_typed,
+    footer,
+    loaded,
+    make_app,
+    open_rollout,
+    screen_text,
+    wait_for,
+)
+from tests.ui.scenes import short_wave_rollout
 
 pytestmark = pytest.mark.anyio
 
@@ -31,13 +39,7 @@ async def test_status_badge_is_spaced_and_events_use_the_live_wording(fake) -> N
 
 
 async def test_a_wave_short_of_its_gate_says_what_it_waits_for_and_then_halts() -> None:
-    data = FakeConsoleData(groups={"vans-lte": 600}, with_rollout=False)
-    now = data.clock()
-    # wave 2 holds devices 1..24: three of them offline, so 21 can run and the gate needs 23
-    devices = [(f"van-{i:03d}", 1_000_000, i in (2, 5, 9)) for i in range(240)]
-    data.rollouts["r-0009"] = FakeRollout("r-0009", "vans-lte", f"{REPO}:2", devices, now, "wifi", 720.0,
-                                          previous=f"{REPO}:1")
-    data.rollouts["r-0009"].control("approve", now)
+    data = short_wave_rollout()  # wave 2: 21 of 24 can run, the gate needs 23
     data.clock.advance(80)  # canary done; wave 2's online devices all run; gate opened ~70 s ago
     app = make_app(data, rollout_id="r-0009", start="rollout")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 
 from fleet_tui.ui.formatting import age
 from fleet_tui.ui.state import DeviceStory
+from fleet_tui.ui.widgets.facts import facts_table
 from fleet_tui.ui.widgets.safe_static import SafeStatic
 
 
@@ -26,12 +27,7 @@ class DeviceStoryScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="story"):
             yield SafeStatic(Text.assemble((self.story.device_id, "bold"), f" in rollout {self.rollout_id}"))
-            facts = Table(box=None, show_header=False, pad_edge=False, expand=True)
-            facts.add_column(style="dim", no_wrap=True)
-            facts.add_column(overflow="fold")
-            for label, value in self.story.facts:
-                facts.add_row(label, Text(value, "bold red" if label == "error" else ""))
-            yield SafeStatic(facts, id="story-facts")
+            yield SafeStatic(facts_table(self.story.facts, alarm=("error",)), id="story-facts")
             events = Table(box=None, show_header=False, pad_edge=False, expand=True)
             events.add_column(justify="right", no_wrap=True, style="dim")
             events.add_column(overflow="fold")

@@ -19,6 +19,7 @@ from textual.widget import Widget
 from fleet_tui.ui.chart import step_chart
 from fleet_tui.ui.formatting import size
 from fleet_tui.ui.state import ReportView
+from fleet_tui.ui.widgets.facts import facts_table
 from fleet_tui.ui.widgets.safe_static import SafeStatic
 
 CHART_ROWS = 5
@@ -60,12 +61,7 @@ class ReportScreen(ModalScreen[None]):
             yield SafeStatic(Text(f"Report of rollout {r.title}", "bold"))
             # first, not last: at 80x24 the end of the report is below the fold
             yield SafeStatic(Text("w writes it as Markdown (with an SVG chart) · ↓ scrolls · esc back", "dim"))
-            facts = Table(box=None, show_header=False, pad_edge=False, expand=True)
-            facts.add_column(style="dim", no_wrap=True)
-            facts.add_column(overflow="fold")
-            for label, value in r.facts:
-                facts.add_row(label, value)
-            yield SafeStatic(facts, id="report-facts")
+            yield SafeStatic(facts_table(r.facts), id="report-facts")
             waves = Table(box=None, pad_edge=False, expand=True, header_style="bold")
             for name, justify in (("WAVE", "right"), ("DEVICES", "right"), ("STATE", "left"),
                                   ("STARTED", "right"), ("TOOK", "right"), ("GATE", "left")):

@@ -14,12 +14,11 @@ import importlib
 import os
 import sys
 import typing
-from dataclasses import dataclass
-from typing import Callable
 
 import argcomplete
 
 from fleet_tui import __version__
+from fleet_tui.commands.context import Context, Handler
 from fleet_tui.config import Config, load_config
 from fleet_tui.errors import FleetError
 from fleet_tui.secrets import redact
@@ -49,15 +48,6 @@ class Parser(argparse.ArgumentParser):
         hint = f"; see `{self.prog} --help`"
         self.exit(2, f"fleet-tui: error: {self.prog.removeprefix('fleet-tui ')}: {message}{hint}\n"
                   if self.prog != "fleet-tui" else f"fleet-tui: error: {message}{hint}\n")
-
-
-@dataclass
-class Context:
-    config: Config
-    read_only: bool = False
-
-
-Handler = Callable[[argparse.Namespace, Context], int]
 
 
 def build_parser() -> argparse.ArgumentParser:

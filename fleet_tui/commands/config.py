@@ -16,7 +16,9 @@ from fleet_tui.commands.output import add_json_flag, print_json
 from fleet_tui.config import Config, load_config
 from fleet_tui.config.load import config_file
 from fleet_tui.config.show import as_toml, effective
+from fleet_tui.devices.simconfig import parse_sim
 from fleet_tui.errors import UsageError
+from fleet_tui.rollout.policy import Policy
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -59,9 +61,6 @@ def cmd_show(args: argparse.Namespace, ctx: object) -> int:
 
 
 def _summary(config: Config) -> dict[str, object]:
-    from fleet_tui.devices.simconfig import parse_sim
-    from fleet_tui.rollout.policy import Policy
-
     policy = Policy.from_config(config.rollout)
     out: dict[str, object] = {"hub": config.hub.kind, "waves": list(policy.waves)}
     if config.sim is not None:

@@ -11,6 +11,8 @@ import argparse
 from typing import Any
 
 from fleet_tui.errors import UsageError
+from fleet_tui.ui.fake_data import FakeConsoleData
+from fleet_tui.ui.live_data import LiveConsoleData
 
 START_SCREENS = ("fleet", "images", "preview", "rollout")
 
@@ -37,12 +39,10 @@ def run_console(args: argparse.Namespace, ctx: Any) -> int:
     if not 0.2 <= sample_hz <= 30:
         raise UsageError(f"--sample-hz must be between 0.2 and 30, not {sample_hz:g}")
     if getattr(args, "fake_data", False):
-        from fleet_tui.ui.fake_data import FakeConsoleData
 
         data: Any = FakeConsoleData(read_only=read_only)
         data.clock = _live_clock(data)
     else:
-        from fleet_tui.ui.live_data import LiveConsoleData
 
         data = LiveConsoleData(ctx.config, read_only=read_only)
     rollout = getattr(args, "rollout", None)
@@ -53,9 +53,9 @@ def run_console(args: argparse.Namespace, ctx: Any) -> int:
 
 def open_console(data: Any, **kwargs: Any) -> int:
     """Run the console on `data` until the operator quits (also used by `fleet-tui demo`)."""
-    from fleet_tui.ui.app import FleetApp
-
     import time
+
+    from fleet_tui.ui.app import FleetApp
 
     FleetApp(data, clock=getattr(data, "clock", time.time), **kwargs).run()
     return 0

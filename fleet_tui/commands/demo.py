@@ -15,9 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fleet_tui.commands import sim
 from fleet_tui.commands.output import add_json_flag, print_json
 from fleet_tui.config import load_config
+from fleet_tui.demo.setup import prepare_demo
+from fleet_tui.detach import running_pid
 from fleet_tui.errors import UsageError
+from fleet_tui.ui.live_data import LiveConsoleData
 
 STEPS = """\
   1  Fleet: the groups and the image they run (v1)           enter: devices of a group
@@ -49,9 +53,6 @@ def _progress(text: str) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Any) -> int:
-    from fleet_tui.commands import sim
-    from fleet_tui.demo.setup import prepare_demo
-
     if args.devices is not None and not 1 <= args.devices <= 100_000:
         raise UsageError(f"--devices must be between 1 and 100000, not {args.devices}")
     if not 0.1 <= args.speed <= 1000:
@@ -62,7 +63,7 @@ def cmd_demo(args: argparse.Namespace, ctx: Any) -> int:
     config = load_config(demo.config_path)
     pidfile, logfile, _ = sim.paths(config)
     started_fleet = False
-    if sim.running_pid(pidfile) is None:
+    if running_pid(pidfile) is None:
         _progress(f"starting {demo.devices} simulated devices (log: {logfile})")
         sim_args = argparse.Namespace(devices=None, foreground=False, json=False)
         sim_ctx = type(ctx)(config=config, read_only=False)
@@ -80,7 +81,6 @@ def cmd_demo(args: argparse.Namespace, ctx: Any) -> int:
         return 0
     _progress("opening the console — what to try:\n" + STEPS)
     from fleet_tui.commands.console import open_console
-    from fleet_tui.ui.live_data import LiveConsoleData
 
     data = LiveConsoleData(config, read_only=ctx.read_only)
     try:

@@ -17,6 +17,7 @@ from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.hub.query_literal import group_condition
+from fleet_tui.rollout.audit import record
 from fleet_tui.rollout.fold import GROUP, IMAGE, IMAGE_TAG, KIND
 from fleet_tui.rollout.journal import TERMINAL, Journal
 
@@ -75,7 +76,6 @@ def cmd_deployments(args: argparse.Namespace, ctx: Any) -> int:
                     hub.delete_deployment(row["id"])
                     pruned.append(row["id"])
             if pruned:
-                from fleet_tui.rollout.audit import record
 
                 record(journal, "deployments-prune", "hub", {"deleted": pruned})
     finally:

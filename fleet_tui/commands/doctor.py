@@ -22,7 +22,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
 from fleet_tui.commands.output import add_json_flag, print_json
+from fleet_tui.commands.sim import paths
+from fleet_tui.detach import running_pid
 from fleet_tui.errors import FleetError
+from fleet_tui.hub import open_hub
+from fleet_tui.oci.reference import parse_reference
+from fleet_tui.oci.registry import RegistryClient
+from fleet_tui.rollout.journal import TERMINAL, Journal
 from fleet_tui.secrets import redact
 
 SKEW_WARN_S = 30.0  # rollouts fence reports by the hub's clock; windows read ours
@@ -94,8 +100,6 @@ def _state_dir(config: Any) -> tuple[str, str]:
 
 
 def _journal(config: Any) -> tuple[str, str]:
-    from fleet_tui.rollout.journal import TERMINAL, Journal
-
     journal = Journal.for_config(config)
     try:
         rows = journal.list_rollouts()
@@ -107,8 +111,6 @@ def _journal(config: Any) -> tuple[str, str]:
 
 def _registries(config: Any) -> list[tuple[str, str]]:
     """(host, a repository on it) for every registry the config names (oci: layouts skipped)."""
-    from fleet_tui.oci.reference import parse_reference
-
     out: dict[str, str] = {}
     for ref in (config.registry.default, *config.registry.repositories):
         if ref and not ref.startswith("oci:"):
@@ -120,8 +122,6 @@ def _registries(config: Any) -> list[tuple[str, str]]:
 
 
 def _registry(config: Any, host: str, repo: str) -> tuple[str, str]:
-    from fleet_tui.oci.registry import RegistryClient
-
     client = RegistryClient(host, config)
     try:
         resp = client.t.request("GET", "/v2/", "")
@@ -142,8 +142,6 @@ def _registry(config: Any, host: str, repo: str) -> tuple[str, str]:
 
 
 def _hub(config: Any) -> tuple[str, str]:
-    from fleet_tui.hub import open_hub
-
     if config.hub.kind == "local" and not config.hub_path().exists():
         return "warn", f"no local hub yet at {config.hub_path()} (fleet-tui sim up or hub seed creates it)"
     hub = open_hub(config)
@@ -162,8 +160,6 @@ def _hub(config: Any) -> tuple[str, str]:
 
 
 def _sim(config: Any) -> tuple[str, str]:
-    from fleet_tui.commands.sim import paths, running_pid
-
     pid = running_pid(paths(config)[0])
     if pid is None:
         return "warn", "not running (fleet-tui sim up starts it)"

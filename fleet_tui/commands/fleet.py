@@ -22,6 +22,7 @@ from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.hub.listing import ListedDevice, ListQuery, stream
+from fleet_tui.hub.local import LocalHub
 from fleet_tui.hub.protocol import DEVICE_STATES, ModuleReport
 from fleet_tui.hub.query_literal import group_condition
 
@@ -157,7 +158,6 @@ def cmd_seed(args: argparse.Namespace, ctx: Any) -> int:
     digest = args.image.rsplit("@", 1)[1] if "@sha256:" in args.image else ""
     if not digest:
         raise UsageError(f"--image {args.image!r} is not digest-pinned: give repo@sha256:…")
-    from fleet_tui.hub.local import LocalHub
 
     hub = LocalHub.from_config(ctx.config)
     try:

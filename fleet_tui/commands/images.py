@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from fleet_tui.cli import Context
-from fleet_tui.commands.output import add_json_flag, cost, print_json, size, table
+from fleet_tui.commands.context import Context
+from fleet_tui.commands.output import add_json_flag, print_json, table
+from fleet_tui.errors import FleetError
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import DEFAULT_PLATFORM, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.store import open_store, repo_of
-from fleet_tui.errors import FleetError
 from fleet_tui.planning.pullplan import plan_pull
 from fleet_tui.rebase.engine import MAX_LAYERS
 from fleet_tui.rebase.multiplatform import image_platform, platform_entries
+from fleet_tui.units import money, size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,7 +88,7 @@ def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
           right=(2,))
     extra = plan.manifest_bytes + plan.config_bytes + plan.index_bytes
     print(f"total {size(plan.total_bytes)} ({plan.total_bytes} bytes: layers {plan.layer_bytes} + manifest/config {extra}),"
-          f" {cost(plan.total_bytes, ctx.config.cost.per_gb, ctx.config.cost.currency)} per device"
+          f" {money(plan.total_bytes, ctx.config.cost.per_gb, ctx.config.cost.currency)} per device"
           f" at {ctx.config.cost.currency}{ctx.config.cost.per_gb:g}/GB")
     return 0
 

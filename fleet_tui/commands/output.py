@@ -1,4 +1,6 @@
-"""Shared output helpers for subcommands: JSON printing, humanized sizes, tables, cost."""
+"""Shared output helpers for subcommands: JSON printing, tables, the --json flag, duration flags.
+
+Sizes and money are formatted by fleet_tui.units (one formatter for every view)."""
 
 from __future__ import annotations
 
@@ -7,29 +9,13 @@ import json
 import sys
 from typing import Any, Iterable, Sequence
 
-import humanize
-
 from fleet_tui.terminal_text import visible
+from fleet_tui.units import parse_duration
 
 
 def print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
-
-
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    if abs(n) < 1000:
-        return f"{n} B"  # humanize says "0 Bytes"; keep the unit as short as kB, MB
-    return humanize.naturalsize(n, binary=False, format="%.1f")
-
-
-def cost(nbytes: int, per_gb: float, currency: str = "$") -> str:
-    value = nbytes / 1e9 * per_gb
-    if value >= 100:
-        return f"{currency}{value:,.0f}"
-    return f"{currency}{value:,.2f}"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence[int] = ()) -> None:
@@ -55,8 +41,6 @@ def add_json_flag(parser: Any) -> None:
 
 def duration_arg(text: str) -> float:
     """argparse type for a duration flag: seconds, or "90s", "10m", "1h30m" (as in the config)."""
-    from fleet_tui.config.units import parse_duration
-
     try:
         value = parse_duration(text)
     except ValueError:

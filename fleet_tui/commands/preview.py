@@ -9,16 +9,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fleet_tui.commands.output import add_json_flag, cost, print_json, size, table
+from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import NotFound
+from fleet_tui.fleet.groupplan import GroupPlan, plan_group
 from fleet_tui.hub import open_hub
 from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import load_image
-from fleet_tui.planning.fleetplan import GroupPlan, plan_group
-from fleet_tui.planning.inventory import inventory
+from fleet_tui.rollout.inventory import inventory
 from fleet_tui.rollout.policy import Policy, metered_devices
 from fleet_tui.rollout.projection import WaveCost, project_waves
+from fleet_tui.units import money, size
 
 
 def register(subparsers: Any) -> None:
@@ -59,7 +60,7 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
     offline = {t.device_id for t in twins if not t.connected}
     waves = project_waves(policy, [t.device_id for t in twins], offline, _bytes_of(other or plan), budget,
                           metered_devices(policy, twins, cfg.hub.module))
-    price = lambda n: cost(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
+    price = lambda n: money(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
     if args.json:
         doc: dict[str, Any] = _json(plan, cfg)
         doc["group"] = args.group

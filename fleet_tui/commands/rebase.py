@@ -13,14 +13,17 @@ import sys
 import time
 from typing import Any
 
-from fleet_tui.cli import Context
-from fleet_tui.commands.output import add_json_flag, print_json, size, table
-from fleet_tui.errors import UsageError
+from fleet_tui.commands.context import Context
+from fleet_tui.commands.output import add_json_flag, print_json, table
+from fleet_tui.errors import FleetError, UsageError
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.image import DEFAULT_PLATFORM
 from fleet_tui.rebase.engine import COMPRESSIONS, RebaseResult
 from fleet_tui.rebase.multiplatform import prepare_any
 from fleet_tui.rebase.verify import verify_refs
+from fleet_tui.rebase.whatchanged import what_changed
+from fleet_tui.rollout.audit import record_for_config
+from fleet_tui.units import size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,8 +81,6 @@ def _register_diff(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_diff(args: argparse.Namespace, ctx: Context) -> int:
-    from fleet_tui.rebase.whatchanged import what_changed
-
     result = what_changed(args.a, args.b, ctx.config, args.platform, progress=_progress(not args.json))
     if args.json:
         print_json(result.to_json())
@@ -137,8 +138,6 @@ def cmd_rebase(args: argparse.Namespace, ctx: Context) -> int:
 def audit_build(config: Any, result: RebaseResult, new: str, onto: str) -> None:
     """Journal the push (fleet-tui log); the image is pushed already, so a journal that cannot
     be written costs a warning, not the exit status."""
-    from fleet_tui.errors import FleetError
-    from fleet_tui.rollout.audit import record_for_config
 
     try:
         record_for_config(config, "build", str(result.ref), {"new": new, "onto": onto, "mode": result.mode,

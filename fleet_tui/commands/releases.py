@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fleet_tui.commands.output import add_json_flag, print_json, size, table
+from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.oci.digest import short
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.store import open_store, repo_of
 from fleet_tui.planning.lineage import Release, release_lineage
+from fleet_tui.rollout.audit import record_for_config
 from fleet_tui.rollout.journal import Journal
+from fleet_tui.units import size
 
 
 def register(sub: Any) -> None:
@@ -82,7 +84,6 @@ def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
             store.delete_manifest(repo_of(ref), digest)
             deleted.append(digest)
         if deleted:
-            from fleet_tui.rollout.audit import record_for_config
 
             record_for_config(ctx.config, "prune", args.repository,
                               {"deleted": len(deleted), "kept": len(releases) - len(doomed), "tags": [r.tag for r in doomed]})

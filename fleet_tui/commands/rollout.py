@@ -13,14 +13,8 @@ import argparse
 import sys
 from typing import Any
 
-from fleet_tui.commands.output import (
-    add_json_flag,
-    cost,
-    duration_arg,
-    print_json,
-    size,
-    table,
-)
+from fleet_tui.commands.output import add_json_flag, duration_arg, print_json, table
+from fleet_tui.commands.rollout_args import policy_from_args, require_writable
 from fleet_tui.commands.rollout_views import cmd_log, cmd_rehearse, cmd_report
 from fleet_tui.errors import UsageError
 from fleet_tui.hub import open_hub
@@ -35,8 +29,9 @@ from fleet_tui.rollout.create import create_rollout
 from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, Journal
 from fleet_tui.rollout.notify import Notifier
-from fleet_tui.rollout.policy import ON_FAILURE, Policy
+from fleet_tui.rollout.policy import ON_FAILURE
 from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.units import money, size
 
 
 def register(subparsers: Any) -> None:
@@ -128,20 +123,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_run)
 
 
-def _policy(args: argparse.Namespace, config: Any) -> Policy:
-    return Policy.from_config(config.rollout).with_overrides(
-        waves=args.waves, gate_timeout=args.gate_timeout, success=args.success, max_failed=args.max_failed,
-        min_finished=args.min_finished, bake=args.bake, on_failure=args.on_failure,
-        approve_each=args.approve_each, seed=args.seed, poll=args.poll, partial=args.partial,
-        budget=args.budget, rate=args.rate, rate_factor=args.rate_factor, rate_every=args.rate_every,
-        max_downloading=args.max_downloading, windows=tuple(args.window) if args.window else None,
-        timezone=args.timezone, retries_download=args.retries_download, retries_start=args.retries_start,
-        retry_backoff=args.retry_backoff,
-        unmetered_links=tuple(args.unmetered_link) if args.unmetered_link else None,
-        metered_windows=tuple(args.metered_window) if args.metered_window else None, pre_stage=args.pre_stage,
-    )
-
-
 def _confirm_over_budget(args: argparse.Namespace) -> Any:
     """--over-budget, or the group's name typed at a terminal."""
     def confirm(why: str) -> bool:
@@ -166,16 +147,11 @@ def _confirm_continue(args: argparse.Namespace) -> None:
         raise UsageError("not confirmed; nothing changed")
 
 
-def _writable(ctx: Any, what: str) -> None:
-    if ctx.read_only:
-        raise UsageError(f"rollout {what} changes the fleet; drop --read-only to run it")
-
-
 def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
     if args.rehearse:
         return cmd_rehearse(args, ctx)
-    _writable(ctx, "start")
-    policy = _policy(args, ctx.config)
+    require_writable(ctx, "start")
+    policy = policy_from_args(args, ctx.config)
     journal = Journal.for_config(ctx.config)
     hub = open_hub(ctx.config)
     try:
@@ -239,13 +215,13 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         counts[d.state] = counts.get(d.state, 0) + 1
     print("devices: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     per_gb, cur = ctx.config.cost.per_gb, ctx.config.cost.currency
-    print(f"bytes: {size(snap.bytes_total)} of {size(snap.bytes_planned)} planned; cost so far {cost(snap.bytes_total, per_gb, cur)}")
+    print(f"bytes: {size(snap.bytes_total)} of {size(snap.bytes_planned)} planned; cost so far {money(snap.bytes_total, per_gb, cur)}")
     if snap.rollback_bytes >= 0:
-        print(f"rolling back would cost {size(snap.rollback_bytes)} ({cost(snap.rollback_bytes, per_gb, cur)}): "
+        print(f"rolling back would cost {size(snap.rollback_bytes)} ({money(snap.rollback_bytes, per_gb, cur)}): "
               + ("devices keep the image they ran" if snap.rollback_bytes == 0 else "devices do not keep what they ran"))
     if snap.budget_bytes >= 0:
-        print(f"budget {snap.budget_text}: {cost(snap.budget_bytes, per_gb, cur)} ({size(snap.budget_bytes)}); "
-              f"planned {cost(snap.bytes_planned, per_gb, cur)}, spent so far {cost(snap.bytes_total, per_gb, cur)}")
+        print(f"budget {snap.budget_text}: {money(snap.budget_bytes, per_gb, cur)} ({size(snap.budget_bytes)}); "
+              f"planned {money(snap.bytes_planned, per_gb, cur)}, spent so far {money(snap.bytes_total, per_gb, cur)}")
     if snap.pacing:
         print(snap.pacing)
     if args.devices:
@@ -279,7 +255,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_command(args: argparse.Namespace, ctx: Any) -> int:
-    _writable(ctx, args.command_kind)
+    require_writable(ctx, args.command_kind)
     _confirm_continue(args)
     journal = Journal.for_config(ctx.config)
     hub = open_hub(ctx.config)

@@ -10,15 +10,19 @@ import sys
 import time
 from typing import Any
 
-from fleet_tui.commands.output import cost, print_json, size, table
+from fleet_tui.commands.output import print_json, table
+from fleet_tui.commands.rollout_args import policy_from_args, require_writable
 from fleet_tui.hub import open_hub
+from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.journal import Journal
 from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.rehearsal import rehearse
+from fleet_tui.rollout.report import build_report
+from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.units import clock, money, size
 
 
 def cmd_log(args: argparse.Namespace, ctx: Any) -> int:
-    from fleet_tui.rollout.event_text import EventText
-
     journal = Journal.for_config(ctx.config)
     try:
         row = journal.rollout(args.id)
@@ -37,9 +41,6 @@ def cmd_log(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_report(args: argparse.Namespace, ctx: Any) -> int:
-    from fleet_tui.rollout.report import build_report
-    from fleet_tui.rollout.snapshot import SnapshotReader
-
     cfg = ctx.config
     journal = Journal.for_config(cfg)
     hub = open_hub(cfg)
@@ -57,16 +58,13 @@ def cmd_report(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_rehearse(args: argparse.Namespace, ctx: Any) -> int:
-    from fleet_tui.commands.rollout import _policy, _writable
-    from fleet_tui.rollout.rehearsal import rehearse
-
     if args.rebase_onto or args.auto_rebase:
-        _writable(ctx, "start --rehearse with a rebase (it pushes the rebased image)")
+        require_writable(ctx, "start --rehearse with a rebase (it pushes the rebased image)")
     cfg = ctx.config
     journal = Journal.for_config(cfg)
     hub = open_hub(cfg)
     try:
-        r = rehearse(cfg, hub, journal, args.target, args.group, _policy(args, cfg), args.rebase_onto, args.auto_rebase)
+        r = rehearse(cfg, hub, journal, args.target, args.group, policy_from_args(args, cfg), args.rebase_onto, args.auto_rebase)
     finally:
         hub.close()
         journal.close()
@@ -78,13 +76,9 @@ def cmd_rehearse(args: argparse.Namespace, ctx: Any) -> int:
         return 0
     print(f"rehearsal of {r.rollout.spec['target']} → group {args.group} (nothing was changed)")
     table(["WAVE", "DEVICES", "BYTES", "COST", "START", "END", "VERDICT", "RISKS"],
-          [[w.index + 1, w.size, size(w.bytes), cost(w.bytes, per_gb, cur), _clock(w.start), _clock(w.end), w.verdict,
+          [[w.index + 1, w.size, size(w.bytes), money(w.bytes, per_gb, cur), clock(w.start), clock(w.end), w.verdict,
             "; ".join(w.risks) or "-"] for w in r.waves], right=(0, 1, 2, 3, 4, 5))
-    print(f"predicted: {_clock(r.seconds)}, {size(r.bytes)}, {cost(r.bytes, per_gb, cur)}")
+    print(f"predicted: {clock(r.seconds)}, {size(r.bytes)}, {money(r.bytes, per_gb, cur)}")
     print(f"model: {r.model}")
     return 0
 
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"

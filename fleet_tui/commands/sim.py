@@ -24,9 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from fleet_tui.commands.output import add_json_flag, print_json
-from fleet_tui.detach import cli_argv, launch
+from fleet_tui.detach import alive, cli_argv, forget, launch, running_pid
+from fleet_tui.devices.simconfig import (
+    SimSpec,
+    available_memory,
+    check_memory,
+    parse_sim,
+)
+from fleet_tui.devices.simfleet import SimFleet
 from fleet_tui.errors import Conflict, FleetError, UsageError
-from fleet_tui.devices.simconfig import SimSpec, available_memory, check_memory, parse_sim
+from fleet_tui.hub.local import LocalHub
 
 READY_TIMEOUT = 120.0
 STATUS_EVERY = 10.0
@@ -53,25 +60,6 @@ def paths(config: Any) -> tuple[Path, Path, Path]:
     return state / "sim.pid", state / "sim.log", state / "sim.json"
 
 
-def alive(pid: int) -> bool:
-    """Running (not a zombie waiting to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def running_pid(pidfile: Path) -> int | None:
-    """The pid in the pidfile if that process is alive and is fleet-tui; else None."""
-    try:
-        pid = int(pidfile.read_text().strip())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except (OSError, ValueError):
-        return None
-    return pid if alive(pid) and (b"fleet_tui" in cmdline or b"fleet-tui" in cmdline) else None
-
-
 def load_spec(args: argparse.Namespace, config: Any) -> SimSpec:
     if config.hub.kind != "local":
         raise UsageError('simulated devices report to the embedded local hub: set hub.kind = "local" in the config')
@@ -91,13 +79,13 @@ def cmd_up(args: argparse.Namespace, ctx: Any) -> int:
         raise Conflict(f"a simulated fleet already runs (pid {pid}, log {logfile}); stop it with fleet-tui sim down")
     if args.foreground:
         return run_foreground(spec, ctx.config, pidfile, statusfile)
-    statusfile.unlink(missing_ok=True)
+    forget(statusfile)
     child = launch(cli_argv(ctx.config, "sim", "up", "--foreground", "--devices", str(spec.total)), logfile)
     pidfile.write_text(f"{child.pid}\n")
     deadline = time.monotonic() + READY_TIMEOUT
     while not statusfile.exists():
         if child.poll() is not None:
-            pidfile.unlink(missing_ok=True)
+            forget(pidfile)
             raise FleetError(f"simulated fleet exited at start: {_last_line(logfile)} (log: {logfile})")
         if time.monotonic() > deadline:
             raise FleetError(f"simulated fleet (pid {child.pid}) not ready after {READY_TIMEOUT:g}s; see {logfile}")
@@ -116,9 +104,6 @@ def _last_line(path: Path) -> str:
 
 
 def run_foreground(spec: SimSpec, config: Any, pidfile: Path, statusfile: Path) -> int:
-    from fleet_tui.devices.simfleet import SimFleet
-    from fleet_tui.hub.local import LocalHub
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would flood the log
     log = logging.getLogger("fleet_tui.sim")
@@ -153,8 +138,7 @@ def run_foreground(spec: SimSpec, config: Any, pidfile: Path, statusfile: Path) 
     finally:
         hub.close()
         if running_pid(pidfile) in (os.getpid(), None):
-            pidfile.unlink(missing_ok=True)
-            statusfile.unlink(missing_ok=True)
+            forget(pidfile, statusfile)
     log.info("simulated fleet stopped")
     return 0
 
@@ -172,8 +156,7 @@ def cmd_down(args: argparse.Namespace, ctx: Any) -> int:
     pidfile, logfile, statusfile = paths(ctx.config)
     pid = running_pid(pidfile)
     if pid is None:
-        pidfile.unlink(missing_ok=True)
-        statusfile.unlink(missing_ok=True)
+        forget(pidfile, statusfile)
         if args.json:
             print_json({"stopped": False, "pid": None})
         else:
@@ -185,8 +168,7 @@ def cmd_down(args: argparse.Namespace, ctx: Any) -> int:
         time.sleep(0.1)
     if alive(pid):
         raise FleetError(f"simulated fleet (pid {pid}) did not stop within 30s; see {logfile}")
-    pidfile.unlink(missing_ok=True)
-    statusfile.unlink(missing_ok=True)
+    forget(pidfile, statusfile)
     if args.json:
         print_json({"stopped": True, "pid": pid})
     else:

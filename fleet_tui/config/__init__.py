@@ -9,8 +9,19 @@ what it accepts. docs/configuration.md is generated from these models (`referenc
 from fleet_tui.config.load import load_config, parse_config
 from fleet_tui.config.model import APP, Config, default_config_path, state_dir
 from fleet_tui.config.rollout_section import RolloutSection
-from fleet_tui.config.sections import HUB_TIERS, CostConfig, HubConfig, RegistryAuth, RegistryConfig
-from fleet_tui.config.sim_section import FailureSection, GroupSection, LinkSection, SimSection
+from fleet_tui.config.sections import (
+    HUB_TIERS,
+    CostConfig,
+    HubConfig,
+    RegistryAuth,
+    RegistryConfig,
+)
+from fleet_tui.config.sim_section import (
+    FailureSection,
+    GroupSection,
+    LinkSection,
+    SimSection,
+)
 
 __all__ = [
     "APP", "HUB_TIERS", "Config", "CostConfig", "FailureSection", "GroupSection", "HubConfig", "LinkSection",

@@ -16,6 +16,7 @@ from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+from fleet_tui.config.model import Config
 from fleet_tui.config.units import Form
 
 ENV_PREFIX = "FLEET_TUI_"
@@ -114,8 +115,6 @@ def _shown(value: Any) -> str:
 
 
 def describe_error(exc: ValidationError, overrides: Mapping[tuple[str, ...], Any] | None = None) -> str:
-    from fleet_tui.config.model import Config
-
     err = exc.errors(include_url=False)[0]
     loc = tuple(err["loc"])
     key = key_name(loc)

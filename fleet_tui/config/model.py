@@ -14,7 +14,14 @@ import platformdirs
 from pydantic import Field
 
 from fleet_tui.config.rollout_section import RolloutSection
-from fleet_tui.config.sections import CostConfig, HubConfig, NotifyConfig, RebaseConfig, RegistryConfig, Section
+from fleet_tui.config.sections import (
+    CostConfig,
+    HubConfig,
+    NotifyConfig,
+    RebaseConfig,
+    RegistryConfig,
+    Section,
+)
 from fleet_tui.config.sim_section import SimSection
 
 APP = "fleet-tui"

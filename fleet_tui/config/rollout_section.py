@@ -12,8 +12,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
+from fleet_tui import units, windows
 from fleet_tui.config.sections import Section
-from fleet_tui.config.units import Duration, Form, Strs, Threshold, parse_threshold
+from fleet_tui.config.units import Duration, Form, Strs, Threshold
+from fleet_tui.errors import UsageError
+from fleet_tui.units import parse_threshold
 
 DEFAULT_WAVES = ("1", "10%", "50%", "100%")
 
@@ -30,21 +33,17 @@ def parse_waves(value: Any) -> Any:
 
 
 def parse_windows(value: Any) -> Any:
-    from fleet_tui.rollout.pacing import parse_window
-
     if isinstance(value, str):
         value = [value]
     if isinstance(value, (list, tuple)):
         for window in value:
-            _as_value_error(parse_window, window)
+            _as_value_error(windows.parse_window, window)
         return tuple(value)
     return value
 
 
 def _as_value_error(check: Any, value: Any) -> Any:
-    """Run a pacing check so its complaint reaches the config loader, which names the key."""
-    from fleet_tui.errors import UsageError
-
+    """Run a check so its complaint reaches the config loader, which names the key."""
     try:
         return check(value)
     except UsageError as exc:  # "… is invalid: give …": the loader says the first half itself
@@ -104,26 +103,20 @@ class RolloutSection(Section):
     @field_validator("budget")
     @classmethod
     def _budget_form(cls, budget: str) -> str:
-        from fleet_tui.rollout.pacing import check_budget_form
-
-        _as_value_error(check_budget_form, budget)
+        _as_value_error(units.check_budget_form, budget)
         return budget
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
-        from fleet_tui.rollout.pacing import zone
-
-        _as_value_error(zone, name)
+        _as_value_error(windows.zone, name)
         return name
 
     @field_validator("timezones")
     @classmethod
     def _known_zones(cls, zones: dict[str, str]) -> dict[str, str]:
-        from fleet_tui.rollout.pacing import zone
-
         for name in zones.values():
-            _as_value_error(zone, name)
+            _as_value_error(windows.zone, name)
         return zones
 
     @field_validator("waves")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fleet_tui.hub.local import LocalHub
+
 if TYPE_CHECKING:
     from fleet_tui.config import Config
     from fleet_tui.hub.protocol import FleetHub
@@ -18,6 +20,5 @@ def open_hub(config: "Config") -> "FleetHub":
         from fleet_tui.hub.azure import AzureHub
 
         return AzureHub.from_config(config)
-    from fleet_tui.hub.local import LocalHub
 
     return LocalHub.from_config(config)

@@ -23,7 +23,11 @@ import binascii
 import time
 from typing import Any, Iterator, Mapping, Sequence
 
-from azure.iot.hub import IoTHubConfigurationManager, IoTHubJobManager, IoTHubRegistryManager
+from azure.iot.hub import (
+    IoTHubConfigurationManager,
+    IoTHubJobManager,
+    IoTHubRegistryManager,
+)
 from azure.iot.hub.connection_string import ConnectionString
 from azure.iot.hub.models import CloudToDeviceMethod, Twin
 
@@ -34,7 +38,12 @@ from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_deploy import Deployments
 from fleet_tui.hub.azure_jobs import run_tag_jobs
 from fleet_tui.hub.azure_query import RawQuery, in_chunks, in_list, literal, path_name
-from fleet_tui.hub.azure_retry import HubCaller, HubLimits, disable_sdk_retries, limits_from_config
+from fleet_tui.hub.azure_retry import (
+    HubCaller,
+    HubLimits,
+    disable_sdk_retries,
+    limits_from_config,
+)
 from fleet_tui.hub.protocol import DeviceTwin, GroupSummary, Page, iter_pages
 from fleet_tui.secrets import Secret, SecretRef, remember
 
@@ -232,7 +241,7 @@ class AzureHub(Deployments):
                           self._module_twin(device_id, agent_state.EDGE_HUB))
 
     reports_bytes = False  # edgeAgent never reports download progress: bytes are the plan's
-    reports_cache = False  # nor the images it still holds: fleet_tui.planning.inventory models them
+    reports_cache = False  # nor the images it still holds: fleet_tui.rollout.inventory models them
 
     def now(self) -> float:
         """The hub's clock (estimated from its `Date` headers): what report stamps compare with."""

@@ -18,7 +18,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from azure.iot.hub.models import Configuration, ConfigurationContent, ConfigurationMetrics
+from azure.iot.hub.models import (
+    Configuration,
+    ConfigurationContent,
+    ConfigurationMetrics,
+)
 
 from fleet_tui.errors import Conflict, FleetError
 from fleet_tui.hub import azure_edge as edge

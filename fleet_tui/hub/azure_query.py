@@ -18,8 +18,8 @@ from typing import Any, Iterator, Sequence
 from azure.iot.hub.models import QuerySpecification
 
 from fleet_tui.errors import UsageError
-from fleet_tui.hub.query_literal import quote
 from fleet_tui.hub.azure_retry import HubCaller
+from fleet_tui.hub.query_literal import quote
 
 MAX_QUERY_CHARS = 7000  # IoT Hub rejects long queries; keep IN lists well below the limit
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")

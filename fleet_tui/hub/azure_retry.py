@@ -20,7 +20,6 @@ redacted excerpt of its message. Calls block (sleep included): run them in worke
 from __future__ import annotations
 
 import collections
-
 import email.utils
 import json
 import logging
@@ -33,7 +32,15 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from urllib3.util.retry import Retry
 
 from fleet_tui.config import HubConfig
-from fleet_tui.errors import AuthError, Conflict, FleetError, LimitReached, NotFound, RemoteError, UsageError
+from fleet_tui.errors import (
+    AuthError,
+    Conflict,
+    FleetError,
+    LimitReached,
+    NotFound,
+    RemoteError,
+    UsageError,
+)
 from fleet_tui.secrets import redact
 
 log = logging.getLogger(__name__)

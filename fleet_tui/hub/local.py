@@ -28,8 +28,14 @@ from fleet_tui.errors import Conflict, NotFound, UsageError
 from fleet_tui.hub.local_deployments import DeploymentsMixin
 from fleet_tui.hub.local_desired import DesiredState
 from fleet_tui.hub.local_devices import DeviceSideMixin
+from fleet_tui.hub.local_listing import LocalListing
 from fleet_tui.hub.local_store import (
-    Store, check_tags, dumps, group_of, modules_from_json, reports_from_json,
+    Store,
+    check_tags,
+    dumps,
+    group_of,
+    modules_from_json,
+    reports_from_json,
 )
 from fleet_tui.hub.protocol import DeviceTwin, GroupSummary, Page, iter_pages
 from fleet_tui.hub.query import parse
@@ -152,8 +158,6 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
 
     def listing(self) -> "LocalListing":
         """Screenful-at-a-time device lists in SQL (fleet_tui.hub.local_listing)."""
-        from fleet_tui.hub.local_listing import LocalListing
-
         return LocalListing(self)
 
     def count_by_tag(self, condition: str, tag: str) -> dict[str, int]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
-DEFAULT_PLATFORM = "linux/amd64"
+from fleet_tui.oci.manifest import DEFAULT_PLATFORM
+
 DEVICE_STATES = ("pending", "downloading", "applying", "running", "failed", "offline", "rolled_back")
 
 

@@ -14,6 +14,7 @@ import base64
 import re
 import threading
 from dataclasses import dataclass
+
 import docker.auth
 import httpx
 

@@ -13,11 +13,17 @@ from dataclasses import dataclass, field
 from fleet_tui.config import Config
 from fleet_tui.errors import FleetError
 from fleet_tui.oci import mediatypes as mt
-from fleet_tui.oci.manifest import Descriptor, ImageConfig, Manifest, RawManifest, parse_index, pick_platform
+from fleet_tui.oci.manifest import (
+    DEFAULT_PLATFORM,
+    Descriptor,
+    ImageConfig,
+    Manifest,
+    RawManifest,
+    parse_index,
+    pick_platform,
+)
 from fleet_tui.oci.reference import Reference, parse_reference
 from fleet_tui.oci.store import Store, open_store, repo_of
-
-DEFAULT_PLATFORM = "linux/amd64"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from fleet_tui.errors import FleetError
 from fleet_tui.oci import mediatypes as mt
 from fleet_tui.oci.digest import sha256
 
+DEFAULT_PLATFORM = "linux/amd64"  # what a device or image that names no platform is
+
 
 @dataclass(frozen=True)
 class Descriptor:

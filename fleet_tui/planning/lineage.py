@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from fleet_tui.errors import FleetError
+from fleet_tui.oci.annotations import BASE_DIGEST, BASE_NAME
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.oci.reference import Reference
-from fleet_tui.rebase.publish import BASE_DIGEST, BASE_NAME
 
 REBASE_STEP = "fleet-tui rebase"
 

@@ -4,7 +4,14 @@ Public API: `prepare_rebase` / `preview_rebase` / `rebase` (engine.py), `verify_
 (verify.py). Domain code: never imports Textual.
 """
 
-from fleet_tui.rebase.engine import MIN_SAVING, RebasePlan, RebaseResult, prepare_rebase, preview_rebase, rebase
+from fleet_tui.rebase.engine import (
+           MIN_SAVING,
+           RebasePlan,
+           RebaseResult,
+           prepare_rebase,
+           preview_rebase,
+           rebase,
+)
 from fleet_tui.rebase.verify import VerifyResult, verify_images
 
 __all__ = ["MIN_SAVING", "RebasePlan", "RebaseResult", "prepare_rebase", "preview_rebase", "rebase",

@@ -38,7 +38,15 @@ from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.publish import Assembled, assemble, push_rebased
 from fleet_tui.rebase.safety import SafetyReport, safety_report
 from fleet_tui.rebase.seam import (
-    Candidate, SeamChoice, candidate_keeps, choose, costed, live_bytes, near_cheapest, prefix_view, same_outside,
+    Candidate,
+    SeamChoice,
+    candidate_keeps,
+    choose,
+    costed,
+    live_bytes,
+    near_cheapest,
+    prefix_view,
+    same_outside,
     worth_trying,
 )
 from fleet_tui.rebase.tree import Progress, ancestors, is_under

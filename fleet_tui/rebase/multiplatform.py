@@ -21,13 +21,24 @@ from typing import Any
 from fleet_tui.config import Config
 from fleet_tui.errors import FleetError, UsageError
 from fleet_tui.oci import mediatypes as mt
+from fleet_tui.oci.annotations import BASE_DIGEST, BASE_NAME
 from fleet_tui.oci.digest import sha256
 from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
-from fleet_tui.oci.manifest import Descriptor, RawManifest, canonical, parse_index, platform_str
+from fleet_tui.oci.manifest import (
+    Descriptor,
+    RawManifest,
+    canonical,
+    parse_index,
+    platform_str,
+)
 from fleet_tui.oci.reference import Reference, parse_reference
 from fleet_tui.oci.store import open_store, repo_of
-from fleet_tui.rebase.engine import RebasePlan, RebaseResult, prepare_rebase, target_reference
-from fleet_tui.rebase.publish import BASE_DIGEST, BASE_NAME
+from fleet_tui.rebase.engine import (
+    RebasePlan,
+    RebaseResult,
+    prepare_rebase,
+    target_reference,
+)
 from fleet_tui.rebase.tree import Progress
 
 

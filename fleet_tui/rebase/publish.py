@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from fleet_tui.oci import mediatypes as mt
+from fleet_tui.oci.annotations import BASE_DIGEST, BASE_NAME
 from fleet_tui.oci.digest import sha256
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import LayerResult
@@ -30,8 +31,6 @@ from fleet_tui.oci.manifest import Descriptor, Manifest
 from fleet_tui.oci.reference import Reference
 from fleet_tui.oci.store import Store, repo_of
 
-BASE_NAME = "org.opencontainers.image.base.name"
-BASE_DIGEST = "org.opencontainers.image.base.digest"
 EPOCH = "1970-01-01T00:00:00Z"
 
 

@@ -22,6 +22,7 @@ from fleet_tui.config import Config
 from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.rebase.diff import Change, diff_images
 from fleet_tui.rebase.layerindex import LayerIndex
+from fleet_tui.rebase.multiplatform import platform_entries
 from fleet_tui.rebase.tree import Progress, layer_members
 
 PLATFORM_KEYS = ("architecture", "os", "variant", "os.version", "os.features")
@@ -81,7 +82,6 @@ def verify_images(a: Image | str, b: Image | str, config: Config, progress: Prog
 @dataclass
 class IndexVerifyResult:
     """`verify` of two multi-platform images: their platform sets, and each platform's result."""
-
     a: str
     b: str
     per_platform: dict[str, VerifyResult]
@@ -118,7 +118,6 @@ def verify_refs(a: str, b: str, config: Config, progress: Progress | None = None
                 platform: str | None = None) -> VerifyResult | IndexVerifyResult:
     """Verify two references: every platform when both are multi-platform (unless `platform`
     narrows it), else the images a device of `platform` (default linux/amd64) would run."""
-    from fleet_tui.rebase.multiplatform import platform_entries
 
     entries_a, entries_b = platform_entries(a, config), platform_entries(b, config)
     if entries_a is None or entries_b is None or platform:

@@ -15,7 +15,7 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from fleet_tui.rollout.journal import operator
+from fleet_tui.rollout.journal import Journal, operator
 
 if TYPE_CHECKING:
     from fleet_tui.rollout.journal import Journal
@@ -35,8 +35,6 @@ def record(journal: Journal, action: str, subject: str, detail: dict[str, Any] |
 
 def record_for_config(config: Any, action: str, subject: str, detail: dict[str, Any] | None = None) -> None:
     """`record` in the journal of `config`'s state directory (opened for this one row)."""
-    from fleet_tui.rollout.journal import Journal
-
     journal = Journal.for_config(config)
     try:
         record(journal, action, subject, detail)

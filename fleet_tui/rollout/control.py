@@ -18,6 +18,7 @@ from typing import Any
 
 from fleet_tui.detach import cli_argv, launch
 from fleet_tui.errors import Conflict, RemoteError, UsageError
+from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, TERMINAL, EngineLock, Journal
 
 START_TIMEOUT_S = 20.0
@@ -71,8 +72,6 @@ def _last_line(path: Path) -> str:
 
 def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind: str) -> str:
     """Queue `kind` for the rollout; returns a one-line outcome for the operator."""
-    from fleet_tui.rollout.engine import Engine
-
     if kind not in COMMANDS:
         raise UsageError(f"unknown rollout command {kind!r}; use one of {', '.join(COMMANDS)}")
     row = journal.rollout(rollout_id)

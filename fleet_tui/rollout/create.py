@@ -23,15 +23,18 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
-from fleet_tui.hub.protocol import DEFAULT_PLATFORM, DeviceTwin
+from fleet_tui.hub.protocol import DeviceTwin
 from fleet_tui.hub.query_literal import group_condition, quote
-from fleet_tui.oci.image import Image, load_image
+from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.planning.pullplan import plan_for_blobs
+from fleet_tui.rebase.multiplatform import prepare_any
 from fleet_tui.rollout.gate import tag_name
+from fleet_tui.rollout.inventory import inventory
 from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
 from fleet_tui.rollout.policy import Policy, metered_devices, order_devices, split_waves
 from fleet_tui.rollout.staging import stage_index
+from fleet_tui.rollout.tagging import money
 
 MAX_VARIANTS = 8
 
@@ -56,10 +59,6 @@ def rebase_onto(config: Any, target: Image, onto: Image) -> str | None:
     """The rebased image (auto mode: every difference, so it runs exactly like TARGET; every
     platform of a multi-platform TARGET) as a pinned ref, or None when the rebaser falls back
     to TARGET itself (too little saving)."""
-    try:
-        from fleet_tui.rebase.multiplatform import prepare_any
-    except ImportError:
-        raise UsageError("rebase module not available: roll out without --rebase-onto/--auto-rebase") from None
     tag = f"{target.ref.tag or 'rollout'}-on-{onto.deploy_digest.split(':', 1)[1][:12]}"
     with prepare_any(target.deploy_ref, onto.deploy_ref, tag, config, auto=True) as plan:
         result = plan.push()
@@ -71,7 +70,6 @@ def rebase_onto(config: Any, target: Image, onto: Image) -> str | None:
 @dataclass(frozen=True)
 class PlannedRollout:
     """Everything a rollout will do, before it is journalled (`rollout start --rehearse` stops here)."""
-
     id: str
     spec: dict[str, Any]
     sizes: list[int]
@@ -113,7 +111,6 @@ def plan_rollout(
 
     rid = rollout_id or new_id()
     prev = {t.device_id: previous_image(t, module) for t in twins}
-    from fleet_tui.planning.inventory import inventory
 
     modelled, keeps = inventory(config, hub, twins, journal)
     held = {t.device_id: (modelled.get(t.device_id, ()) if modelled is not None else t.cached(module)) for t in twins}
@@ -229,8 +226,6 @@ def plan_rollout(
 def check_budget(config: Any, policy: Policy, sizes: list[int], assignments: list[Assignment], group: str,
                  confirm: Callable[[str], bool] | None) -> dict[str, Any] | None:
     """The rollout's budget for the journal (None: no budget); refuses a plan over it unless confirmed."""
-    from fleet_tui.rollout.tagging import money
-
     limit = policy.budget_bytes(config.cost.per_gb, config.cost.currency)
     if limit is None:
         return None

@@ -31,13 +31,12 @@ from fleet_tui.rollout.gate import gate_opened, judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
-from fleet_tui.rollout.policy import Policy
-from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.operator_commands import OperatorCommands
+from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.rollout.tagging import WaveTagging
-
 
 # What a step may meet when the hub or the journal is busy (another writer holds the lock
 # beyond the busy timeout), unreachable, or on a full disk. Anything else is a bug: it ends

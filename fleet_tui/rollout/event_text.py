@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from fleet_tui.rollout.journal import Assignment, Event, WaveRow
-from fleet_tui.rollout.pacing import span_text
 from fleet_tui.rollout.policy import Policy
+from fleet_tui.units import span as span_text
 
 
 def short_image(ref: str) -> str:

@@ -20,6 +20,9 @@ import threading
 import time
 from typing import Any, Callable
 
+from fleet_tui.errors import UsageError
+from fleet_tui.secrets import SecretRef
+
 EVENTS = ("halted", "awaiting_approval", "succeeded", "aborted", "rolled_back")
 
 
@@ -36,9 +39,7 @@ class Notifier:
             return cls(log=log)
         webhook = ""
         if section.webhook_env:
-            from fleet_tui.secrets import SecretRef
 
-            from fleet_tui.errors import UsageError
 
             try:
                 webhook = SecretRef(env=section.webhook_env).resolve("notify webhook URL").reveal()

@@ -22,8 +22,10 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Sequence
 
+from fleet_tui import units, windows
 from fleet_tui.config import RolloutSection, parse_config
 from fleet_tui.errors import UsageError
+from fleet_tui.rollout import pacing
 
 DEFAULT_WAVES = "1,10%,50%,100%"
 ON_FAILURE = ("halt", "rollback")
@@ -115,26 +117,20 @@ class Policy:
         self._check_pacing()
 
     def _check_pacing(self) -> None:
-        from fleet_tui.rollout import pacing
-
-        pacing.check_budget_form(self.budget)
+        units.check_budget_form(self.budget)
         for name, low in (("rate", 0), ("rate_factor", 1), ("rate_every", 0), ("max_downloading", 0),
                           ("retries_download", 0), ("retries_start", 0), ("retry_backoff", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
                 raise UsageError(f"rollout {name} must be a number ≥ {low}, not {value!r}")
         for window in (*self.windows, *self.metered_windows):
-            pacing.parse_window(window)
-        pacing.zone(self.timezone)
+            windows.parse_window(window)
+        windows.zone(self.timezone)
 
     def budget_bytes(self, per_gb: float, currency: str) -> int | None:
-        from fleet_tui.rollout import pacing
-
-        return pacing.budget_bytes(self.budget, per_gb, currency)
+        return units.budget_bytes(self.budget, per_gb, currency)
 
     def rate_now(self, succeeded: int) -> float:
-        from fleet_tui.rollout import pacing
-
         return pacing.current_rate(self.rate, self.rate_factor, self.rate_every, succeeded)
 
     @property

@@ -32,7 +32,13 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
+from fleet_tui import units, windows
+from fleet_tui.devices.linkmodel import LinkProfile
+from fleet_tui.devices.simconfig import parse_sim
+from fleet_tui.devices.simulated import FailureModel
+from fleet_tui.errors import UsageError
 from fleet_tui.rollout import pacing
+from fleet_tui.rollout.create import plan_rollout
 from fleet_tui.rollout.policy import Policy
 
 REQUESTS_PER_UPDATE = 2  # manifest and config, besides one request per chunk of each layer
@@ -88,9 +94,9 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
         out.append(forecast)
         if stopped:
             continue
-        is_open, change = pacing.window_state(policy.windows, policy.timezone, start_wall + t)
+        is_open, change = windows.window_state(policy.windows, policy.timezone, start_wall + t)
         if not is_open:
-            forecast.risks.append(f"waits {pacing.span_text(change)} for its window")
+            forecast.risks.append(f"waits {units.span(change)} for its window")
             t += change
         if budget is not None and spent + wave_bytes > budget:
             forecast.verdict, stopped = "halts (budget)", True
@@ -153,7 +159,7 @@ def _run_wave(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel]
                 risks.append(f"gate at risk: needs {took:.0f}s of its {policy.gate_timeout:g}s timeout")
             if failed:
                 risks.append(f"{failed} predicted failures (limit {policy.max_failed})")
-            is_open, _ = pacing.window_state(policy.windows, policy.timezone, start_wall + when)
+            is_open, _ = windows.window_state(policy.windows, policy.timezone, start_wall + when)
             if not is_open:
                 risks.append("its window closes before the wave ends")
             return when, running, failed, "passes", risks
@@ -189,9 +195,9 @@ def _tell(policy: Policy, ids: Sequence[str], models: dict[str, DeviceModel], t0
             allowed = pacing.rate_allowance(rate, tags[bisect_right(tags, t - pacing.RATE_SPAN_S):], t)
         if policy.max_downloading:
             allowed = min(allowed, policy.max_downloading - (len(tags) - bisect_right(done_all, t)))
-        is_open, change = (pacing.window_state(policy.metered_windows, policy.timezone, start_wall + t)
+        is_open, change = (windows.window_state(policy.metered_windows, policy.timezone, start_wall + t)
                            if held else (True, 0.0))
-        window_open, reopens = (pacing.window_state(policy.windows, policy.timezone, start_wall + t)
+        window_open, reopens = (windows.window_state(policy.windows, policy.timezone, start_wall + t)
                                 if policy.windows else (True, 0.0))  # a window closing mid-wave stops telling
         take: list[int] = []
         for queue in ((free, holding) if is_open else (free,)) if window_open else ():
@@ -242,8 +248,6 @@ def rehearse(config: Any, hub: Any, journal: Any, target: str, group: str, polic
     then forecast it wave by wave on the simulated fleet's model of its devices."""
     import time
 
-    from fleet_tui.devices.simulated import FailureModel
-    from fleet_tui.rollout.create import plan_rollout
 
     planned = plan_rollout(config, hub, journal, target, group, policy, rebase, auto_rebase,
                            confirm_over_budget=lambda _why: True, check_active=False)
@@ -288,9 +292,6 @@ def rehearse(config: Any, hub: Any, journal: Any, target: str, group: str, polic
 
 
 def _sim_model(config: Any) -> tuple[Any, str]:
-    from fleet_tui.devices.simconfig import parse_sim
-    from fleet_tui.errors import UsageError
-
     try:
         spec = parse_sim(config.sim)
     except UsageError:
@@ -301,6 +302,4 @@ def _sim_model(config: Any) -> tuple[Any, str]:
 
 
 def _default_link() -> Any:
-    from fleet_tui.devices.linkmodel import LinkProfile
-
     return LinkProfile()

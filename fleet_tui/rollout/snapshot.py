@@ -36,8 +36,9 @@ from fleet_tui.hub.protocol import stage_module
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
-from fleet_tui.rollout.pacing import span_text, window_state
 from fleet_tui.rollout.policy import Policy
+from fleet_tui.units import span as span_text
+from fleet_tui.windows import window_state
 
 EVENTS_SHOWN = 40
 JUDGING = ("targeting", "running")  # wave states whose gate is still open

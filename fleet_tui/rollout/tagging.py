@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from fleet_tui import units, windows
 from fleet_tui.rollout import pacing
 from fleet_tui.rollout.gate import GateResult, count_outcomes, read_devices
 from fleet_tui.rollout.journal import WaveRow
@@ -109,14 +110,14 @@ class WaveTagging:
 
     def _window_open(self, wave: WaveRow) -> bool:
         now = self.wall_clock()
-        is_open, change = pacing.window_state(self.policy.windows, self.policy.timezone, now)
+        is_open, change = windows.window_state(self.policy.windows, self.policy.timezone, now)
         if is_open:
             self._waiting_since = None
             return True
         if self._waiting_since is None:  # one event per closed window, not one per poll
             self._waiting_since = now
             self.record("wait", "done", wave.idx, {"opens_in": round(change), "opens": now + change})
-            self.log(f"wave {wave.idx + 1}: waiting for window (opens in {pacing.span_text(change)})")
+            self.log(f"wave {wave.idx + 1}: waiting for window (opens in {units.span(change)})")
         return False
 
     # --- tagging within a wave ----------------------------------------------------------
@@ -157,7 +158,7 @@ class WaveTagging:
         """Outside the metered windows, only devices on unmetered links are told."""
         if not self.policy.metered_windows or not self.metered:
             return left
-        is_open, change = pacing.window_state(self.policy.metered_windows, self.policy.timezone, self.wall_clock())
+        is_open, change = windows.window_state(self.policy.metered_windows, self.policy.timezone, self.wall_clock())
         if is_open:
             self._metered_waiting = False
             return left
@@ -166,7 +167,7 @@ class WaveTagging:
             self._metered_waiting = True
             self.record("wait", "done", wave.idx, {"opens_in": round(change), "metered": len(held)})
             self.log(f"wave {wave.idx + 1}: {len(held)} devices on metered links wait for their window "
-                     f"(opens in {pacing.span_text(change)})")
+                     f"(opens in {units.span(change)})")
         return [d for d in left if d not in self.metered]
 
     def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any], ok_state: str) -> GateResult | None:

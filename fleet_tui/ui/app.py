@@ -19,6 +19,11 @@ from textual.screen import Screen
 from fleet_tui.terminal_text import visible
 from fleet_tui.ui.bindings import GLOBAL, SECTIONS, Key
 from fleet_tui.ui.formatting import short_ref
+from fleet_tui.ui.screens.fleet import FleetScreen
+from fleet_tui.ui.screens.help import HelpScreen
+from fleet_tui.ui.screens.images import ImagesScreen
+from fleet_tui.ui.screens.preview import PreviewScreen
+from fleet_tui.ui.screens.rollout import RolloutScreen
 from fleet_tui.ui.state import ConsoleData
 from fleet_tui.ui.widgets.keys import textual_bindings
 
@@ -54,8 +59,6 @@ class FleetApp(App[None]):
         return short_ref(self.target or "")
 
     def on_mount(self) -> None:
-        from fleet_tui.ui.screens.fleet import FleetScreen
-
         self.push_screen(FleetScreen())
         if self.start == "images":
             self.action_goto("images")
@@ -69,8 +72,6 @@ class FleetApp(App[None]):
 
     # --- navigation ----------------------------------------------------------------------
     def open_preview(self) -> None:
-        from fleet_tui.ui.screens.preview import PreviewScreen
-
         if not self.target:
             self.notify("pick a target image first: t on a tag")
             self.action_goto("images")
@@ -83,14 +84,10 @@ class FleetApp(App[None]):
         self.push_screen(PreviewScreen(self.target, group))
 
     def open_rollout(self, rollout_id: str) -> None:
-        from fleet_tui.ui.screens.rollout import RolloutScreen
-
         self.rollout_id = rollout_id
         self.push_screen(RolloutScreen(rollout_id))
 
     def action_goto(self, name: str) -> None:
-        from fleet_tui.ui.screens.images import ImagesScreen
-
         if name == "fleet":
             while len(self.screen_stack) > 2:
                 self.pop_screen()
@@ -103,8 +100,6 @@ class FleetApp(App[None]):
                 self.notify("no rollout yet: r on a group that has one, or R on a preview")
 
     def action_help(self) -> None:
-        from fleet_tui.ui.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.settings.read_only))
 

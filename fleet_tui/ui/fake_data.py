@@ -13,10 +13,27 @@ import hashlib
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from fleet_tui.errors import NotFound, UsageError
+from fleet_tui.hub.listing import MemoryListing
 from fleet_tui.ui.fake_rollout import FakeRollout
+from fleet_tui.ui.paged_rows import Window
 from fleet_tui.ui.state import (
-    Cohort, DeviceDetail, DeviceRow, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutSnapshot, SafetyReport,
-    Settings, TagRow, Variant, ROLLOUT_ACTIONS, DeviceStory, ReportView, best_of,
+    ROLLOUT_ACTIONS,
+    Cohort,
+    DeviceDetail,
+    DeviceRow,
+    DeviceStory,
+    DiffView,
+    DirRow,
+    GroupRow,
+    PlanLayer,
+    Preview,
+    ReportView,
+    RolloutSnapshot,
+    SafetyReport,
+    Settings,
+    TagRow,
+    Variant,
+    best_of,
 )
 
 if TYPE_CHECKING:
@@ -114,8 +131,6 @@ class FakeConsoleData:
     def device_window(self, group: str, query: "ListQuery", offset: int, limit: int, counts: bool = False) -> "Window":
         from dataclasses import replace
 
-        from fleet_tui.hub.listing import MemoryListing
-        from fleet_tui.ui.paged_rows import Window
 
         rows = self.devices(group)
         if self._listing is None:

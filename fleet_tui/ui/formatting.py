@@ -1,16 +1,13 @@
-"""Text helpers the screens share: sizes, money, short digests and refs, ages, the saving
-line and text progress bars. Pure functions (no Textual), so tests can pin their output."""
+"""Text helpers the screens share: short digests and refs, ages, the saving line and text
+progress bars, with sizes, money and durations as fleet_tui.units formats them everywhere.
+Pure functions (no Textual), so tests can pin their output."""
 
 from __future__ import annotations
 
-from fleet_tui.commands.output import cost as _cost
-from fleet_tui.commands.output import size
+from fleet_tui.units import clock as duration
+from fleet_tui.units import money, size
 
 __all__ = ["size", "money", "short_digest", "short_ref", "age", "saving_line", "bar", "duration"]
-
-
-def money(nbytes: int, per_gb: float, currency: str = "$") -> str:
-    return _cost(nbytes, per_gb, currency)
 
 
 def short_digest(digest: str) -> str:
@@ -46,15 +43,6 @@ def age(ts: float, now: float) -> str:
         if secs >= n:
             return f"{secs // n}{unit} ago"
     return f"{secs}s ago"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 def saving_line(naive_per_device: int, rebased_per_device: int, devices: int, per_gb: float,

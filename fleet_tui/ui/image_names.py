@@ -18,6 +18,8 @@ import time
 from typing import Any, Callable
 
 from fleet_tui.errors import FleetError
+from fleet_tui.oci.reference import parse_reference
+from fleet_tui.oci.store import open_store, repo_of
 from fleet_tui.ui.formatting import short_ref
 
 TAGS_PER_REPO = 30
@@ -65,9 +67,6 @@ class ImageNames:
             self._refreshing.release()
 
     def _list(self) -> dict[str, str]:
-        from fleet_tui.oci.reference import parse_reference
-        from fleet_tui.oci.store import open_store, repo_of
-
         self.listings += 1
         names: dict[str, str] = {}
         for repo in self._repositories():

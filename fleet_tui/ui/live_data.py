@@ -18,12 +18,49 @@ from datetime import datetime
 from typing import Any, Sequence
 
 from fleet_tui.errors import FleetError, UsageError
+from fleet_tui.fleet.groupplan import plan_group
+from fleet_tui.hub import open_hub
+from fleet_tui.hub.listing import MemoryListing, listed
 from fleet_tui.hub.query_literal import group_condition
+from fleet_tui.oci.image import load_image
+from fleet_tui.oci.reference import parse_reference
+from fleet_tui.oci.registry import RegistryClient
+from fleet_tui.oci.store import open_store, repo_of
+from fleet_tui.planning.lineage import rebase_stats
+from fleet_tui.rebase import prepare_rebase
+from fleet_tui.rebase.whatchanged import what_changed
+from fleet_tui.rollout.audit import record
+from fleet_tui.rollout.control import send_command, start_detached
+from fleet_tui.rollout.create import create_rollout
+from fleet_tui.rollout.inventory import inventory
+from fleet_tui.rollout.journal import Journal
+from fleet_tui.rollout.policy import Policy, metered_devices
+from fleet_tui.rollout.projection import project_waves
+from fleet_tui.rollout.report import build_report
+from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.rollout.story import device_story
 from fleet_tui.ui.formatting import money, short_ref
 from fleet_tui.ui.image_names import ImageNames
+from fleet_tui.ui.paged_rows import Window
 from fleet_tui.ui.state import (
-    Cohort, DeviceDetail, DeviceRow, DeviceStory, DiffView, DirRow, GroupRow, PlanLayer, Preview, RolloutDevice,
-    ReportView, RolloutSnapshot, SafetyReport, Settings, TagRow, Variant, Wave, best_of,
+    Cohort,
+    DeviceDetail,
+    DeviceRow,
+    DeviceStory,
+    DiffView,
+    DirRow,
+    GroupRow,
+    PlanLayer,
+    Preview,
+    ReportView,
+    RolloutDevice,
+    RolloutSnapshot,
+    SafetyReport,
+    Settings,
+    TagRow,
+    Variant,
+    Wave,
+    best_of,
 )
 
 TAGS_PER_REPO = 30
@@ -56,7 +93,6 @@ class LiveConsoleData:
     def hub(self) -> Any:
         with self._lock:
             if self._hub is None:
-                from fleet_tui.hub import open_hub
 
                 self._hub = open_hub(self.config)
             return self._hub
@@ -65,7 +101,6 @@ class LiveConsoleData:
     def journal(self) -> Any:
         with self._lock:
             if self._journal is None:
-                from fleet_tui.rollout.journal import Journal
 
                 self._journal = Journal.for_config(self.config)
             return self._journal
@@ -125,7 +160,6 @@ class LiveConsoleData:
                     # its own connection: a screenful never waits behind the Fleet screen's GROUP BY
                     self._device_listing = type(hub).from_config(self.config).listing()
                 else:
-                    from fleet_tui.hub.listing import MemoryListing, listed
 
                     self._device_listing = MemoryListing(
                         lambda cond: (listed(t, self.module, self.group_tag) for t in hub.iter_devices(cond)), ttl=30.0)
@@ -134,7 +168,6 @@ class LiveConsoleData:
     def device_window(self, group: str, query: Any, offset: int, limit: int, counts: bool = False) -> Any:
         from dataclasses import replace
 
-        from fleet_tui.ui.paged_rows import Window
 
         self.names.refresh()
         q = replace(query, condition=self._condition(group),
@@ -148,8 +181,6 @@ class LiveConsoleData:
         return Window(0, query, total, offset, rows, by_state, unfiltered)
 
     def device(self, device_id: str) -> DeviceDetail:
-        from fleet_tui.oci.image import load_image
-
         t = self.hub.get_device(device_id)
         images = tuple((m.image, m.digest) for m in t.reported.values() if m.image)
         images += tuple((ref, ref.rpartition("@")[2]) for ref in t.cached(self.module))  # held, not running
@@ -186,7 +217,6 @@ class LiveConsoleData:
             return list(reg.repositories)
         if not reg.default:
             return []
-        from fleet_tui.oci.registry import RegistryClient
 
         client = RegistryClient(reg.default, self.config)
         try:
@@ -195,11 +225,6 @@ class LiveConsoleData:
             client.close()
 
     def tags(self) -> Sequence[TagRow]:
-        from fleet_tui.oci.image import load_image
-        from fleet_tui.oci.reference import parse_reference
-        from fleet_tui.oci.store import open_store, repo_of
-        from fleet_tui.planning.lineage import rebase_stats
-
         rows = []
         for repo in self._repositories():
             ref = parse_reference(repo, default_tag=None)
@@ -212,9 +237,6 @@ class LiveConsoleData:
 
     # --- preview and rebase ----------------------------------------------------------------
     def _variant(self, label: str, target: Any, twins: Sequence[Any]) -> Variant:
-        from fleet_tui.planning.fleetplan import plan_group
-
-        from fleet_tui.planning.inventory import inventory
 
         held, keeps = inventory(self.config, self.hub, list(twins), self.journal)
         plan = plan_group(target, twins, self.module, self.config, held, keeps)
@@ -231,8 +253,6 @@ class LiveConsoleData:
         return f"{target}-rebased" if "@" not in target else target
 
     def preview(self, target: str, group: str) -> Preview:
-        from fleet_tui.oci.image import load_image
-
         self.names.refresh()
         image = load_image(target, self.config)
         twins = list(self.hub.iter_devices(self._condition(group)))  # one query for both variants
@@ -247,9 +267,6 @@ class LiveConsoleData:
 
     def _budget_line(self, twins: Sequence[Any], label: str) -> str:
         """The rollout's waves priced against `[rollout] budget` ("" without a budget)."""
-        from fleet_tui.rollout.policy import Policy, metered_devices
-        from fleet_tui.rollout.projection import project_waves
-
         policy = Policy.from_config(self.config.rollout)
         c = self.config.cost
         budget = policy.budget_bytes(c.per_gb, c.currency)
@@ -265,8 +282,6 @@ class LiveConsoleData:
                 f"{money(total, c.per_gb, c.currency)} against the {policy.budget} budget: {verdict}")
 
     def safety_report(self, target: str, group: str) -> SafetyReport:
-        from fleet_tui.rebase import prepare_rebase
-
         twins = self.hub.iter_devices(self._condition(group))
         top = Counter((t.reported[self.module].image, t.digest(self.module)) for t in twins
                       if self.module in t.reported and t.digest(self.module))
@@ -286,8 +301,6 @@ class LiveConsoleData:
                             + ((plan.seam.summary(len(plan.onto.layers)),) if plan.seam and plan.onto else ()))
 
     def what_changed(self, a: str, b: str) -> DiffView:
-        from fleet_tui.rebase.whatchanged import what_changed
-
         w = what_changed(a, b, self.config)
         return DiffView(w.a, w.b, tuple((d.name, d.before or "-", d.after or "-") for d in w.distributions),
                         tuple(DirRow(d.directory, d.added, d.removed, d.changed, d.bytes,
@@ -308,7 +321,6 @@ class LiveConsoleData:
             raise FleetError(result.refused)
         self.names.invalidate()  # a new tag: list again on the next sample
         if result.pushed:
-            from fleet_tui.rollout.audit import record
 
             record(self.journal, "build", str(result.ref), {"new": target, "group": group, "mode": result.mode,
                                                             "bytes_for_old_holders": result.bytes_for_old_holders})
@@ -317,9 +329,6 @@ class LiveConsoleData:
     # --- rollouts ------------------------------------------------------------------------
     def start_rollout(self, target: str, group: str, rebase: bool = False) -> str:
         self._writable("rollout start")
-        from fleet_tui.rollout.control import start_detached
-        from fleet_tui.rollout.create import create_rollout
-        from fleet_tui.rollout.policy import Policy
 
         # With rebase, the engine rebases TARGET onto each image the group runs (deterministic:
         # the same digest the Preview built), and devices on any other image get TARGET whole.
@@ -329,8 +338,6 @@ class LiveConsoleData:
         return rid
 
     def rollout(self, rollout_id: str) -> RolloutSnapshot:
-        from fleet_tui.rollout.snapshot import SnapshotReader
-
         reader = self._readers.get(rollout_id)
         if reader is None:
             reader = self._readers[rollout_id] = SnapshotReader(self.journal, self.hub, rollout_id, self.config.cost.per_gb)
@@ -347,15 +354,10 @@ class LiveConsoleData:
         )
 
     def rollout_device(self, rollout_id: str, device_id: str) -> DeviceStory:
-        from fleet_tui.rollout.story import device_story
-
         story = device_story(self.journal, self.hub, rollout_id, device_id)
         return DeviceStory(story.device_id, story.facts, story.lines)
 
     def _report(self, rollout_id: str) -> Any:
-        from fleet_tui.rollout.report import build_report
-        from fleet_tui.rollout.snapshot import SnapshotReader
-
         c = self.config.cost
         snapshot = SnapshotReader(self.journal, self.hub, rollout_id, c.per_gb).take()
         return build_report(self.journal, snapshot, c.per_gb, c.currency)
@@ -380,7 +382,6 @@ class LiveConsoleData:
 
     def control_rollout(self, rollout_id: str, action: str) -> str:
         self._writable(action)
-        from fleet_tui.rollout.control import send_command
 
         return send_command(self.config, self.journal, self.hub, rollout_id, action)
 

@@ -9,7 +9,6 @@ log attributes each GET to the device that made it.
 from __future__ import annotations
 
 import platform
-
 import threading
 from pathlib import Path
 
@@ -172,8 +171,8 @@ def test_crashing_image_reports_failed_and_old_container_keeps_running(registry,
 def test_going_back_to_the_image_a_device_ran_fetches_nothing(registry, images, tmp_path):
     """v1 → v2 → v1 on a fresh real dockerd: the agent reports v1 as still held, the preview
     plans the way back as 0 bytes, and the registry serves exactly what was planned both ways."""
+    from fleet_tui.fleet.groupplan import plan_group
     from fleet_tui.oci.image import load_image
-    from fleet_tui.planning.fleetplan import plan_group
     from fleet_tui.planning.pullplan import plan_pull
 
     config = Config(registry={"insecure": [registry.host]})

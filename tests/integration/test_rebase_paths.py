@@ -6,11 +6,21 @@ from __future__ import annotations
 import json
 
 from fleet_tui.oci import mediatypes as mt
+from fleet_tui.oci.annotations import BASE_DIGEST, BASE_NAME
 from fleet_tui.oci.image import load_image
 from fleet_tui.oci.layer import Entry
 from fleet_tui.rebase import rebase, verify_images
-from fleet_tui.rebase.publish import BASE_DIGEST, BASE_NAME
-from tests.support.images import MODEL_DIR, SCORE, base_layer, build, deps_layer, app_layer, ml_pair, noise, push_layers
+from tests.support.images import (
+    MODEL_DIR,
+    SCORE,
+    app_layer,
+    base_layer,
+    build,
+    deps_layer,
+    ml_pair,
+    noise,
+    push_layers,
+)
 
 PATHS = [f"/{MODEL_DIR},/{SCORE}"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet_tui.commands.sim import alive
 from fleet_tui.config import Config
+from fleet_tui.detach import alive
 from fleet_tui.hub.local import LocalHub
 from fleet_tui.oci.build import ImageBuilder
 from fleet_tui.oci.layer import files_layer

@@ -12,8 +12,8 @@ import pytest
 
 from fleet_tui.cli import main
 from fleet_tui.config import Config, load_config, parse_config
-from fleet_tui.config.units import parse_duration, parse_size, parse_threshold
 from fleet_tui.errors import UsageError
+from fleet_tui.units import parse_duration, parse_size, parse_threshold
 
 PINNED = "127.0.0.1:5000/ml/scoring@sha256:" + "a" * 64
 

@@ -1,4 +1,4 @@
-"""fleet_tui.planning.inventory: reported caches are taken as said; IoT Edge caches are
+"""fleet_tui.rollout.inventory: reported caches are taken as said; IoT Edge caches are
 modelled from the journal and aziot-edged's image garbage collection threshold."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import time
 
 from fleet_tui.config import parse_config
 from fleet_tui.hub.protocol import DeviceTwin, ModuleReport
-from fleet_tui.planning.inventory import inventory, modelled_cache
+from fleet_tui.rollout.inventory import inventory, modelled_cache
 from fleet_tui.rollout.journal import Assignment, Journal
 
 V1 = "reg/app@sha256:" + "1" * 64

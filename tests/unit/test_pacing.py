@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fleet_tui import units, windows
 from fleet_tui.errors import UsageError
 from fleet_tui.rollout import pacing
 from fleet_tui.rollout.policy import Policy
@@ -24,7 +25,7 @@ def at(text: str, tz: str = "UTC") -> float:
     ("512 MiB", 512 * 2**20), ("1000", 1000), ("", None),
 ])
 def test_budget_forms(text, expected):
-    assert pacing.budget_bytes(text, 400.0, "$") == expected
+    assert units.budget_bytes(text, 400.0, "$") == expected
 
 
 @pytest.mark.parametrize("text, words", [
@@ -32,12 +33,12 @@ def test_budget_forms(text, expected):
 ])
 def test_bad_budgets_name_the_form(text, words):
     with pytest.raises(UsageError, match=re.escape(words)):
-        pacing.budget_bytes(text, 400.0, "$")
+        units.budget_bytes(text, 400.0, "$")
 
 
 def test_money_budget_without_a_price_is_refused():
     with pytest.raises(UsageError, match="per_gb is 0"):
-        pacing.budget_bytes("$5", 0.0, "$")
+        units.budget_bytes("$5", 0.0, "$")
 
 
 def test_rate_spaces_devices_and_never_exceeds_n_per_minute():
@@ -63,30 +64,30 @@ def test_exponential_rate_rises_with_successes():
 
 
 def test_overnight_window():
-    assert pacing.window_state(["22:00-05:00"], "UTC", at("2026-11-30T18:00:00")) == (False, 4 * 3600)
-    assert pacing.window_state(["22:00-05:00"], "UTC", at("2026-11-30T23:30:00")) == (True, 5.5 * 3600)
-    assert pacing.window_state(["22:00-05:00"], "UTC", at("2026-12-01T04:59:00")) == (True, 60)
-    assert pacing.window_state(["22:00-05:00"], "UTC", at("2026-12-01T05:00:00")) == (False, 17 * 3600)
+    assert windows.window_state(["22:00-05:00"], "UTC", at("2026-11-30T18:00:00")) == (False, 4 * 3600)
+    assert windows.window_state(["22:00-05:00"], "UTC", at("2026-11-30T23:30:00")) == (True, 5.5 * 3600)
+    assert windows.window_state(["22:00-05:00"], "UTC", at("2026-12-01T04:59:00")) == (True, 60)
+    assert windows.window_state(["22:00-05:00"], "UTC", at("2026-12-01T05:00:00")) == (False, 17 * 3600)
 
 
 def test_touching_windows_join_and_no_windows_is_always_open():
-    assert pacing.window_state(["10:00-11:00", "11:00-12:00"], "UTC", at("2026-11-30T10:30:00")) == (True, 5400)
-    assert pacing.window_state([], "UTC", 0.0)[0] is True
+    assert windows.window_state(["10:00-11:00", "11:00-12:00"], "UTC", at("2026-11-30T10:30:00")) == (True, 5400)
+    assert windows.window_state([], "UTC", 0.0)[0] is True
 
 
 def test_window_in_the_groups_zone_across_a_dst_change():
     # Europe/Berlin leaves summer time on 2026-10-25 at 03:00 local: 02:00-04:00 local lasts 3 real hours
     start = at("2026-10-25T01:30:00", "Europe/Berlin")
-    is_open, opens_in = pacing.window_state(["02:00-04:00"], "Europe/Berlin", start)
+    is_open, opens_in = windows.window_state(["02:00-04:00"], "Europe/Berlin", start)
     assert not is_open and opens_in == 1800
-    is_open, closes_in = pacing.window_state(["02:00-04:00"], "Europe/Berlin", start + 1800)
+    is_open, closes_in = windows.window_state(["02:00-04:00"], "Europe/Berlin", start + 1800)
     assert is_open and closes_in == 3 * 3600
 
 
 @pytest.mark.parametrize("text", ["25:00-01:00", "22:00", "10:00-10:00", "9:00-10:00", "10:60-11:00"])
 def test_bad_windows_are_refused(text):
     with pytest.raises(UsageError, match="maintenance window"):
-        pacing.parse_window(text)
+        windows.parse_window(text)
 
 
 def test_policy_checks_pacing_values():
@@ -113,7 +114,7 @@ def test_projection_follows_the_rollouts_order_and_stops_fitting_at_the_first_cr
 
 
 def test_span_text():
-    assert [pacing.span_text(s) for s in (40, 300, 3 * 3600 + 12 * 60)] == ["40s", "5m", "3h12m"]
+    assert [units.span(s) for s in (40, 300, 3 * 3600 + 12 * 60)] == ["40s", "5m", "3h12m"]
 
 
 def test_an_exponential_rate_is_capped_instead_of_overflowing():

@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from fleet_tui.ui.formatting import short_ref, size
+from fleet_tui.ui.screens.diff import DiffScreen
 from fleet_tui.ui.state import SafetyReport
 from fleet_tui.ui.widgets.safe_static import SafeStatic
 
@@ -75,6 +76,4 @@ class SafetyScreen(ModalScreen[bool]):
         self.dismiss(False)
 
     def action_diff(self) -> None:
-        from fleet_tui.ui.screens.diff import DiffScreen
-
         self.app.push_screen(DiffScreen(self.report.onto, self.report.target))

@@ -18,6 +18,7 @@ from fleet_tui.hub.listing import ListQuery
 from fleet_tui.ui.bindings import DEVICES
 from fleet_tui.ui.formatting import age, short_digest
 from fleet_tui.ui.paged_rows import PagedRows, Window
+from fleet_tui.ui.screens.device import DeviceScreen
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
@@ -123,7 +124,6 @@ class DevicesScreen(ListScreen):
 
     def action_open_device(self) -> None:
         if (d := self.table.current_row) is not None:
-            from fleet_tui.ui.screens.device import DeviceScreen
 
             self.app.push_screen(DeviceScreen(d.id))
 

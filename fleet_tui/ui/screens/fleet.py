@@ -5,11 +5,11 @@ rollout."""
 from __future__ import annotations
 
 from dataclasses import replace
-
 from typing import Any, Sequence
 
 from fleet_tui.ui.bindings import FLEET
 from fleet_tui.ui.formatting import short_digest
+from fleet_tui.ui.screens.devices import DevicesScreen
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.state import GroupRow
 from fleet_tui.ui.widgets.keys import textual_bindings
@@ -119,7 +119,6 @@ class FleetScreen(ListScreen):
 
     def action_open_group(self) -> None:
         if (g := self._group()) is not None:
-            from fleet_tui.ui.screens.devices import DevicesScreen
 
             self.fleet.group = g.name
             self.app.push_screen(DevicesScreen(g.name))

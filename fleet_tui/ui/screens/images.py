@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 from fleet_tui.ui.bindings import IMAGES
 from fleet_tui.ui.formatting import age, short_digest, short_ref, size
+from fleet_tui.ui.screens.diff import DiffScreen
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.state import TagRow
 from fleet_tui.ui.widgets.keys import textual_bindings
@@ -60,8 +61,6 @@ class ImagesScreen(ListScreen):
             self.app.notify(f"target: {short_ref(t.ref)} — p previews it for {self.fleet.group or 'a group'}")
 
     def action_diff(self) -> None:
-        from fleet_tui.ui.screens.diff import DiffScreen
-
         t = self.table.current_row
         if t is None:
             return

@@ -25,8 +25,11 @@ from fleet_tui.ui.rollout_view import (
     wave_state,
 )
 from fleet_tui.ui.screens.confirm import TypeToConfirm
+from fleet_tui.ui.screens.device_story import DeviceStoryScreen
 from fleet_tui.ui.screens.listing import ListScreen
+from fleet_tui.ui.screens.report import ReportScreen
 from fleet_tui.ui.state import DANGEROUS_ACTIONS, RolloutSnapshot
+from fleet_tui.ui.widgets.filter_bar import FilterBar
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.safe_static import SafeStatic
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
@@ -75,7 +78,6 @@ class RolloutScreen(ListScreen):
         yield SafeStatic("", id="summary")
         yield self.make_table()
         yield SafeStatic("", id="events")
-        from fleet_tui.ui.widgets.filter_bar import FilterBar
 
         yield FilterBar(id="filter")
         yield from self.compose_footer()
@@ -194,7 +196,6 @@ class RolloutScreen(ListScreen):
         """`enter` on a device: its story in this rollout, over the rollout screen."""
         if row is None:
             return
-        from fleet_tui.ui.screens.device_story import DeviceStoryScreen
 
         self.run_blocking(lambda: self.fleet.data.rollout_device(self.rollout_id, row.id),
                           lambda story: self.app.push_screen(DeviceStoryScreen(self.rollout_id, story, self.fleet.clock())),
@@ -202,8 +203,6 @@ class RolloutScreen(ListScreen):
 
     def action_report(self) -> None:
         """`e`: the end-of-rollout report (also of one still running), over the rollout."""
-        from fleet_tui.ui.screens.report import ReportScreen
-
         self.run_blocking(lambda: self.fleet.data.rollout_report(self.rollout_id),
                           lambda report: self.app.push_screen(ReportScreen(report)), "report")
 

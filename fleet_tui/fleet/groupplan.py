@@ -1,5 +1,5 @@
 """Per-device pull plans for a group: devices are grouped into cohorts by the image they run,
-the other images they hold (`ModuleReport.cached`; fleet_tui.planning.inventory models them
+the other images they hold (`ModuleReport.cached`; fleet_tui.rollout.inventory models them
 where devices cannot say) and their platform.
 
 One image load and one plan per distinct (running image, held images, platform) — a 100,000-device group

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fleet_tui.ui.app import FleetApp
-from fleet_tui.ui.fake_data import FakeConsoleData
+from fleet_tui.demo.fake_console import FakeConsoleData
 
 
 async def wait(pred, timeout: float = 60.0) -> None:

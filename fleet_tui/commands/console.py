@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from fleet_tui.demo.fake_console import FakeConsoleData
 from fleet_tui.errors import UsageError
-from fleet_tui.ui.fake_data import FakeConsoleData
 from fleet_tui.ui.live_data import LiveConsoleData
 
 START_SCREENS = ("fleet", "images", "preview", "rollout")

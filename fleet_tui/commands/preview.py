@@ -10,15 +10,12 @@ import argparse
 from typing import Any
 
 from fleet_tui.commands.output import add_json_flag, print_json, table
-from fleet_tui.errors import NotFound
-from fleet_tui.fleet.groupplan import GroupPlan, plan_group
+from fleet_tui.fleet.groupplan import GroupPlan
 from fleet_tui.hub import open_hub
-from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.oci.digest import short
-from fleet_tui.oci.image import load_image
-from fleet_tui.rollout.inventory import inventory
-from fleet_tui.rollout.policy import Policy, metered_devices
-from fleet_tui.rollout.projection import WaveCost, project_waves
+from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.projection import WaveCost
+from fleet_tui.services.preview import preview_group
 from fleet_tui.units import money, size
 
 
@@ -37,29 +34,15 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_preview)
 
 
-def _group_plan(ref: str, group: str, ctx: Any, twins: list, hub: Any) -> GroupPlan:
-    held, keeps = inventory(ctx.config, hub, twins)
-    return plan_group(load_image(ref, ctx.config), twins, ctx.config.hub.module, ctx.config, held, keeps)
-
-
 def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
     cfg = ctx.config
+    policy = Policy.from_config(cfg.rollout).with_overrides(waves=args.waves, budget=args.budget)
     hub = open_hub(cfg)
     try:
-        condition = group_condition(cfg.hub.group_tag, args.group)
-        twins = list(hub.iter_devices(condition))
-        if not twins:
-            names = sorted(g.name for g in hub.group_summaries(cfg.hub.module) if g.name)
-            raise NotFound(f"unknown group {args.group!r}; known groups: {', '.join(names[:8]) or 'none'}")
-        plan = _group_plan(args.target, args.group, ctx, twins, hub)
-        other = _group_plan(args.compare, args.group, ctx, twins, hub) if args.compare else None
+        p = preview_group(cfg, hub, args.group, args.target, args.compare, policy=policy)
     finally:
         hub.close()
-    policy = Policy.from_config(cfg.rollout).with_overrides(waves=args.waves, budget=args.budget)
-    budget = policy.budget_bytes(cfg.cost.per_gb, cfg.cost.currency)
-    offline = {t.device_id for t in twins if not t.connected}
-    waves = project_waves(policy, [t.device_id for t in twins], offline, _bytes_of(other or plan), budget,
-                          metered_devices(policy, twins, cfg.hub.module))
+    plan, other, waves, budget = p.plan, p.compare, p.waves, p.budget
     price = lambda n: money(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
     if args.json:
         doc: dict[str, Any] = _json(plan, cfg)
@@ -79,10 +62,6 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
               f"{price(plan.total_bytes)} → {price(other.total_bytes)} for {n:,} devices")
     _print_waves(waves, budget, policy, price, "REF" if other is not None else "TARGET")
     return 0
-
-
-def _bytes_of(plan: GroupPlan) -> dict[str, int]:
-    return {d: c.bytes_per_device for c in plan.cohorts for d in c.device_ids}
 
 
 def _print_waves(waves: list[WaveCost], budget: int | None, policy: Policy, price: Any, which: str) -> None:

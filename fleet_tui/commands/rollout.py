@@ -22,15 +22,14 @@ from fleet_tui.rollout.control import (
     engine_pid,
     log_path,
     send_command,
-    start_detached,
     stop_signal_safe,
 )
-from fleet_tui.rollout.create import create_rollout
 from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, Journal
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.policy import ON_FAILURE
 from fleet_tui.rollout.snapshot import SnapshotReader
+from fleet_tui.services.rollout_start import start_rollout
 from fleet_tui.units import money, size
 
 
@@ -155,13 +154,13 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
     journal = Journal.for_config(ctx.config)
     hub = open_hub(ctx.config)
     try:
-        rid = create_rollout(ctx.config, hub, journal, args.target, args.group, policy,
-                             rebase=args.rebase_onto, auto_rebase=args.auto_rebase,
-                             confirm_over_budget=_confirm_over_budget(args))
+        started = start_rollout(ctx.config, hub, journal, args.target, args.group, policy,
+                                rebase_onto=args.rebase_onto, auto_rebase=args.auto_rebase,
+                                confirm_over_budget=_confirm_over_budget(args), detach=args.detach)
+        rid = started.id
         if args.detach:
-            pid = start_detached(ctx.config, journal, rid)
             if args.json:
-                print_json({"id": rid, "pid": pid, "log": str(log_path(journal, rid))})
+                print_json({"id": rid, "pid": started.pid, "log": str(log_path(journal, rid))})
             else:
                 print(rid)
             return 0

@@ -59,6 +59,7 @@ class GroupPlan:
     target: str
     target_digest: str
     cohorts: list[Cohort]
+    pinned: str = ""  # the target's manifest (of the default platform), digest-pinned
 
     @property
     def total_bytes(self) -> int:
@@ -115,4 +116,4 @@ def plan_group(target: Image, twins: Iterable[DeviceTwin], module: str, config: 
         digest = ref.rsplit("@", 1)[-1] if ref else ""
         cohorts.append(Cohort(digest, ref, tuple(ids), plan_pull(targets[platform], have), running is not None,
                               platform, target.deploy_digest, others, rollback))
-    return GroupPlan(str(target.ref), target.deploy_digest, cohorts)
+    return GroupPlan(str(target.ref), target.deploy_digest, cohorts, target.pinned)

@@ -6,8 +6,8 @@ bytes) and per call reads only: the rollout and wave rows, the newest journal ev
 the devices carrying the rollout tag (one hub query). Throughput is the rate of change of
 bytes between the reader's own samples; ETA is the planned bytes still to come divided by
 the current rate. Events read as operator lines (fleet_tui.rollout.event_text, waves
-numbered from 1). Field names mirror `fleet_tui.ui.state.RolloutSnapshot` (the UI may not
-be imported from domain code), so the console converts one into the other field by field.
+numbered from 1). The console reads these very snapshots (one type for the CLI, the console,
+the report and the tests); it only fills `target_name`, the short name it knows the target by.
 
 Device state (docs/cli.md values): `pending` until the device's wave started and it reported
 after that start; then what it reports (`offline` when not connected); `rolled_back` once a
@@ -92,6 +92,7 @@ class RolloutSnapshot:
     budget_bytes: int = -1  # the rollout's budget (-1: none)
     budget_text: str = ""  # the budget as the operator gave it ("$50", "5 GB")
     pacing: str = ""  # what holds the next devices back ("waiting for window (opens in 3h12m)")
+    target_name: str = ""  # short repo:tag of the target, when the reader knows it ("": show the reference)
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)

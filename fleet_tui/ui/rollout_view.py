@@ -8,8 +8,8 @@ gate is open says what it waits for and when it times out.
 
 from __future__ import annotations
 
+from fleet_tui.rollout.snapshot import RolloutDevice, RolloutSnapshot, Wave
 from fleet_tui.ui.formatting import bar, duration
-from fleet_tui.ui.state import RolloutDevice, RolloutSnapshot, Wave
 
 ENDED_EARLY = ("aborted", "rolled_back")
 ROLLED_BACK, UNTOUCHED = -1.0, -2.0  # progress sentinels (sort below every real fraction)
@@ -65,7 +65,7 @@ def timeout_in(w: Wave, now: float) -> str:
 def gate_cell(w: Wave, s: RolloutSnapshot) -> str:
     """The GATE column: the policy, or for an open gate what it still needs (DONE shows the count)."""
     if not gate_open(w, s):
-        return w.gate
+        return w.result or w.gate
     return f"need {w.needed:,} of {w.size:,} · {timeout_in(w, s.taken)}"
 
 

@@ -3,6 +3,8 @@
 Invariants:
 - Nothing here imports Textual (an import-linter contract checks it): the same snapshots
   serve the console, the tests and the benchmarks.
+- Rollouts are the domain's own snapshots (fleet_tui.rollout.snapshot.RolloutSnapshot), the
+  same the CLI prints: the console adds only the target's short name.
 - Every snapshot is an immutable value (frozen dataclasses, tuples). A screen may keep one
   as long as it likes; a newer one replaces it whole — nobody mutates one in place.
 - `ConsoleData` methods may block (hub, registry, rollout journal): the UI calls them
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, Sequence
+
+from fleet_tui.rollout.snapshot import RolloutSnapshot
 
 if TYPE_CHECKING:
     from fleet_tui.hub.listing import ListQuery
@@ -166,28 +170,6 @@ class DiffView:
 
 
 @dataclass(frozen=True)
-class Wave:
-    index: int
-    size: int
-    state: str  # pending/running/succeeded/halted…
-    gate: str  # e.g. "≥ 99% running, 0 failed, 5 min soak"
-    done: int = 0
-    failed: int = 0
-    needed: int = 0  # devices that must run the new image for the gate to pass
-    deadline: float | None = None  # unix time the open gate times out (None: gate not open)
-
-
-@dataclass(frozen=True)
-class RolloutDevice:
-    id: str
-    wave: int
-    state: str
-    bytes: int
-    total: int  # bytes this device must pull (0 when unknown)
-    reason: str = ""  # why a failed or offline device is so, in a few words
-
-
-@dataclass(frozen=True)
 class DeviceStory:
     """One device in one rollout: facts (label, value) and what happened (time, text)."""
 
@@ -206,33 +188,6 @@ class ReportView:
     waves: tuple[tuple[str, ...], ...]  # (wave, devices, state, started, took, gate)
     timeline: tuple[tuple[float, int], ...]  # (seconds since creation, bytes moved by then)
     problems: tuple[tuple[str, str, str], ...] = ()  # (device, wave, state) not running the target
-
-
-@dataclass(frozen=True)
-class RolloutSnapshot:
-    id: str
-    group: str
-    target: str
-    state: str
-    waves: tuple[Wave, ...]
-    devices: tuple[RolloutDevice, ...]
-    bytes_total: int
-    bytes_planned: int
-    throughput: tuple[float, ...]  # bytes/s samples, oldest first
-    eta_seconds: float | None
-    cost: float  # cost so far, in currency units
-    events: tuple[tuple[float, str], ...]  # (time, text), newest last
-    taken: float  # when the snapshot was taken
-    awaiting_approval: bool = False
-    target_name: str = ""  # short repo:tag of the target when known ("" → show its short digest)
-    approvable: bool = False  # `approve` now would (pre-)approve a wave still to start
-    bytes_source: str = "reported"  # "planned": the hub reports no bytes (Azure); bytes are the plan's
-    budget_bytes: int = -1  # the rollout's budget (-1: none)
-    budget_text: str = ""  # as the operator gave it: "$50", "5 GB"
-    pacing: str = ""  # what holds the next devices back: "waiting for window (opens in 3h12m)"
-
-    def count(self, state: str) -> int:
-        return sum(1 for d in self.devices if d.state == state)
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,17 @@ from typing import Callable
 import pytest
 
 from fleet_tui.ui.app import FleetApp
-from fleet_tui.ui.fake_data import FakeConsoleData
 from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.rollout import RolloutScreen
+from tests.support.console_fakes import RecordingConsoleData
 
 
 @pytest.fixture
-def fake() -> FakeConsoleData:
-    return FakeConsoleData()
+def fake() -> RecordingConsoleData:
+    return RecordingConsoleData()
 
 
-def make_app(data: FakeConsoleData, **kwargs) -> FleetApp:
+def make_app(data: RecordingConsoleData, **kwargs) -> FleetApp:
     return FleetApp(data, clock=data.clock, sample_hz=20, **kwargs)
 
 

@@ -12,8 +12,9 @@ from typing import Awaitable, Callable
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from fleet_tui.demo.fake_console import REPO
 from fleet_tui.ui.app import FleetApp
-from fleet_tui.ui.fake_data import REPO, FakeConsoleData
+from tests.support.console_fakes import RecordingConsoleData
 
 TARGET = f"{REPO}:2"
 
@@ -49,7 +50,7 @@ def _app(**kwargs) -> Callable[[], FleetApp]:
 
     def make() -> FleetApp:
         args = dict(kwargs)
-        data = FakeConsoleData(rebased=args.pop("rebased", False))
+        data = RecordingConsoleData(rebased=args.pop("rebased", False))
         return FleetApp(data, clock=data.clock, sample_hz=20, **args)
 
     return make
@@ -72,12 +73,12 @@ async def _safety_then_diff(pilot: Pilot) -> None:
     await settle(pilot, "DiffScreen")
 
 
-def short_wave_rollout() -> FakeConsoleData:
+def short_wave_rollout() -> RecordingConsoleData:
     """Fake data with rollout r-0009 on vans-lte, approved now: wave 2 holds devices 1..24,
     three of them offline, so 21 can run and its gate needs 23."""
-    from fleet_tui.ui.fake_rollout import FakeRollout
+    from fleet_tui.demo.fake_rollout import FakeRollout
 
-    data = FakeConsoleData(groups={"vans-lte": 600}, with_rollout=False)
+    data = RecordingConsoleData(groups={"vans-lte": 600}, with_rollout=False)
     now = data.clock()
     devices = [(f"van-{i:03d}", 1_000_000, i in (2, 5, 9)) for i in range(240)]
     data.rollouts["r-0009"] = FakeRollout("r-0009", "vans-lte", f"{REPO}:2", devices, now, "wifi", 720.0,

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_tui.ui.fake_data import REPO, FakeConsoleData
+from fleet_tui.demo.fake_console import REPO
 from fleet_tui.ui.screens.confirm import SafetyScreen, TypeToConfirm
 from fleet_tui.ui.screens.preview import PreviewScreen
 from fleet_tui.ui.screens.rollout import RolloutScreen
+from tests.support.console_fakes import RecordingConsoleData
 from tests.ui.conftest import confirm_typed, loaded, make_app, open_rollout, screen_text, wait_for
 
 pytestmark = pytest.mark.anyio
@@ -103,7 +104,7 @@ async def test_rollout_pause_resume_and_abort_confirmed(fake) -> None:
 
 
 async def test_rollout_approve_and_failed_only(fake) -> None:
-    data = FakeConsoleData(groups={"trucks-sat": 250}, with_rollout=False)
+    data = RecordingConsoleData(groups={"trucks-sat": 250}, with_rollout=False)
     rid = data.start_rollout(TARGET, "trucks-sat")
     data.sent.clear()
     app = make_app(data, rollout_id=rid, start="rollout")
@@ -123,7 +124,7 @@ async def test_rollout_approve_and_failed_only(fake) -> None:
 
 
 async def test_read_only_disables_every_action(fake) -> None:
-    data = FakeConsoleData(read_only=True)
+    data = RecordingConsoleData(read_only=True)
     app = make_app(data)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_rollout(app, pilot)

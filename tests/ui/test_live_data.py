@@ -52,15 +52,15 @@ async def test_groups_a_hub_cannot_count_online_show_a_dash_and_sort() -> None:
     import dataclasses
 
     from fleet_tui.ui.app import FleetApp
-    from fleet_tui.ui.fake_data import FakeConsoleData
+    from tests.support.console_fakes import RecordingConsoleData
 
-    class Uncounted(FakeConsoleData):
+    class Uncounted(RecordingConsoleData):
         def groups(self):
             rows = list(super().groups())
             return [dataclasses.replace(g, online=None, offline=None) if i % 2 else g for i, g in enumerate(rows)]
 
     data = Uncounted()
-    counted = [g for i, g in enumerate(FakeConsoleData().groups()) if not i % 2]
+    counted = [g for i, g in enumerate(RecordingConsoleData().groups()) if not i % 2]
     app = FleetApp(data, clock=data.clock, sample_hz=20)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: getattr(app.screen, "loaded", False))
@@ -75,9 +75,9 @@ async def test_groups_a_hub_cannot_count_online_show_a_dash_and_sort() -> None:
 
 async def test_hub_throttling_shows_in_the_title_and_clears() -> None:
     from fleet_tui.ui.app import FleetApp
-    from fleet_tui.ui.fake_data import FakeConsoleData
+    from tests.support.console_fakes import RecordingConsoleData
 
-    data = FakeConsoleData()
+    data = RecordingConsoleData()
     app = FleetApp(data, clock=data.clock, sample_hz=20)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: getattr(app.screen, "loaded", False))

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_tui.ui.fake_data import REPO, FakeConsoleData
+from fleet_tui.demo.fake_console import REPO
 from fleet_tui.ui.screens.rollout import RolloutScreen
+from tests.support.console_fakes import RecordingConsoleData
 from tests.ui.conftest import (
     confirm_typed,
     footer,
@@ -96,7 +97,7 @@ async def test_abort_lets_started_devices_finish_and_marks_the_rest_untouched(fa
 
 
 async def test_approve_is_offered_while_paused_to_pre_approve_the_next_wave() -> None:
-    data = FakeConsoleData(with_rollout=False)
+    data = RecordingConsoleData(with_rollout=False)
     rid = data.start_rollout(f"{REPO}:2", "vans-lte")
     app = make_app(data, rollout_id=rid, start="rollout")
     async with app.run_test(size=(80, 24)) as pilot:

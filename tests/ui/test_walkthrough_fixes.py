@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_tui.ui.fake_data import FakeConsoleData
 from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.screens.preview import PreviewScreen
+from tests.support.console_fakes import RecordingConsoleData
 from tests.ui.conftest import make_app, screen_text, wait_for
 from tests.ui.scenes import TARGET
 
@@ -20,7 +20,7 @@ def test_pinned_refs_in_an_embedded_store_stay_short() -> None:
 
 
 async def test_preview_next_group_key_is_not_taken_by_the_table() -> None:
-    data = FakeConsoleData()
+    data = RecordingConsoleData()
     app = make_app(data, target=TARGET)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: getattr(app.screen, "loaded", False))

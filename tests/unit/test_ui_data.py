@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
+from fleet_tui.demo.fake_console import REPO
 from fleet_tui.errors import NotFound
-from fleet_tui.ui.fake_data import REPO, FakeConsoleData
 from fleet_tui.ui.formatting import bar, saving_line, short_ref
 from fleet_tui.ui.sampler import Sampler
+from tests.support.console_fakes import RecordingConsoleData
 
 
 def test_saving_line_reads_like_the_issue() -> None:
@@ -50,7 +51,7 @@ def test_sampler_thread_fetches_off_the_caller_thread_and_stops_promptly() -> No
 
 
 def test_fake_data_is_deterministic_and_rollout_moves_with_the_clock() -> None:
-    a, b = FakeConsoleData(), FakeConsoleData()
+    a, b = RecordingConsoleData(), RecordingConsoleData()
     assert a.groups() == b.groups() and a.rollout("r-0001") == b.rollout("r-0001")
     first = a.rollout("r-0001")
     a.clock.advance(60)
@@ -64,7 +65,7 @@ def test_fake_data_is_deterministic_and_rollout_moves_with_the_clock() -> None:
 
 
 def test_fake_preview_naive_vs_rebased() -> None:
-    data = FakeConsoleData(rebased=True)
+    data = RecordingConsoleData(rebased=True)
     p = data.preview(f"{REPO}:2", "vans-lte")
     assert p.naive.per_device == 81_504_600 and p.rebased is not None and p.rebased.per_device == 7_900
     assert p.naive.devices == 600

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Footer, Sparkline, Static
 
+from fleet_tui.rollout.snapshot import RolloutSnapshot
 from fleet_tui.ui.bindings import LIST, ROLLOUT, ROLLOUT_QUIET
 from fleet_tui.ui.formatting import age, duration, short_ref, size, state_style
 from fleet_tui.ui.rollout_view import (
@@ -28,7 +29,7 @@ from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.device_story import DeviceStoryScreen
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.screens.report import ReportScreen
-from fleet_tui.ui.state import DANGEROUS_ACTIONS, RolloutSnapshot
+from fleet_tui.ui.state import DANGEROUS_ACTIONS
 from fleet_tui.ui.widgets.filter_bar import FilterBar
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.safe_static import SafeStatic

@@ -1,10 +1,10 @@
-"""A seeded, clock-driven `ConsoleData` for tests, snapshots, screenshots and benchmarks.
+"""A seeded, clock-driven `ConsoleData`: what `fleet-tui console --fake-data` shows (a first
+look with no hub), and the data of the screenshots, snapshot tests and console benchmarks.
 
-Deterministic: every value derives from the group sizes and the injected clock (frozen
-in tests: `FakeClock`), so two runs draw the same screen. It records every action the UI
-sends in `sent`, which the pilot tests assert on. Its rollout is `FakeRollout`
-(fleet_tui.ui.fake_rollout): progress is a pure function of rollout time.
-No Textual here.
+Deterministic: every value derives from the group sizes and the injected clock (frozen at
+`T0` unless the caller gives one; `console --fake-data` runs it on a live clock), so two runs
+draw the same screen. Its rollout is `FakeRollout` (fleet_tui.demo.fake_rollout): progress is
+a pure function of rollout time. Actions change only this object. No Textual here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from fleet_tui.demo.fake_rollout import FakeRollout
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.hub.listing import MemoryListing
-from fleet_tui.ui.fake_rollout import FakeRollout
 from fleet_tui.ui.paged_rows import Window
 from fleet_tui.ui.state import (
     ROLLOUT_ACTIONS,
@@ -37,10 +37,9 @@ from fleet_tui.ui.state import (
 )
 
 if TYPE_CHECKING:
-    from fleet_tui.hub.listing import ListQuery, MemoryListing
-    from fleet_tui.ui.paged_rows import Window
+    from fleet_tui.hub.listing import ListQuery
 
-T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the frozen "now" of tests and screenshots
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC: the frozen "now" of screenshots and tests
 REPO = "127.0.0.1:5000/ml/scoring"
 DEFAULT_GROUPS = {"canary-lab": 12, "vans-lte": 600, "trucks-sat": 250, "factory-wifi": 138}
 LINKS = {"canary-lab": "wifi", "vans-lte": "lte", "trucks-sat": "sat-flaky", "factory-wifi": "wifi"}
@@ -48,17 +47,6 @@ LINKS = {"canary-lab": "wifi", "vans-lte": "lte", "trucks-sat": "sat-flaky", "fa
 
 def sha(name: str) -> str:
     return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 BASE = PlanLayer(sha("base"), 29_130_000, False, "/bin/sh -c #(nop) ADD file:4f1e… in / ")
@@ -77,11 +65,10 @@ IMAGES = {  # tag → (layers, manifest bytes, config bytes, created)
 class FakeConsoleData:
     def __init__(self, groups: dict[str, int] | None = None, clock: Callable[[], float] | None = None,
                  read_only: bool = False, with_rollout: bool = True, rebased: bool = False) -> None:
-        self.clock = clock or FakeClock()
+        self.clock: Callable[[], float] = clock or (lambda: T0)
         self.group_sizes = dict(DEFAULT_GROUPS if groups is None else groups)
-        self._listing: "MemoryListing | None" = None  # device_window's filtered/sorted views
+        self._listing: MemoryListing | None = None  # device_window's filtered/sorted views
         self.read_only = read_only
-        self.sent: list[tuple[str, ...]] = []
         self.rebased_built = rebased
         self.rollouts: dict[str, FakeRollout] = {}
         self._devices: dict[str, tuple[DeviceRow, ...]] = {}
@@ -128,7 +115,7 @@ class FakeConsoleData:
             self._devices[group] = tuple(rows)
         return self._devices[group]
 
-    def device_window(self, group: str, query: "ListQuery", offset: int, limit: int, counts: bool = False) -> "Window":
+    def device_window(self, group: str, query: "ListQuery", offset: int, limit: int, counts: bool = False) -> Window:
         from dataclasses import replace
 
 
@@ -220,14 +207,12 @@ class FakeConsoleData:
 
     def build_rebased(self, target: str, group: str) -> str:
         self._check_writable("rebase")
-        self.sent.append(("build_rebased", target, group))
         self.rebased_built = True
         return f"{REPO}@{sha('image-2-rebased')}"
 
     def start_rollout(self, target: str, group: str, rebase: bool = False) -> str:
         self._check_writable("rollout")
         rid = f"r-{len(self.rollouts) + 1:04d}"
-        self.sent.append(("start_rollout", target, group))
         self._add_rollout(rid, target, group, started=self.clock())
         return rid
 
@@ -262,14 +247,12 @@ class FakeConsoleData:
                           waves, tuple(timeline), problems)
 
     def save_report(self, rollout_id: str) -> str:
-        self.sent.append(("save_report", rollout_id))
         return f"/tmp/fleet-tui-fake/reports/{rollout_id}.md"
 
     def control_rollout(self, rollout_id: str, action: str) -> str:
         self._check_writable(action)
         if action not in ROLLOUT_ACTIONS:
             raise UsageError(f"unknown rollout action {action!r}")
-        self.sent.append((action, rollout_id))
         self.rollouts[rollout_id].control(action, self.clock())
         return f"{action} sent to {rollout_id}"
 

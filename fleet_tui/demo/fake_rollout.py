@@ -1,4 +1,5 @@
-"""The fake data's staged rollout: progress as a pure function of *rollout time*.
+"""The seeded console's staged rollout (`console --fake-data`): progress as a pure function of
+*rollout time*, drawn as the domain's own `RolloutSnapshot`.
 
 Rollout time is wall time since start minus paused spans, so pause/resume/approve/abort/
 rollback are just timestamps and any snapshot can be recomputed exactly (frozen-clock
@@ -19,7 +20,7 @@ from __future__ import annotations
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.journal import Assignment, Event, WaveRow
 from fleet_tui.rollout.policy import Policy
-from fleet_tui.ui.state import RolloutDevice, RolloutSnapshot, Wave
+from fleet_tui.rollout.snapshot import RolloutDevice, RolloutSnapshot, Wave
 
 RATES = {"wifi": 5_000_000.0, "lte": 1_500_000.0, "sat-flaky": 400_000.0}  # bytes/s per device
 APPLY_S = 3.0
@@ -148,7 +149,7 @@ class FakeRollout:
                 counts[st] = counts.get(st, 0) + 1
                 if not light:
                     reason = {"offline": "offline", "failed": "exited on start, exit code 1"}.get(st, "")
-                    devices.append(RolloutDevice(self.devices[i][0], k, st, nbytes, self.devices[i][1], reason))
+                    devices.append(RolloutDevice(self.devices[i][0], k, st, nbytes, self.devices[i][1], reason=reason))
             wstate, deadline = "pending", None
             if start is not None and at >= start:
                 if passed is not None and at >= passed:
@@ -160,7 +161,7 @@ class FakeRollout:
                     deadline = None if self.ended else now + (start + GATE_TIMEOUT_S - at)
             done = counts.get("running", 0) + counts.get("rolled_back", 0)
             wave_rows.append(Wave(k, size, wstate, GATES[min(k, 3)], done, counts.get("failed", 0),
-                                  POLICY.needed_running(size), deadline))
+                                  needed=POLICY.needed_running(size), deadline=deadline))
         state = self._state(wave_rows)
         awaiting = state == "running" and self._awaiting(waves, rt)
         approvable = state in ("running", "paused") and self.approved_at is None and len(waves) > 1

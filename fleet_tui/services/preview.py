@@ -1,0 +1,84 @@
+"""A group's preview: what each device pulls for TARGET (and for a second image to compare,
+e.g. the rebased one), and the rollout's own waves priced against its budget.
+
+One implementation for `fleet-tui preview` and the console's Preview screen. Invariants:
+- the group's twins are read once for both images (one hub query);
+- what each device holds besides what it runs comes from the device, or — on a hub whose
+  devices cannot say (Azure) — from the journal's model of image garbage collection
+  (fleet_tui.rollout.inventory);
+- the waves are those `rollout start` would journal (same seeded order, sizes, metered
+  devices), priced for what would ship: the compared image when there is one, else TARGET.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fleet_tui.config import Config
+from fleet_tui.errors import FleetError, NotFound
+from fleet_tui.fleet.groupplan import GroupPlan, plan_group
+from fleet_tui.hub.protocol import DeviceTwin
+from fleet_tui.hub.query_literal import group_condition
+from fleet_tui.oci.image import load_image
+from fleet_tui.rollout.inventory import inventory
+from fleet_tui.rollout.journal import Journal
+from fleet_tui.rollout.policy import Policy, metered_devices
+from fleet_tui.rollout.projection import WaveCost, project_waves
+
+
+@dataclass(frozen=True)
+class GroupPreview:
+    group: str
+    plan: GroupPlan  # TARGET
+    compare: GroupPlan | None  # the compared image (None: not asked for, or not found when optional)
+    policy: Policy
+    budget: int | None  # bytes (None: no budget)
+    waves: list[WaveCost]  # priced for `shipped`
+
+    @property
+    def shipped(self) -> GroupPlan:
+        """The plan the waves are priced for: what a rollout of the compared image would move."""
+        return self.compare or self.plan
+
+
+def bytes_of(plan: GroupPlan) -> dict[str, int]:
+    """Device id → the bytes its plan pulls."""
+    return {d: c.bytes_per_device for c in plan.cohorts for d in c.device_ids}
+
+
+def group_twins(config: Config, hub: Any, group: str) -> list[DeviceTwin]:
+    """The group's twins (one query); an unknown or empty group is a one-line error naming the known ones."""
+    twins = list(hub.iter_devices(group_condition(config.hub.group_tag, group)))
+    if not twins:
+        names = sorted(g.name for g in hub.group_summaries(config.hub.module) if g.name)
+        raise NotFound(f"unknown group {group!r}; known groups: {', '.join(names[:8]) or 'none'}")
+    return twins
+
+
+def preview_group(config: Config, hub: Any, group: str, target: str, compare: str | None = None, *,
+                  policy: Policy | None = None, journal: Journal | None = None,
+                  compare_optional: bool = False) -> GroupPreview:
+    """Plan TARGET (and `compare`) for every device of `group`. With `compare_optional`, a
+    compared image that cannot be loaded (not built yet) leaves `compare` None instead of failing."""
+    twins = group_twins(config, hub, group)
+    held, keeps = inventory(config, hub, twins, journal)
+    module = config.hub.module
+
+    def plan(ref: str) -> GroupPlan:
+        return plan_group(load_image(ref, config), twins, module, config, held, keeps)
+
+    naive = plan(target)
+    other = None
+    if compare:
+        try:
+            other = plan(compare)
+        except FleetError:
+            if not compare_optional:
+                raise
+    policy = policy or Policy.from_config(config.rollout)
+    budget = policy.budget_bytes(config.cost.per_gb, config.cost.currency)
+    offline = {t.device_id for t in twins if not t.connected}
+    waves = project_waves(policy, [t.device_id for t in twins], offline, bytes_of(other or naive), budget,
+                          metered_devices(policy, twins, module))
+    return GroupPreview(group, naive, other, policy, budget, waves)

@@ -29,12 +29,12 @@ from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.planning.pullplan import plan_for_blobs
 from fleet_tui.rebase.multiplatform import prepare_any
+from fleet_tui.rollout.budget import Budget
 from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.inventory import inventory
 from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
 from fleet_tui.rollout.policy import Policy, metered_devices, order_devices, split_waves
 from fleet_tui.rollout.staging import stage_index
-from fleet_tui.rollout.tagging import money
 
 MAX_VARIANTS = 8
 
@@ -215,7 +215,8 @@ def plan_rollout(
                            for a in assignments),
         "rollback_total": sum(rollback_bytes(a.variant, a.prev_image, platforms[a.device_id]) for a in assignments),
     }
-    spec["budget"] = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)
+    budget = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)
+    spec["budget"] = budget.to_dict() if budget is not None else None
     if policy.pre_stage:  # one more wave: the switch of every device (fleet_tui.rollout.staging)
         spec["switch_wave"] = len(sizes)
         spec["stage_index"] = stage_index(a.prev_image for a in assignments)
@@ -224,22 +225,18 @@ def plan_rollout(
 
 
 def check_budget(config: Any, policy: Policy, sizes: list[int], assignments: list[Assignment], group: str,
-                 confirm: Callable[[str], bool] | None) -> dict[str, Any] | None:
-    """The rollout's budget for the journal (None: no budget); refuses a plan over it unless confirmed."""
-    limit = policy.budget_bytes(config.cost.per_gb, config.cost.currency)
-    if limit is None:
+                 confirm: Callable[[str], bool] | None) -> Budget | None:
+    """The rollout's budget at the configured price (None: no budget); refuses a plan over it unless confirmed."""
+    budget = Budget.parse(policy.budget, config.cost.per_gb, config.cost.currency)
+    if budget is None:
         return None
-    budget = {"bytes": limit, "per_gb": config.cost.per_gb, "currency": config.cost.currency, "text": policy.budget}
     per_wave = [sum(a.planned_bytes for a in assignments if a.wave == w) for w in range(len(sizes))]
-    if sum(per_wave) <= limit:
+    if budget.allows(sum(per_wave)):
         return budget
-    fit, total = 0, 0
-    while fit < len(per_wave) and total + per_wave[fit] <= limit:
-        total += per_wave[fit]
-        fit += 1
-    why = (f"the plan costs {money(sum(per_wave), budget)}, over the {money(limit, budget)} budget of group {group!r}: "
-           f"{'waves 1-' + str(fit) if fit > 1 else 'wave 1' if fit == 1 else 'no wave'} fit ({money(total, budget)}), "
-           f"the rollout would halt before wave {fit + 1}")
+    fit, total = budget.fitting(per_wave)
+    why = (f"the plan costs {budget.money(sum(per_wave))}, over the {budget.money(budget.bytes)} budget of group "
+           f"{group!r}: {'waves 1-' + str(fit) if fit > 1 else 'wave 1' if fit == 1 else 'no wave'} fit "
+           f"({budget.money(total)}), the rollout would halt before wave {fit + 1}")
     if confirm is None or not confirm(why):
         raise UsageError(f"{why}; raise --budget, or start it anyway with --over-budget")
     return budget

@@ -12,6 +12,13 @@ Hub actions are idempotent (deployments are created once by id; tags are merge-p
 with the values fixed at creation), and a redo skips devices that already carry the tag,
 so no device is ever targeted twice. Rollback tags every targeted device with the key of
 the deployment pinning the image it ran before (priority above the release's).
+
+The engine is the state machine; its parts hold the rules of one concern each and share
+only the `RolloutContext` (context.py) built here once, plus the parts handed to them:
+`staging` (pre-staged rollouts), `retries` (failed devices again), `tagging` (a wave's
+start and paced tagging; asks staging and retries) and `commands` (operator commands; an
+operator's `retry` goes through retries). Every journal write goes through `record` and
+`intend` below, which the context hands to the parts.
 """
 
 from __future__ import annotations
@@ -23,16 +30,15 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
-from fleet_tui.errors import Conflict, FleetError, RemoteError
-from fleet_tui.hub.protocol import Deployment, ModuleSpec
-from fleet_tui.rollout.create import deployment_id, target_condition
+from fleet_tui.errors import FleetError, RemoteError
+from fleet_tui.rollout.context import RolloutContext
+from fleet_tui.rollout.create import deployment_id
 from fleet_tui.rollout.fold import GROUP, KIND, fold
 from fleet_tui.rollout.gate import gate_opened, judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
 from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.operator_commands import OperatorCommands
-from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.retries import DeviceRetries
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.staging import Staging
@@ -52,7 +58,7 @@ def _stdout_log(line: str) -> None:
     print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}", file=sys.stdout, flush=True)
 
 
-class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
+class Engine:
     def __init__(self, journal: Journal, hub: Any, rollout_id: str, log: Callable[[str], None] = _stdout_log,
                  notifier: Notifier | None = None) -> None:
         self.journal = journal
@@ -61,19 +67,30 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
         self.log = log
         self.notifier = notifier or Notifier()
         self._told_approval: set[int] = set()
-        row = journal.rollout(rollout_id)
-        self.spec = row.spec
-        self.policy = Policy.from_dict(self.spec["policy"])
-        self.tag = self.spec["tag"]
-        self.assignments = journal.assignments(rollout_id)
-        self.by_wave: dict[int, list[Any]] = defaultdict(list)
-        for a in self.assignments:
-            self.by_wave[a.wave].append(a)
-        variants = self.spec["variants"]
-        self.expected = {a.device_id: variants[a.variant]["digest"] for a in self.assignments}
-        self.metered = journal.metered(rollout_id)
-        if self.switch_wave is not None:  # pre-staged: the switch wave holds every device
-            self.by_wave[self.switch_wave] = list(self.assignments)
+        self.ctx = RolloutContext.load(journal, hub, rollout_id, log, self.record, self.intend)
+        self.spec = self.ctx.spec
+        self.policy = self.ctx.policy
+        self.by_wave = self.ctx.by_wave
+        self.staging = Staging(self.ctx)
+        self.retries = DeviceRetries(self.ctx)
+        self.tagging = WaveTagging(self.ctx, self.staging, self.retries)
+        self.commands = OperatorCommands(self.ctx, self.retries)
+
+    @property
+    def switch_wave(self) -> int | None:
+        return self.ctx.switch_wave
+
+    @property
+    def wall_clock(self) -> Callable[[], float]:
+        """The clock maintenance windows and the rate read (`WaveTagging.wall_clock`)."""
+        return self.tagging.wall_clock
+
+    @wall_clock.setter
+    def wall_clock(self, clock: Callable[[], float]) -> None:
+        self.tagging.wall_clock = clock
+
+    def apply_commands(self) -> None:
+        self.commands.apply_commands()
 
     # --- running -------------------------------------------------------------------------
     def run(self) -> str:
@@ -135,13 +152,13 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
             return False  # the next step folds the ended rollout, then stops
         if wave.state == "pending":
             if state != "paused" and (wave.idx == 0 or not self.policy.approve_each or wave.approved):
-                self.start_wave(wave)
+                self.tagging.start_wave(wave)
             elif state != "paused" and wave.idx not in self._told_approval:
                 self._told_approval.add(wave.idx)
                 self.notify("awaiting_approval", wave.idx, f"wave {wave.idx + 1} waits for `rollout approve {self.id}`")
         elif wave.state == "targeting":
             if state != "paused":
-                self.tag_more(wave)
+                self.tagging.tag_more(wave)
         elif wave.state == "running":
             self.judge(wave)
         elif wave.state == "baking" and time.time() >= (wave.bake_until or 0):
@@ -166,9 +183,9 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
             self._create_deployments()
             self.record("deploy", "done", data={"intent": seq})
         elif kind == "target":
-            self.tag_batch(int(wave or 0), data, seq)
+            self.tagging.tag_batch(int(wave or 0), data, seq)
         elif kind == "retry":
-            self.carry_out_retry(int(wave or 0), data, seq)
+            self.retries.carry_out(int(wave or 0), data, seq)
         elif kind == "rollback":
             self._roll_back(data["waves"])
             self.record("rollback", "done", wave, {"intent": seq}, state="rolled_back", reason=data["reason"])
@@ -206,15 +223,15 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
 
     def judge(self, wave: WaveRow) -> None:
         devices = [a.device_id for a in self.by_wave[wave.idx]]
-        module, ok_state = self.gate_module(wave.idx)
+        module, ok_state = self.staging.gate_module(wave.idx)
         views = read_devices(self.hub, self.id, module, devices)
-        due, waiting = self.retry_plan(wave, views) if not self.staging(wave.idx) else ([], [])
+        due, waiting = self.retries.retry_plan(wave, views) if not self.staging.is_stage_wave(wave.idx) else ([], [])
         if due:
-            self.retry(wave.idx, due, "automatic")
+            self.retries.retry(wave.idx, due, "automatic")
             return
-        _, since = self.retries_done()
+        _, since = self.retries.retries_done()
         deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
-        result = judge(self.policy, devices, self.expected, views, wave.started or 0.0, time.time(), deployments,
+        result = judge(self.policy, devices, self.ctx.expected, views, wave.started or 0.0, time.time(), deployments,
                        gate_opened(self.journal, self.id, wave.idx), since, waiting, ok_state)
         if result is None:
             return
@@ -229,65 +246,16 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
     def on_failed_gate(self, wave: WaveRow) -> None:
         reason = f"wave {wave.idx + 1} gate failed: {(wave.result or {}).get('reason', '')}"
         if self.policy.on_failure == "rollback":
-            self.intend("rollback", wave.idx, {"waves": self._started_waves(), "reason": reason})
+            self.intend("rollback", wave.idx, {"waves": self.ctx.started_waves(), "reason": reason})
         else:
             self.record("halt", "done", wave.idx, state="halted", reason=reason)
             self.log(f"halted: {reason}")
 
-    def _started_waves(self) -> list[int]:
-        return [w.idx for w in self.journal.waves(self.id) if w.started is not None]
-
-    def _modules(self, image: str, version: str = "") -> dict[str, ModuleSpec]:
-        """The release's modules: the managed one as it stands in force, image replaced; its
-        siblings as the base deployment has them (a hub with layered deployments — Azure —
-        writes the managed module only and leaves the siblings to their own deployments)."""
-        module = self.spec["module"]
-        base = {n: ModuleSpec(n, m["image"], m["create_options"], m.get("definition") or {})
-                for n, m in self.spec["base_modules"].items()}
-        managed = self.spec.get("managed") or {}
-        options = managed.get("create_options", base[module].create_options if module in base else "")
-        definition = managed.get("definition") or (base[module].definition if module in base else {})
-        if version:  # a retry: edgeAgent (and our agents) recreate a module whose desired version changed
-            definition = {**definition, "version": version}
-        return {**base, module: ModuleSpec(module, image, options, definition)}
-
-    def _create(self, key: str, image: str, priority: int, version: str = "") -> None:
-        self._create_deployment(key, self._modules(image, version), priority)
-
-    def _create_deployment(self, key: str, modules: dict[str, ModuleSpec], priority: int) -> None:
-        dep = Deployment(
-            deployment_id(self.id, key), target_condition(self.spec, key), priority, modules,
-            labels={"rollout": self.id, "key": key, KIND: "rollback" if key.startswith("back") else "release",
-                    GROUP: self.spec["group"]},
-        )
-        try:
-            self.hub.create_deployment(dep)
-        except Conflict:
-            pass  # created before a restart: content is immutable, so it is the same one
-
     def _create_deployments(self) -> None:
         for key, variant in sorted(self.spec["variants"].items()):
-            self._create(key, variant["image"], self.spec["priority"])
+            self.ctx.create(key, variant["image"], self.spec["priority"])
         if self.switch_wave is not None:
-            self.create_stage_deployments()
-
-    def _tag_ids(self, wave: int, ids: list[str], batch: int) -> None:
-        """Tag these devices of the wave. A hub that tags by job (Azure) gets the whole, fixed
-        list with a job key, so a repeat after a crash waits for the job it started; others skip
-        the devices that already carry the tag."""
-        by_job = bool(getattr(self.hub, "tags_by_job", False))
-        already = {} if by_job else {d: v.tag for d, v in read_devices(self.hub, self.id, self.spec["module"]).items()}
-        value_of = {a.device_id: self.tag_value(a.device_id, wave, a.variant, a.prev_image) for a in self.by_wave[wave]}
-        by_variant: dict[str, list[str]] = defaultdict(list)
-        for device_id in ids:
-            if already.get(device_id) != value_of[device_id]:
-                by_variant[value_of[device_id]].append(device_id)
-        for variant, chosen in sorted(by_variant.items()):
-            if by_job:
-                key = f"{self.id}-w{wave}-{variant}" if batch == 0 else f"{self.id}-w{wave}b{batch}-{variant}"
-                self.hub.bulk_update_tags(chosen, {self.tag: variant}, key=key)
-            else:
-                self.hub.bulk_update_tags(chosen, {self.tag: variant})
+            self.staging.create_stage_deployments()
 
     def _roll_back(self, waves: list[int]) -> None:
         keys = self.spec["rollbacks"]
@@ -297,10 +265,10 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
                 by_key[keys.get(a.prev_image, "")].append(a.device_id)
         for image, key in sorted(keys.items()):
             if key in by_key:
-                self._create(key, image, self.spec["priority"] + 1)
+                self.ctx.create(key, image, self.spec["priority"] + 1)
         for key, ids in sorted(by_key.items()):
             # no known previous image: drop the tag, the group's own deployment applies again
-            self.hub.bulk_update_tags(ids, {self.tag: key or None})
+            self.hub.bulk_update_tags(ids, {self.ctx.tag: key or None})
         self.log(f"rolled back {sum(len(v) for v in by_key.values())} devices")
 
     def _fold(self) -> None:
@@ -309,9 +277,9 @@ class Engine(WaveTagging, DeviceRetries, Staging, OperatorCommands):
             snapshot = SnapshotReader(self.journal, self.hub, self.id).take()
             self.journal.set_finals(self.id, {d.id: (d.state, d.bytes) for d in snapshot.devices})
         tag_values = getattr(self.hub, "tag_values", None)  # one projection query instead of whole twins
-        tagged = tag_values(self.tag) if tag_values else {
+        tagged = tag_values(self.ctx.tag) if tag_values else {
             d: v.tag for d, v in read_devices(self.hub, self.id, self.spec["module"]).items() if v.tag}
-        stage = self.stage_images() if self.switch_wave is not None else {}
-        spec = {**self.spec, "variants": {**self.spec["variants"], **self.retry_keys(), **stage},
+        stage = self.staging.stage_images() if self.switch_wave is not None else {}
+        spec = {**self.spec, "variants": {**self.spec["variants"], **self.retries.retry_keys(), **stage},
                 "keep_apart": sorted(stage)}
         fold(self.hub, spec, self.id, tagged, deployment_id, self.log)

@@ -1,6 +1,8 @@
 """Pre-staged rollouts: download ahead wave by wave, then switch every staged device at once.
 
-A mixin of `Engine`, with the pieces `create_rollout` and the snapshot share. The device
+A part of `Engine` (`engine.staging`), with the pieces `create_rollout` and the snapshot
+share as module functions; the engine's wave tagging asks it which key a device is tagged
+with and which module judges a wave. The device
 side follows edgeAgent (docs/azure.md cites its source): a new module whose desired status
 is `stopped` has its image pulled and its container created, never started. So:
 
@@ -24,10 +26,13 @@ while the managed module moves onto the image the device already holds.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from fleet_tui.hub.protocol import ModuleSpec, stage_module
 from fleet_tui.rollout.gate import read_devices
+
+if TYPE_CHECKING:  # context.py imports create.py, which imports stage_index from here
+    from fleet_tui.rollout.context import RolloutContext
 
 
 def stage_index(prev_images: Any) -> dict[str, int]:
@@ -47,58 +52,52 @@ def stage_key(index: int, variant: str) -> str:
 
 
 class Staging:
-    journal: Any
-    hub: Any
-    id: str
-    spec: dict[str, Any]
-    assignments: list[Any]
-    by_wave: dict[int, list[Any]]
-    expected: dict[str, str]
-    log: Callable[[str], None]
-    _modules: Callable[..., dict[str, ModuleSpec]]
-    _create_deployment: Callable[[str, dict[str, ModuleSpec], int], None]
+    def __init__(self, ctx: RolloutContext) -> None:
+        self.ctx = ctx
 
     @property
     def switch_wave(self) -> int | None:
-        """Index of the switch wave of a pre-staged rollout (None: not pre-staged)."""
-        value = self.spec.get("switch_wave")
-        return None if value is None else int(value)
+        return self.ctx.switch_wave
 
-    def staging(self, wave: int) -> bool:
-        return self.switch_wave is not None and wave < self.switch_wave
+    def is_stage_wave(self, wave: int) -> bool:
+        """A wave of phase 1 (downloads only), before the switch wave."""
+        return self.ctx.switch_wave is not None and wave < self.ctx.switch_wave
 
     def tag_value(self, device_id: str, wave: int, variant: str, prev_image: str) -> str:
-        if not self.staging(wave):
+        if not self.is_stage_wave(wave):
             return variant
-        return stage_key(self.spec["stage_index"][prev_image], variant)
+        return stage_key(self.ctx.spec["stage_index"][prev_image], variant)
 
     def gate_module(self, wave: int) -> tuple[str, str]:
         """(module whose reports judge this wave, the state that counts as done)."""
-        if self.staging(wave):
-            return stage_module(self.spec["module"]), "stopped"
-        return self.spec["module"], "running"
+        if self.is_stage_wave(wave):
+            return stage_module(self.ctx.spec["module"]), "stopped"
+        return self.ctx.spec["module"], "running"
 
     def create_stage_deployments(self) -> None:
+        ctx, spec = self.ctx, self.ctx.spec
         keys: dict[str, tuple[str, str]] = {}
-        for a in self.assignments:
-            keys[stage_key(self.spec["stage_index"][a.prev_image], a.variant)] = (a.prev_image, a.variant)
-        module = self.spec["module"]
+        for a in ctx.assignments:
+            keys[stage_key(spec["stage_index"][a.prev_image], a.variant)] = (a.prev_image, a.variant)
+        module = spec["module"]
         for key, (current, variant) in sorted(keys.items()):
-            modules = self._modules(current or self.spec["base_modules"].get(module, {}).get("image", ""))
-            stage = stage_spec(module, self.spec["variants"][variant]["image"])
-            self._create_deployment(key, {**modules, stage.name: stage}, self.spec["priority"])
+            modules = ctx.modules(current or spec["base_modules"].get(module, {}).get("image", ""))
+            stage = stage_spec(module, spec["variants"][variant]["image"])
+            ctx.create_deployment(key, {**modules, stage.name: stage}, spec["priority"])
 
     def keep_staged_bytes(self) -> None:
         """Before the switch: what each device downloaded while staging (its stage report goes).
         Run again after a crash before the switch started, it writes the same reports again."""
-        views = read_devices(self.hub, self.id, stage_module(self.spec["module"]), [a.device_id for a in self.assignments])
-        self.journal.set_staged_bytes(self.id, {d: v.bytes for d, v in views.items()})
+        ctx = self.ctx
+        views = read_devices(ctx.hub, ctx.id, stage_module(ctx.spec["module"]), [a.device_id for a in ctx.assignments])
+        ctx.journal.set_staged_bytes(ctx.id, {d: v.bytes for d, v in views.items()})
 
     def stage_images(self) -> dict[str, dict[str, Any]]:
         """Stage key → the image its devices run meanwhile (the fold pins them by it)."""
-        module = self.spec["module"]
+        spec = self.ctx.spec
+        module = spec["module"]
         out = {}
-        for a in self.assignments:
-            current = a.prev_image or self.spec["base_modules"].get(module, {}).get("image", "")
-            out[stage_key(self.spec["stage_index"][a.prev_image], a.variant)] = {"image": current}
+        for a in self.ctx.assignments:
+            current = a.prev_image or spec["base_modules"].get(module, {}).get("image", "")
+            out[stage_key(spec["stage_index"][a.prev_image], a.variant)] = {"image": current}
         return out

@@ -1,7 +1,9 @@
 """How the engine starts a wave and tells its devices to update, within the rollout's pacing.
 
-A mixin of `Engine` (engine.py), kept apart so the engine reads as the state machine and
-this file as the rules of one wave's start:
+A part of `Engine` (`engine.tagging`), kept apart so the engine reads as the state machine
+and this file as the rules of one wave's start. It asks the staging part which key a device
+is tagged with and which module judges a wave, and the retries part whether a failed device
+is still to be retried:
 
 - a wave starts (state `targeting`, start time by the hub's clock) only inside a
   maintenance window and only if the budget holds (spend so far + the wave's plan), unless
@@ -18,187 +20,203 @@ this file as the rules of one wave's start:
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import Any, Callable
 
 from fleet_tui import units, windows
 from fleet_tui.rollout import pacing
+from fleet_tui.rollout.context import RolloutContext
 from fleet_tui.rollout.gate import GateResult, count_outcomes, read_devices
 from fleet_tui.rollout.journal import WaveRow
-
-
-def money(nbytes: int, budget: dict[str, Any]) -> str:
-    """Bytes as the budget's money (or size when the budget has no price)."""
-    if budget.get("per_gb"):
-        return f"{budget.get('currency', '$')}{nbytes / 1e9 * budget['per_gb']:,.2f}"
-    return f"{nbytes:,} B"
+from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.staging import Staging
 
 
 class WaveTagging:
-    journal: Any
-    hub: Any
-    id: str
-    spec: dict[str, Any]
-    policy: Any
-    by_wave: dict[int, list[Any]]
-    expected: dict[str, str]
-    log: Callable[[str], None]
-    record: Callable[..., int]
-    intend: Callable[..., None]
-    _tag_ids: Callable[[int, list[str], int], None]  # hub-specific tagging (jobs on Azure)
-    _waiting_since: float | None = None
-    _metered_waiting = False
-    metered: set[str]  # devices on metered links (journal.metered), read once by the engine
-    assignments: list[Any]
     wall_clock: Callable[[], float] = staticmethod(time.time)  # windows and rate read it (tests move it)
+
+    def __init__(self, ctx: RolloutContext, staging: Staging, retries: DeviceRetries) -> None:
+        self.ctx = ctx
+        self.staging = staging
+        self.retries = retries
+        self._waiting_since: float | None = None  # a closed window's wait was recorded (once per window)
+        self._metered_waiting = False
 
     # --- facts from the journal ---------------------------------------------------------
     def told(self) -> dict[int, list[str]]:
         """Per wave, the devices target intents named (an open intent is finished first); one
         journal read for every wave."""
         out: dict[int, list[str]] = {}
-        for e in self.journal.events(self.id, "target"):
+        for e in self.ctx.journal.events(self.ctx.id, "target"):
             if e.phase == "intent" and e.wave is not None:
                 devices = e.data.get("devices")
                 out.setdefault(e.wave, []).extend(
-                    devices if isinstance(devices, list) else [a.device_id for a in self.by_wave[e.wave]])
+                    devices if isinstance(devices, list) else [a.device_id for a in self.ctx.by_wave[e.wave]])
         return {w: list(dict.fromkeys(ids)) for w, ids in out.items()}
 
     def tagged_in(self, wave: int) -> list[str]:
         return self.told().get(wave, [])
 
     def tag_times(self, since: float) -> list[float]:
-        return [e.ts for e in self.journal.events(self.id, "target") if e.phase == "intent" and e.ts >= since
+        events = self.ctx.journal.events(self.ctx.id, "target")
+        return [e.ts for e in events if e.phase == "intent" and e.ts >= since
                 for _ in range(len(e.data["devices"]) if isinstance(e.data.get("devices"), list) else 1)]
 
     def budget_overridden(self, wave: int) -> bool:
-        return any(e.wave == wave and e.data.get("budget") for e in self.journal.events(self.id, "continue"))
+        return any(e.wave == wave and e.data.get("budget") for e in self.ctx.journal.events(self.ctx.id, "continue"))
 
     # --- starting a wave ----------------------------------------------------------------
     def start_wave(self, wave: WaveRow) -> None:
         if not self._window_open(wave):
             return
-        budget = self.spec.get("budget") or {}
-        if budget.get("bytes") is not None and not self.budget_overridden(wave.idx):
+        budget = self.ctx.budget
+        if budget is not None and not self.budget_overridden(wave.idx):
             spent = self.spent_bytes()
-            plan = sum(a.planned_bytes for a in self.by_wave[wave.idx])
-            if spent + plan > budget["bytes"]:
-                reason = (f"budget: wave {wave.idx + 1} would bring spend to {money(spent + plan, budget)}, over the "
-                          f"{money(budget['bytes'], budget)} budget ({money(spent, budget)} spent); halted before "
+            plan = sum(a.planned_bytes for a in self.ctx.by_wave[wave.idx])
+            if not budget.allows(spent + plan):
+                reason = (f"budget: wave {wave.idx + 1} would bring spend to {budget.money(spent + plan)}, over the "
+                          f"{budget.money(budget.bytes)} budget ({budget.money(spent)} spent); halted before "
                           "tagging it — `rollout continue` spends past the budget, `rollout rollback` undoes")
-                self.record("budget", "done", wave.idx, {"spent": spent, "plan": plan, "budget": budget["bytes"]},
-                            state="halted", reason=reason)
-                self.log(f"halted: {reason}")
+                self.ctx.record("budget", "done", wave.idx, {"spent": spent, "plan": plan, "budget": budget.bytes},
+                                state="halted", reason=reason)
+                self.ctx.log(f"halted: {reason}")
                 return
         # reports older than this never count for this wave's gate: the hub's clock (its
         # report stamps use it), a second early for its Date header's resolution
-        started = getattr(self.hub, "now", time.time)() - 1.0
-        if wave.idx == self.switch_wave:  # type: ignore[attr-defined]
-            self.keep_staged_bytes()  # type: ignore[attr-defined]
-        self.log(f"wave {wave.idx + 1}: starting ({wave.size} devices)")
-        self.record("wave", "done", wave.idx, {"started": started}, wave_set={"state": "targeting", "started": started})
-        self.tag_more(self.journal.waves(self.id)[wave.idx])
+        started = getattr(self.ctx.hub, "now", time.time)() - 1.0
+        if wave.idx == self.ctx.switch_wave:
+            self.staging.keep_staged_bytes()
+        self.ctx.log(f"wave {wave.idx + 1}: starting ({wave.size} devices)")
+        self.ctx.record("wave", "done", wave.idx, {"started": started},
+                        wave_set={"state": "targeting", "started": started})
+        self.tag_more(self.ctx.journal.waves(self.ctx.id)[wave.idx])
 
     def spent_bytes(self) -> int:
         """Per device told to update: the larger of its plan and what it reported."""
         tagged = {d for ids in self.told().values() for d in ids}
         if not tagged:
             return 0
-        views = read_devices(self.hub, self.id, self.spec["module"], sorted(tagged)) \
-            if self.spec.get("reports_bytes", True) else {}
+        ctx = self.ctx
+        views = read_devices(ctx.hub, ctx.id, ctx.spec["module"], sorted(tagged)) \
+            if ctx.spec.get("reports_bytes", True) else {}
         return sum(max(a.planned_bytes, views[a.device_id].bytes if a.device_id in views else 0)
-                   for a in self.assignments if a.device_id in tagged)
+                   for a in ctx.assignments if a.device_id in tagged)
 
     def _window_open(self, wave: WaveRow) -> bool:
         now = self.wall_clock()
-        is_open, change = windows.window_state(self.policy.windows, self.policy.timezone, now)
+        is_open, change = windows.window_state(self.ctx.policy.windows, self.ctx.policy.timezone, now)
         if is_open:
             self._waiting_since = None
             return True
         if self._waiting_since is None:  # one event per closed window, not one per poll
             self._waiting_since = now
-            self.record("wait", "done", wave.idx, {"opens_in": round(change), "opens": now + change})
-            self.log(f"wave {wave.idx + 1}: waiting for window (opens in {units.span(change)})")
+            self.ctx.record("wait", "done", wave.idx, {"opens_in": round(change), "opens": now + change})
+            self.ctx.log(f"wave {wave.idx + 1}: waiting for window (opens in {units.span(change)})")
         return False
 
     # --- tagging within a wave ----------------------------------------------------------
     def tag_more(self, wave: WaveRow) -> None:
+        ctx = self.ctx
         tagged = set(self.tagged_in(wave.idx))
-        left = [a.device_id for a in self.by_wave[wave.idx] if a.device_id not in tagged]
+        left = [a.device_id for a in ctx.by_wave[wave.idx] if a.device_id not in tagged]
         if not left:
-            self.record("target", "done", wave.idx, {"complete": True}, wave_set={"state": "running"})
+            ctx.record("target", "done", wave.idx, {"complete": True}, wave_set={"state": "running"})
             return
-        module, ok_state = self.gate_module(wave.idx)  # type: ignore[attr-defined]
+        module, ok_state = self.staging.gate_module(wave.idx)
         # this wave's told devices only (on Azure: their runtime twins, never every tagged twin per poll);
         # earlier waves passed their gates, so they count as finished and, for the rate, as succeeded
-        views = read_devices(self.hub, self.id, module, sorted(tagged)) if tagged else {}
-        staging = self.staging(wave.idx)  # type: ignore[attr-defined]
+        views = read_devices(ctx.hub, ctx.id, module, sorted(tagged)) if tagged else {}
+        staging = self.staging.is_stage_wave(wave.idx)
         if tagged:
-            due, waiting = self.retry_plan(wave, views) if not staging else ([], [])  # type: ignore[attr-defined]
+            due, waiting = self.retries.retry_plan(wave, views) if not staging else ([], [])
             if due:
-                self.retry(wave.idx, due, "automatic")  # type: ignore[attr-defined]
+                self.retries.retry(wave.idx, due, "automatic")
                 return
             failing = self._early_failure(wave, sorted(tagged - set(waiting)), views, ok_state)
             if failing is not None:
-                self.log(f"wave {wave.idx + 1} gate FAILED while tagging: {failing.reason}")
-                self.record("judge", "done", wave.idx, failing.to_dict(),
-                            wave_set={"state": "failed", "judged": time.time(), "result": failing.to_dict()})
+                ctx.log(f"wave {wave.idx + 1} gate FAILED while tagging: {failing.reason}")
+                ctx.record("judge", "done", wave.idx, failing.to_dict(),
+                           wave_set={"state": "failed", "judged": time.time(), "result": failing.to_dict()})
                 return
         left = self._hold_metered(wave, left)
-        switch = wave.idx == self.switch_wave  # type: ignore[attr-defined]
-        n = self._allowance(views, ok_state, wave.idx) if self.policy.paced and not switch else len(left)
+        switch = wave.idx == ctx.switch_wave
+        n = self._allowance(views, ok_state, wave.idx) if ctx.policy.paced and not switch else len(left)
         if n <= 0 or not left or not self._window_open(wave):
             return
         batch = left[:n]
-        self.log(f"wave {wave.idx + 1}: targeting {len(batch)} devices" + (f" ({len(left) - len(batch)} queued)"
-                                                                             if len(batch) < len(left) else ""))
-        self.intend("target", wave.idx, {"devices": batch, "batch": len(self.journal.events(self.id, "target")),
-                                         "started": wave.started})
+        ctx.log(f"wave {wave.idx + 1}: targeting {len(batch)} devices" + (f" ({len(left) - len(batch)} queued)"
+                                                                        if len(batch) < len(left) else ""))
+        ctx.intend("target", wave.idx, {"devices": batch, "batch": len(ctx.journal.events(ctx.id, "target")),
+                                        "started": wave.started})
 
     def _hold_metered(self, wave: WaveRow, left: list[str]) -> list[str]:
         """Outside the metered windows, only devices on unmetered links are told."""
-        if not self.policy.metered_windows or not self.metered:
+        ctx = self.ctx
+        if not ctx.policy.metered_windows or not ctx.metered:
             return left
-        is_open, change = windows.window_state(self.policy.metered_windows, self.policy.timezone, self.wall_clock())
+        is_open, change = windows.window_state(ctx.policy.metered_windows, ctx.policy.timezone, self.wall_clock())
         if is_open:
             self._metered_waiting = False
             return left
-        held = [d for d in left if d in self.metered]
+        held = [d for d in left if d in ctx.metered]
         if held and not self._metered_waiting:
             self._metered_waiting = True
-            self.record("wait", "done", wave.idx, {"opens_in": round(change), "metered": len(held)})
-            self.log(f"wave {wave.idx + 1}: {len(held)} devices on metered links wait for their window "
-                     f"(opens in {units.span(change)})")
-        return [d for d in left if d not in self.metered]
+            ctx.record("wait", "done", wave.idx, {"opens_in": round(change), "metered": len(held)})
+            ctx.log(f"wave {wave.idx + 1}: {len(held)} devices on metered links wait for their window "
+                    f"(opens in {units.span(change)})")
+        return [d for d in left if d not in ctx.metered]
 
     def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any], ok_state: str) -> GateResult | None:
-        running, failed = count_outcomes(tagged, self.expected, views, wave.started or 0.0,
-                                         since=self.retries_done()[1], ok_state=ok_state)  # type: ignore[attr-defined]
-        if self.policy.failure_exceeded(failed, running + failed, wave.size):
-            return GateResult(False, running, failed, running + failed, wave.size, self.policy.needed_running(wave.size),
-                              f"{failed} of {running + failed} finished devices failed (limit {self.policy.max_failed})")
+        policy = self.ctx.policy
+        running, failed = count_outcomes(tagged, self.ctx.expected, views, wave.started or 0.0,
+                                         since=self.retries.retries_done()[1], ok_state=ok_state)
+        if policy.failure_exceeded(failed, running + failed, wave.size):
+            return GateResult(False, running, failed, running + failed, wave.size, policy.needed_running(wave.size),
+                              f"{failed} of {running + failed} finished devices failed (limit {policy.max_failed})")
         return None
 
     def _allowance(self, views: dict[str, Any], ok_state: str, wave: int) -> int:
+        policy, expected = self.ctx.policy, self.ctx.expected
         allowed = 1 << 30
-        if self.policy.rate:
-            earlier = sum(len(ids) for w, ids in self.by_wave.items() if w < wave)
+        if policy.rate:
+            earlier = sum(len(ids) for w, ids in self.ctx.by_wave.items() if w < wave)
             succeeded = earlier + sum(1 for v in views.values()
-                                      if v.state == ok_state and v.digest == self.expected.get(v.device_id))
-            rate = self.policy.rate_now(succeeded)
+                                      if v.state == ok_state and v.digest == expected.get(v.device_id))
+            rate = policy.rate_now(succeeded)
             now = time.time()
             allowed = pacing.rate_allowance(rate, self.tag_times(now - pacing.RATE_SPAN_S), now)
-        if self.policy.max_downloading:
+        if policy.max_downloading:
             busy = sum(1 for v in views.values()  # told to update and not finished
-                       if v.state != "failed" and not (v.state == ok_state and v.digest == self.expected.get(v.device_id)))
-            allowed = min(allowed, self.policy.max_downloading - busy)
+                       if v.state != "failed" and not (v.state == ok_state and v.digest == expected.get(v.device_id)))
+            allowed = min(allowed, policy.max_downloading - busy)
         return allowed
 
     def tag_batch(self, wave: int, data: dict[str, Any], seq: int) -> None:
         """Carry out a target intent: tag exactly its devices (the whole wave for an intent
         journalled before batches existed); the wave runs once all of it was told."""
         devices = data.get("devices")
-        ids = devices if isinstance(devices, list) else [a.device_id for a in self.by_wave[wave]]
-        self._tag_ids(wave, ids, int(data.get("batch", 0)) if isinstance(devices, list) else 0)
-        complete = len(set(self.tagged_in(wave))) >= len(self.by_wave[wave])
-        self.record("target", "done", wave, {"intent": seq, "devices": len(ids)},
-                    wave_set={"state": "running"} if complete else None)
+        ids = devices if isinstance(devices, list) else [a.device_id for a in self.ctx.by_wave[wave]]
+        self.tag_ids(wave, ids, int(data.get("batch", 0)) if isinstance(devices, list) else 0)
+        complete = len(set(self.tagged_in(wave))) >= len(self.ctx.by_wave[wave])
+        self.ctx.record("target", "done", wave, {"intent": seq, "devices": len(ids)},
+                        wave_set={"state": "running"} if complete else None)
+
+    def tag_ids(self, wave: int, ids: list[str], batch: int) -> None:
+        """Tag these devices of the wave. A hub that tags by job (Azure) gets the whole, fixed
+        list with a job key, so a repeat after a crash waits for the job it started; others skip
+        the devices that already carry the tag."""
+        ctx = self.ctx
+        by_job = bool(getattr(ctx.hub, "tags_by_job", False))
+        already = {} if by_job else {d: v.tag for d, v in read_devices(ctx.hub, ctx.id, ctx.spec["module"]).items()}
+        value_of = {a.device_id: self.staging.tag_value(a.device_id, wave, a.variant, a.prev_image)
+                    for a in ctx.by_wave[wave]}
+        by_variant: dict[str, list[str]] = defaultdict(list)
+        for device_id in ids:
+            if already.get(device_id) != value_of[device_id]:
+                by_variant[value_of[device_id]].append(device_id)
+        for variant, chosen in sorted(by_variant.items()):
+            if by_job:
+                key = f"{ctx.id}-w{wave}-{variant}" if batch == 0 else f"{ctx.id}-w{wave}b{batch}-{variant}"
+                ctx.hub.bulk_update_tags(chosen, {ctx.tag: variant}, key=key)
+            else:
+                ctx.hub.bulk_update_tags(chosen, {ctx.tag: variant})

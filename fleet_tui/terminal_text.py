@@ -50,3 +50,10 @@ class SafeStream:
 
     def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, buffer …
         return getattr(self._stream, name)
+
+
+def raw_stream(stream: Any) -> Any:
+    """The stream under a `SafeStream` (or `stream` itself): for output that is escaped
+    already — JSON from `json.dumps`, ASCII with every control character as `\\uXXXX` — and
+    large enough that a second pass over it would cost the operator's wait."""
+    return stream._stream if isinstance(stream, SafeStream) else stream

@@ -1,21 +1,25 @@
 """`fleet-tui preview TARGET --group G`: per-device pull plan for a group, bytes and cost.
 
 With `--compare REF` (e.g. the rebased image) both images are planned side by side and the
-saving is printed — the question an operator asks before every release.
+saving is printed — the question an operator asks before every release. Planning is per
+distinct device state (fleet_tui.services.preview); `--json` streams (preview_json).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from fleet_tui.commands.output import add_json_flag, print_json, table
+from fleet_tui.commands.output import add_json_flag, table
+from fleet_tui.commands.preview_json import write_preview
 from fleet_tui.fleet.groupplan import GroupPlan
 from fleet_tui.hub import open_hub
 from fleet_tui.oci.digest import short
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.projection import WaveCost
 from fleet_tui.services.preview import preview_group
+from fleet_tui.terminal_text import raw_stream
 from fleet_tui.units import money, size
 
 
@@ -30,6 +34,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--compare", metavar="REF", help="also plan REF (e.g. the rebased image) and show the saving")
     p.add_argument("--waves", metavar="LIST", help="waves to project costs for (default: [rollout] waves)")
     p.add_argument("--budget", metavar="MONEY|SIZE", help="budget to hold the waves against (default: [rollout] budget)")
+    p.add_argument("--by", choices=("device", "state"), default="device",
+                   help="--json lists every device (default), or each distinct device state once with its "
+                        "count (the table is always by state)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_preview)
 
@@ -45,13 +52,10 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
     plan, other, waves, budget = p.plan, p.compare, p.waves, p.budget
     price = lambda n: money(n, cfg.cost.per_gb, cfg.cost.currency)  # noqa: E731
     if args.json:
-        doc: dict[str, Any] = _json(plan, cfg)
-        doc["group"] = args.group
-        if other is not None:
-            doc["compare"] = _json(other, cfg)
-        doc["waves"] = [w.to_json(cfg.cost.per_gb) for w in waves]
-        doc["budget"] = {"bytes": budget, "text": policy.budget} if budget is not None else None
-        print_json(doc)
+        extra = {"group": args.group, "waves": [w.to_json(cfg.cost.per_gb) for w in waves],
+                 "budget": {"bytes": budget, "text": policy.budget} if budget is not None else None}
+        write_preview(raw_stream(sys.stdout), plan, other, extra, cfg.cost.per_gb, cfg.cost.currency,
+                      args.by == "state")
         return 0
     _print(plan, price)
     if other is not None:
@@ -71,18 +75,6 @@ def _print_waves(waves: list[WaveCost], budget: int | None, policy: Policy, pric
           [(w.index + 1, w.size, size(w.bytes), price(w.bytes), price(w.cumulative),
             "-" if budget is None else ("fits" if w.within_budget else "HALTS before")) for w in waves],
           right=(0, 1, 2, 3, 4))
-
-
-def _json(plan: GroupPlan, cfg: Any) -> dict[str, Any]:
-    devices = []
-    for c in plan.cohorts:
-        layers = [l.digest for l in c.plan.layers if l.needed] if c.bytes_per_device else []
-        devices += [{"id": d, "bytes": c.bytes_per_device, "layers": layers, "running": c.digest,
-                     "known_image": c.known, "held": list(c.held), "rollback_bytes": c.rollback_per_device}
-                    for d in c.device_ids]
-    return {"target": plan.target, "target_digest": plan.target_digest, "devices": devices,
-            "total_bytes": plan.total_bytes, "rollback_bytes": plan.rollback_bytes, "cost": round(plan.total_bytes / 1e9 * cfg.cost.per_gb, 2),
-            "currency": cfg.cost.currency}
 
 
 def _print(plan: GroupPlan, price: Any) -> None:

@@ -51,6 +51,10 @@ class FailureModel:
     def crashes(self, device_id: str, image: str, attempt: int = 1) -> bool:
         return self.fails("start", device_id, image, attempt)
 
+    def applies(self, kind: str, image: str) -> bool:
+        """Whether any rule could make a device fail this way at `image` (else `fails` is False)."""
+        return any(rule.kind == kind and (not rule.image or rule.image in image) for rule in self.rules)
+
     def fails(self, kind: str, device_id: str, image: str, attempt: int = 1) -> bool:
         """Whether `attempt` (1 = the first) of `device_id` at `image` fails this way."""
         for rule in self.rules:

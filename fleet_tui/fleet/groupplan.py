@@ -1,9 +1,11 @@
-"""Per-device pull plans for a group: devices are grouped into cohorts by the image they run,
-the other images they hold (`ModuleReport.cached`; fleet_tui.rollout.inventory models them
-where devices cannot say) and their platform.
+"""Per-device pull plans for a group, planned per distinct device state (fleet_tui.fleet.states):
+states are grouped into cohorts by the image they run, the other images they hold
+(`ModuleReport.cached`; fleet_tui.rollout.inventory models them where devices cannot say) and
+their platform.
 
-One image load and one plan per distinct (running image, held images, platform) — a 100,000-device group
-typically has 1-3 — then every device of a cohort shares that plan. A multi-platform target
+One image load and one plan per cohort — a 1,000,000-device group typically has a handful —
+then every device of a cohort shares that plan: the work grows with the states, and only the
+lists of device ids with the devices. A multi-platform target
 is planned per platform: an arm64 device pulls the index, the arm64 manifest, config and the
 arm64 layers it lacks. A device whose running
 image cannot be found (reports nothing, or an image the registry no longer has) is planned
@@ -22,6 +24,8 @@ from typing import Iterable
 
 from fleet_tui.config import Config
 from fleet_tui.errors import FleetError
+from fleet_tui.fleet.states import GroupStates, group_states
+from fleet_tui.hub.facts import facts_of, group_facts
 from fleet_tui.hub.protocol import DEFAULT_PLATFORM, DeviceTwin
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.planning.pullplan import PullPlan, plan_pull
@@ -74,25 +78,28 @@ class GroupPlan:
         return sum(c.rollback_per_device * len(c.device_ids) for c in self.cohorts)
 
 
-def running_ref(twin: DeviceTwin, module: str, target: Image) -> str:
+def running_ref(image: str, digest: str, target: Image) -> str:
     """The pinned reference a device runs: as reported, or the target's repository @ digest."""
-    report = twin.reported.get(module)
-    if report is None or not report.digest:
+    if not digest:
         return ""
-    if "@" in report.image:
-        return report.image
-    return target.ref.pinned(report.digest)
+    if "@" in image:
+        return image
+    return target.ref.pinned(digest)
 
 
 def plan_group(target: Image, twins: Iterable[DeviceTwin], module: str, config: Config,
                held: dict[str, tuple[str, ...]] | None = None, keeps_previous: bool = True) -> GroupPlan:
-    """Cohorts of `twins` by (running image, held images, platform), largest first, each with its
-    pull plan of `target` for that platform and its rollback cost. `held`: device id → other
-    images it holds (default: what each reports)."""
+    """`plan_states` of these twins (`held`: device id → other images it holds; default: what each reports)."""
+    return plan_states(target, group_states(group_facts(facts_of(t, module) for t in twins), held), config, keeps_previous)
+
+
+def plan_states(target: Image, states: GroupStates, config: Config, keeps_previous: bool = True) -> GroupPlan:
+    """Cohorts of the group by (running image, held images, platform), largest first, each with
+    its pull plan of `target` for that platform and its rollback cost: one plan per cohort."""
     members: dict[tuple[str, tuple[str, ...], str], list[str]] = defaultdict(list)
-    for twin in twins:
-        others = held.get(twin.device_id, ()) if held is not None else twin.cached(module)
-        members[(running_ref(twin, module, target), tuple(others), twin.platform(module))].append(twin.device_id)
+    for state in states.states:
+        k = state.key
+        members[(running_ref(k.image, k.digest, target), k.held, k.platform)].extend(state.device_ids)
     targets: dict[str, Image] = {}
     images: dict[tuple[str, str], Image | None] = {}
 

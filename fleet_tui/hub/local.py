@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, UsageError
+from fleet_tui.hub.facts import FactGroup
 from fleet_tui.hub.local_deployments import DeploymentsMixin
 from fleet_tui.hub.local_desired import DesiredState
 from fleet_tui.hub.local_devices import DeviceSideMixin
+from fleet_tui.hub.local_facts import local_fact_groups
 from fleet_tui.hub.local_listing import LocalListing
 from fleet_tui.hub.local_store import (
+    PLAN_MIRROR_SQL,
     Store,
     check_tags,
     dumps,
@@ -65,7 +68,8 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
         self.desired = DesiredState(self.store, group_tag)
         self._modules_cache: dict[int, dict[str, Any]] = {}
         with self.store.read() as conn:
-            adopted = (self.store.meta(conn, "group_tag"), self.store.meta(conn, "module")) == (group_tag, module)
+            adopted = (self.store.meta(conn, "group_tag"), self.store.meta(conn, "module"),
+                       self.store.meta(conn, "plans")) == (group_tag, module, "1")
         if not adopted:  # only then write: opening the hub to read it must not take the write lock
             with self.store.write() as conn:
                 self._adopt_settings(conn)
@@ -91,13 +95,18 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
             )
             self.desired.bump(conn)  # compiled conditions use grp
             self.desired.refresh_all(conn)
-        if self.store.meta(conn, "module", self.module) != self.module:
+        if self.store.meta(conn, "module", self.module) != self.module or self.store.meta(conn, "plans") != "1":
             path = f'$."{self.module}"'
             conn.execute(
-                "UPDATE devices SET cur_digest = IFNULL(json_extract(reported, ? || '.digest'), ''),"
-                " cur_state = IFNULL(json_extract(reported, ? || '.state'), '')",
-                (path, path),
+                "UPDATE devices SET cur_digest = IFNULL(json_extract(reported, ?1 || '.digest'), ''),"
+                " cur_state = IFNULL(json_extract(reported, ?1 || '.state'), '')",
+                (path,),
             )
+            conn.execute(f"INSERT OR IGNORE INTO plans (text) SELECT DISTINCT {PLAN_MIRROR_SQL} FROM devices "
+                         f"WHERE {PLAN_MIRROR_SQL} != ''", (path,))
+            conn.execute(f"UPDATE devices SET plan_id = IFNULL((SELECT id FROM plans WHERE text = {PLAN_MIRROR_SQL}), 0)",
+                         (path,))
+            self.store.set_meta(conn, "plans", "1")
         self.store.set_meta(conn, "group_tag", self.group_tag)
         self.store.set_meta(conn, "module", self.module)
 
@@ -155,6 +164,10 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
 
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
         return iter_pages(self.query_devices, condition)
+
+    def fact_groups(self, condition: str, module: str) -> Iterator[FactGroup]:
+        """What planning needs of each device, grouped in SQL (fleet_tui.hub.local_facts)."""
+        return local_fact_groups(self, condition, module)
 
     def listing(self) -> "LocalListing":
         """Screenful-at-a-time device lists in SQL (fleet_tui.hub.local_listing)."""

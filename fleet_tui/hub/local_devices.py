@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from fleet_tui.errors import NotFound, UsageError
-from fleet_tui.hub.local_store import check_tags, dumps, group_of, reports_to_json
+from fleet_tui.hub.local_store import check_tags, dumps, group_of, plan_mirror, reports_to_json
 from fleet_tui.hub.protocol import ModuleReport, ModuleSpec
 
 if TYPE_CHECKING:
@@ -93,15 +93,17 @@ class DeviceSideMixin:
                     reports_to_json(modules, now),
                     managed.digest if managed else "",
                     managed.state if managed else "",
+                    plan_mirror(managed),  # → plan_id below, inside the write
                     1 if connected else 0,
                     now,
                     device_id,
                 )
             )
         with self.store.write() as conn:
+            rows = [(*r[:3], self.store.plan_id(conn, r[3]), *r[4:]) for r in rows]
             before = conn.total_changes
             conn.executemany(
-                "UPDATE devices SET reported = ?, cur_digest = ?, cur_state = ?, connected = ?, last_seen = ? "
+                "UPDATE devices SET reported = ?, cur_digest = ?, cur_state = ?, plan_id = ?, connected = ?, last_seen = ? "
                 "WHERE device_id = ?",
                 rows,
             )

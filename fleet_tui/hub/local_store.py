@@ -9,8 +9,10 @@ Invariants:
 - a connection belongs to the process that opened it (open a new LocalHub after fork);
   within a process a lock serialises its use, so worker threads may share the hub;
 - `grp` mirrors `tags.<group_tag>` when that tag is text (else NULL), and
-  `cur_digest`/`cur_state` mirror the managed module's reported digest and state; both
-  are recomputed when a process opens the file with another group tag or module.
+  `cur_digest`/`cur_state` mirror the managed module's reported digest and state, and
+  `plan_id` what planning needs of its report (`plan_mirror`: image, digest, platform,
+  cached images, link) as a row of `plans` (0: no report); all are recomputed when a process
+  opens the file with another group tag or module (a file from before `plan_id` gains it then).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS devices (
     reported      TEXT NOT NULL DEFAULT '{}',
     cur_digest    TEXT NOT NULL DEFAULT '',
     cur_state     TEXT NOT NULL DEFAULT '',
+    plan_id       INTEGER NOT NULL DEFAULT 0,
     connected     INTEGER NOT NULL DEFAULT 0,
     last_seen     REAL NOT NULL DEFAULT 0
 );
@@ -46,6 +49,10 @@ CREATE INDEX IF NOT EXISTS devices_summary ON devices (grp, cur_digest, cur_stat
 -- a group's devices in id order: the console's first screenful reads ~100 rows of a 1M group
 CREATE INDEX IF NOT EXISTS devices_group_id ON devices (grp, device_id);
 CREATE INDEX IF NOT EXISTS devices_deployment ON devices (deployment_id);
+-- what planning reads of a group (fleet_tui.hub.local_facts): one scan of this index, no table access
+CREATE INDEX IF NOT EXISTS devices_plan ON devices (grp, plan_id, connected, last_seen, deployment_id, device_id);
+-- the distinct plan mirrors (plan_mirror): a 1,000,000-device fleet has a handful
+CREATE TABLE IF NOT EXISTS plans (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS deployments (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
     id               TEXT NOT NULL UNIQUE,
@@ -65,11 +72,30 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
+        self._plan_ids: dict[str, int] = {"": 0}
         try:
             self.conn = open_wal(path, BUSY_TIMEOUT_S, "NORMAL")
+            self._add_columns()
             ensure_schema(self.conn, self.lock, SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RemoteError(f"local hub {path} cannot be opened ({exc}); check hub.path in the config") from None
+
+    def _add_columns(self) -> None:
+        """Columns a file from an older fleet-tui lacks, added before the schema's indexes need them."""
+        with read_tx(self.conn, self.lock) as c:
+            columns = {row[1] for row in c.execute("PRAGMA table_info(devices)")}
+        if columns and "plan_id" not in columns:
+            with write_tx(self.conn, self.lock) as c:
+                c.execute("ALTER TABLE devices ADD COLUMN plan_id INTEGER NOT NULL DEFAULT 0")
+
+    def plan_id(self, conn: sqlite3.Connection, mirror: str) -> int:
+        """The `plans` row of a plan mirror, added when new (inside the caller's write)."""
+        known = self._plan_ids.get(mirror)
+        if known is None:
+            conn.execute("INSERT OR IGNORE INTO plans (text) VALUES (?)", (mirror,))
+            known = self._plan_ids[mirror] = int(conn.execute("SELECT id FROM plans WHERE text = ?", (mirror,))
+                                                 .fetchone()[0])
+        return known
 
     def write(self) -> ContextManager[sqlite3.Connection]:
         """One short `BEGIN IMMEDIATE` write transaction (fleet_tui.sqlite_tx)."""
@@ -121,6 +147,23 @@ def reports_to_json(reports: dict[str, ModuleReport], now: float) -> str:
             for r in reports.values()
         }
     )
+
+
+def plan_mirror(report: ModuleReport | None) -> str:
+    """The `cur_plan` column: `[image, digest, platform, cached, link]` of the managed module's
+    report, as JSON ("" when the module reports nothing)."""
+    if report is None:
+        return ""
+    return json.dumps([report.image, report.digest, report.platform, list(report.cached), report.link],
+                      separators=(",", ":"))
+
+
+PLAN_MIRROR_SQL = (  # plan_mirror in SQL, over `reported` and the module's JSON path (?1)
+    "CASE WHEN json_type(reported, ?1) = 'object' THEN json_array("
+    "IFNULL(json_extract(reported, ?1 || '.image'), ''), IFNULL(json_extract(reported, ?1 || '.digest'), ''), "
+    "IFNULL(json_extract(reported, ?1 || '.platform'), ''), json(IFNULL(json_extract(reported, ?1 || '.cached'), '[]')), "
+    "IFNULL(json_extract(reported, ?1 || '.link'), '')) ELSE '' END"
+)
 
 
 def reports_from_json(text: str) -> dict[str, ModuleReport]:

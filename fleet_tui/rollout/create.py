@@ -16,14 +16,13 @@ of the rollout tag `rollout_<id>`.
 from __future__ import annotations
 
 import functools
-import json
 import secrets
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from fleet_tui.errors import Conflict, FleetError, NotFound, UsageError
-from fleet_tui.hub.protocol import DeviceTwin
+from fleet_tui.fleet.states import GroupStates, StateKey
 from fleet_tui.hub.query_literal import group_condition, quote
 from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.oci.reference import parse_reference
@@ -31,9 +30,9 @@ from fleet_tui.planning.pullplan import plan_for_blobs
 from fleet_tui.rebase.multiplatform import prepare_any
 from fleet_tui.rollout.budget import Budget
 from fleet_tui.rollout.gate import tag_name
-from fleet_tui.rollout.inventory import inventory
+from fleet_tui.rollout.inventory import read_group_states
 from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
-from fleet_tui.rollout.policy import Policy, metered_devices, order_devices, split_waves
+from fleet_tui.rollout.policy import Policy, order_ranked
 from fleet_tui.rollout.staging import stage_index
 
 MAX_VARIANTS = 8
@@ -43,16 +42,13 @@ def new_id() -> str:
     return "r" + secrets.token_hex(4)
 
 
-def previous_image(twin: DeviceTwin, module: str) -> tuple[str, str]:
-    """(pinned image, digest) the device runs now; the deployed spec wins over the report."""
-    rep = twin.reported.get(module)
-    digest = rep.digest if rep else ""
-    spec = twin.desired.get(module)
-    if spec and "@sha256:" in spec.image and (not digest or spec.image.endswith(digest)):
-        return spec.image, spec.image.rsplit("@", 1)[1]
-    if rep and rep.image and digest:
-        return parse_reference(rep.image).pinned(digest), digest
-    return "", digest
+def previous_image(key: StateKey) -> tuple[str, str]:
+    """(pinned image, digest) the devices of a state run now; the deployed spec wins over the report."""
+    if key.desired and (not key.digest or key.desired.endswith(key.digest)):
+        return key.desired, key.desired.rsplit("@", 1)[1]
+    if key.image and key.digest:
+        return parse_reference(key.image).pinned(key.digest), key.digest
+    return "", key.digest
 
 
 def rebase_onto(config: Any, target: Image, onto: Image) -> str | None:
@@ -75,7 +71,7 @@ class PlannedRollout:
     sizes: list[int]
     assignments: list[Assignment]
     metered: list[str]
-    twins: list[DeviceTwin]
+    states: GroupStates  # the group's devices as distinct states (what they run, hold, their link)
 
 
 def create_rollout(
@@ -102,19 +98,15 @@ def plan_rollout(
     if group in zones and policy.timezone == config.rollout.timezone:  # a --timezone flag wins
         policy = replace(policy, timezone=zones[group])
     target = load_image(target_ref, config)
-    twins = list(hub.iter_devices(group_condition(group_tag, group)))
-    if not twins:
+    states, keeps = read_group_states(config, hub, group_condition(group_tag, group), journal)
+    if not states.devices:
         raise NotFound(f"group {group!r} has no devices in the hub; see fleet-tui groups")
     for other in journal.list_rollouts() if check_active else ():
         if other.spec.get("group") == group and other.state not in TERMINAL:
             raise Conflict(f"rollout {other.id} is still {other.state} in group {group!r}; finish, abort or roll it back first")
 
     rid = rollout_id or new_id()
-    prev = {t.device_id: previous_image(t, module) for t in twins}
-
-    modelled, keeps = inventory(config, hub, twins, journal)
-    held = {t.device_id: (modelled.get(t.device_id, ()) if modelled is not None else t.cached(module)) for t in twins}
-    platforms = {t.device_id: t.platform(module) for t in twins}
+    prev_of = [previous_image(st.key) for st in states.states]  # per state
     images: dict[tuple[str, str], Image | None] = {}
 
     def have(pinned: str, platform: str = DEFAULT_PLATFORM) -> Image | None:
@@ -130,7 +122,10 @@ def plan_rollout(
     }
     bases: dict[str, str] = {}  # base digest → variant key
     if rebase or auto_rebase:
-        counts = Counter(p for p, _ in prev.values() if p)
+        counts: Counter[str] = Counter()
+        for st, (p, _) in zip(states.states, prev_of):
+            if p:
+                counts[p] += len(st.device_ids)
         onto_refs = [rebase] if rebase else [p for p, _ in counts.most_common(MAX_VARIANTS)]
         for i, onto in enumerate(onto_refs):
             # --rebase-onto names one image: it must exist. Auto mode skips an image the
@@ -176,19 +171,26 @@ def plan_rollout(
         return plan_for_blobs(image, {layer.digest for img in holding for layer in img.layers},
                               {img.config_digest for img in holding}, {img.digest for img in holding}).total_bytes
 
-    offline = {t.device_id for t in twins if not t.connected}
-    metered = metered_devices(policy, twins, module)
-    order = order_devices(prev, offline, policy.seed, metered)
+    metered = states.metered(policy.unmetered_links)
+    order = order_ranked([(st.device_ids, states.rank(st, policy.unmetered_links)) for st in states.states],
+                         policy.seed)
     sizes = policy.wave_sizes(len(order))
-    assignments = []
-    for wave, ids in enumerate(split_waves(order, sizes)):
-        for device_id in ids:
-            pinned, digest = prev[device_id]
-            variant = bases.get(digest, "full")
-            assignments.append(Assignment(device_id, wave, variant, pinned, digest,
-                                          plan_bytes(variant, pinned, platforms[device_id], held[device_id])))
+    per_state = []  # (variant, pinned, digest, planned bytes): one plan per state
+    for st, (pinned, digest) in zip(states.states, prev_of):
+        variant = bases.get(digest, "full")
+        per_state.append((variant, pinned, digest, plan_bytes(variant, pinned, st.key.platform, st.key.held)))
+    assignments, start = [], 0
+    for wave, size in enumerate(sizes):
+        assignments += [Assignment(d, wave, *per_state[i]) for d, i in order[start:start + size]]
+        start += size
+    naive_total = rollback_total = 0
+    for st, (variant, pinned, _digest, planned) in zip(states.states, per_state):
+        n = len(st.device_ids)
+        naive_total += n * (planned if variant == "full" else plan_bytes("full", pinned, st.key.platform, st.key.held))
+        rollback_total += n * rollback_bytes(variant, pinned, st.key.platform)
+    prev = {p: d for p, d in prev_of}
 
-    current = Counter(t.deployment_id for t in twins if t.deployment_id)
+    current = Counter(states.deployments)
     deployments = {d.id: d for d in hub.list_deployments()}
     priority = max((deployments[d].priority for d in current if d in deployments), default=0) + 1
     base_dep = deployments.get(current.most_common(1)[0][0]) if current else None
@@ -196,7 +198,7 @@ def plan_rollout(
         name: {"image": m.image, "create_options": m.create_options, "definition": m.definition}
         for name, m in (base_dep.modules.items() if base_dep else [])
     }
-    managed = managed_definition(twins, module)
+    managed = managed_definition(states)
     room = getattr(hub, "room", None)
     if room is not None:  # Azure: configurations are limited; refuse before creating any
         stages = len({(a.prev_image, a.variant) for a in assignments}) if policy.pre_stage else 0
@@ -210,10 +212,8 @@ def plan_rollout(
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
         "planned_total": sum(a.planned_bytes for a in assignments),
         # what the same devices would pull of the naive target (the rebase's saving, for the report)
-        "naive_total": sum(a.planned_bytes if a.variant == "full" else
-                           plan_bytes("full", a.prev_image, platforms[a.device_id], held[a.device_id])
-                           for a in assignments),
-        "rollback_total": sum(rollback_bytes(a.variant, a.prev_image, platforms[a.device_id]) for a in assignments),
+        "naive_total": naive_total,
+        "rollback_total": rollback_total,
     }
     budget = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)
     spec["budget"] = budget.to_dict() if budget is not None else None
@@ -221,7 +221,7 @@ def plan_rollout(
         spec["switch_wave"] = len(sizes)
         spec["stage_index"] = stage_index(a.prev_image for a in assignments)
         sizes = [*sizes, len(assignments)]
-    return PlannedRollout(rid, spec, sizes, assignments, sorted(metered), twins)
+    return PlannedRollout(rid, spec, sizes, assignments, sorted(metered), states)
 
 
 def check_budget(config: Any, policy: Policy, sizes: list[int], assignments: list[Assignment], group: str,
@@ -242,24 +242,19 @@ def check_budget(config: Any, policy: Policy, sizes: list[int], assignments: lis
     return budget
 
 
-def rollbacks_of(prev: dict[str, tuple[str, str]]) -> dict[str, str]:
-    return {p: f"back{i}" for i, p in enumerate(sorted({p for p, _ in prev.values() if p}))}
+def rollbacks_of(prev: dict[str, str]) -> dict[str, str]:
+    """Image a device ran → the key of the deployment that pins it on a rollback."""
+    return {p: f"back{i}" for i, p in enumerate(sorted(p for p in prev if p))}
 
 
-def managed_definition(twins: list[DeviceTwin], module: str) -> dict[str, Any]:
+def managed_definition(states: GroupStates) -> dict[str, Any]:
     """The managed module as the group's devices are told to run it now (the definition the
     most of them have): a release changes its image and keeps the rest — env, startupOrder,
     restart and pull policies, createOptions."""
-    counts: Counter[str] = Counter()
-    specs: dict[str, Any] = {}
-    for twin in twins:
-        spec = twin.desired.get(module)
-        if spec is None:
-            continue
-        key = json.dumps([spec.create_options, spec.definition], sort_keys=True)
-        counts[key] += 1
-        specs[key] = {"create_options": spec.create_options, "definition": spec.definition}
-    return specs[counts.most_common(1)[0][0]] if counts else {}
+    if not states.definitions:
+        return {}
+    spec = states.definitions[0][1]
+    return {"create_options": spec.create_options, "definition": spec.definition}
 
 
 def deployment_id(rollout_id: str, key: str) -> str:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
-from fleet_tui.hub.protocol import DeviceTwin
+from fleet_tui.fleet.states import GroupStates, group_states
+from fleet_tui.hub.facts import fact_groups
 from fleet_tui.rollout.journal import TERMINAL, Journal
 
 
@@ -46,7 +47,7 @@ def modelled_cache(journal: Journal, device_ids: Iterable[str], threshold: float
     return {d: tuple(images) for d, images in out.items()}
 
 
-def inventory(config: Any, hub: Any, twins: list[DeviceTwin], journal: Journal | None = None
+def inventory(config: Any, hub: Any, device_ids: Iterable[str], journal: Journal | None = None
               ) -> tuple[dict[str, tuple[str, ...]] | None, bool]:
     """(held images per device, or None to use what devices report; whether a device keeps the
     image it ran after an update — what a rollback costs)."""
@@ -56,7 +57,17 @@ def inventory(config: Any, hub: Any, twins: list[DeviceTwin], journal: Journal |
     if journal is None:
         journal = Journal.for_config(config)
         try:
-            return modelled_cache(journal, (t.device_id for t in twins), threshold), threshold > 0
+            return modelled_cache(journal, device_ids, threshold), threshold > 0
         finally:
             journal.close()
-    return modelled_cache(journal, (t.device_id for t in twins), threshold), threshold > 0
+    return modelled_cache(journal, device_ids, threshold), threshold > 0
+
+
+def read_group_states(config: Any, hub: Any, condition: str, journal: Journal | None = None) -> tuple[GroupStates, bool]:
+    """The devices matching `condition` as distinct states (fleet_tui.fleet.states), with what
+    each holds as `inventory` says; and whether devices keep the image they ran."""
+    groups = list(fact_groups(hub, condition, config.hub.module))
+    if reports_cache(hub):
+        return group_states(groups), True
+    held, keeps = inventory(config, hub, (d for g in groups for d in g.device_ids), journal)
+    return group_states(groups, held), keeps

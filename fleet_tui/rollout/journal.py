@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ContextManager, Sequence
+from typing import Any, ContextManager, NamedTuple, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError
 from fleet_tui.rollout.engine_lock import EngineLock  # noqa: F401 - re-exported: callers import it from here
@@ -112,8 +112,10 @@ class WaveRow:
     bake_until: float | None
 
 
-@dataclass(frozen=True)
-class Assignment:
+class Assignment(NamedTuple):
+    """One device's part in a rollout, fixed at creation (a tuple: a 1,000,000-device rollout
+    holds a million of them)."""
+
     device_id: str
     wave: int
     variant: str

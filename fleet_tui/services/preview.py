@@ -2,7 +2,9 @@
 e.g. the rebased one), and the rollout's own waves priced against its budget.
 
 One implementation for `fleet-tui preview` and the console's Preview screen. Invariants:
-- the group's twins are read once for both images (one hub query);
+- the group is read once for both images, as its distinct device states (one pass over the
+  hub's device facts; no twin is built on the local hub), and each image is planned once
+  per state, not per device;
 - what each device holds besides what it runs comes from the device, or — on a hub whose
   devices cannot say (Azure) — from the journal's model of image garbage collection
   (fleet_tui.rollout.inventory);
@@ -17,13 +19,13 @@ from typing import Any
 
 from fleet_tui.config import Config
 from fleet_tui.errors import FleetError, NotFound
-from fleet_tui.fleet.groupplan import GroupPlan, plan_group
-from fleet_tui.hub.protocol import DeviceTwin
+from fleet_tui.fleet.groupplan import GroupPlan, plan_states
+from fleet_tui.fleet.states import GroupStates
 from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.oci.image import load_image
-from fleet_tui.rollout.inventory import inventory
+from fleet_tui.rollout.inventory import read_group_states
 from fleet_tui.rollout.journal import Journal
-from fleet_tui.rollout.policy import Policy, metered_devices
+from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.projection import WaveCost, project_waves
 
 
@@ -35,6 +37,7 @@ class GroupPreview:
     policy: Policy
     budget: int | None  # bytes (None: no budget)
     waves: list[WaveCost]  # priced for `shipped`
+    states: GroupStates  # the group's distinct device states
 
     @property
     def shipped(self) -> GroupPlan:
@@ -44,29 +47,25 @@ class GroupPreview:
 
 def bytes_of(plan: GroupPlan) -> dict[str, int]:
     """Device id → the bytes its plan pulls."""
-    return {d: c.bytes_per_device for c in plan.cohorts for d in c.device_ids}
-
-
-def group_twins(config: Config, hub: Any, group: str) -> list[DeviceTwin]:
-    """The group's twins (one query); an unknown or empty group is a one-line error naming the known ones."""
-    twins = list(hub.iter_devices(group_condition(config.hub.group_tag, group)))
-    if not twins:
-        names = sorted(g.name for g in hub.group_summaries(config.hub.module) if g.name)
-        raise NotFound(f"unknown group {group!r}; known groups: {', '.join(names[:8]) or 'none'}")
-    return twins
+    out: dict[str, int] = {}
+    for c in plan.cohorts:
+        out.update(dict.fromkeys(c.device_ids, c.bytes_per_device))
+    return out
 
 
 def preview_group(config: Config, hub: Any, group: str, target: str, compare: str | None = None, *,
                   policy: Policy | None = None, journal: Journal | None = None,
                   compare_optional: bool = False) -> GroupPreview:
-    """Plan TARGET (and `compare`) for every device of `group`. With `compare_optional`, a
-    compared image that cannot be loaded (not built yet) leaves `compare` None instead of failing."""
-    twins = group_twins(config, hub, group)
-    held, keeps = inventory(config, hub, twins, journal)
-    module = config.hub.module
+    """Plan TARGET (and `compare`) for every device of `group`, once per distinct device state.
+    With `compare_optional`, a compared image that cannot be loaded (not built yet) leaves
+    `compare` None instead of failing. An unknown or empty group is a one-line error."""
+    states, keeps = read_group_states(config, hub, group_condition(config.hub.group_tag, group), journal)
+    if not states.devices:
+        names = sorted(g.name for g in hub.group_summaries(config.hub.module) if g.name)
+        raise NotFound(f"unknown group {group!r}; known groups: {', '.join(names[:8]) or 'none'}")
 
     def plan(ref: str) -> GroupPlan:
-        return plan_group(load_image(ref, config), twins, module, config, held, keeps)
+        return plan_states(load_image(ref, config), states, config, keeps)
 
     naive = plan(target)
     other = None
@@ -78,7 +77,6 @@ def preview_group(config: Config, hub: Any, group: str, target: str, compare: st
                 raise
     policy = policy or Policy.from_config(config.rollout)
     budget = policy.budget_bytes(config.cost.per_gb, config.cost.currency)
-    offline = {t.device_id for t in twins if not t.connected}
-    waves = project_waves(policy, [t.device_id for t in twins], offline, bytes_of(other or naive), budget,
-                          metered_devices(policy, twins, module))
-    return GroupPreview(group, naive, other, policy, budget, waves)
+    waves = project_waves(policy, states.device_ids(), states.offline(), bytes_of(other or naive), budget,
+                          states.metered(policy.unmetered_links))
+    return GroupPreview(group, naive, other, policy, budget, waves, states)

@@ -44,9 +44,9 @@ def test_hubs_that_report_caches_are_believed_and_azure_is_modelled(tmp_path):
         reports_cache = False
 
     config = parse_config({"state_dir": str(tmp_path), "hub": {"image_gc_threshold": "3d"}})
-    assert inventory(config, Local(), [twin]) == (None, True)
+    assert inventory(config, Local(), [twin.device_id]) == (None, True)
     journal = Journal(tmp_path / "rollouts.sqlite")
     _ended(journal, "r1", "g", {"d1": "running"}, 1 * DAY, prev=V0)
-    assert inventory(config, Azure(), [twin], journal) == ({"d1": (V0,)}, True)
+    assert inventory(config, Azure(), [twin.device_id], journal) == ({"d1": (V0,)}, True)
     off = parse_config({"state_dir": str(tmp_path), "hub": {"image_gc_threshold": 0}})
-    assert inventory(off, Azure(), [twin], journal) == ({}, False)
+    assert inventory(off, Azure(), [twin.device_id], journal) == ({}, False)

@@ -78,10 +78,10 @@ class FaultyProxy:
             h.close_connection = True
             h.connection.shutdown(2)
             return
-        h.wfile.write(data)
-        if is_blob:
+        if is_blob:  # counted before the write: the client may finish reading before this thread runs again
             with self._lock:
                 self.body_bytes += len(data)
+        h.wfile.write(data)
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -158,13 +158,15 @@ def main() -> None:
             "rollout start --rehearse --json": cli + ["rollout", "start", f"oci:{store}:2", "--group", "vans",
                                                      "--rehearse", "--json"],
         }
+        timed = {}
         for name, argv in rows.items():
             wall, rss, out, _ = run(argv, ROOT)
+            timed[name] = wall
             print(f"  {name:<34} {wall:7.2f} s   peak {rss:6,} MB   stdout {out / 1e6:8.1f} MB")
         if baseline_src is not None and n <= args.baseline_max:
             wall, rss, out, _ = run(cli + preview, baseline_src)
             print(f"  {'baseline ' + args.baseline + ' preview --json':<34} {wall:7.2f} s   peak {rss:6,} MB   "
-                  f"stdout {out / 1e6:8.1f} MB")
+                  f"stdout {out / 1e6:8.1f} MB   ({wall / timed['preview --json']:.1f}x the time)")
 
 
 if __name__ == "__main__":

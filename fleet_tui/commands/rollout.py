@@ -109,6 +109,10 @@ def register(subparsers: Any) -> None:
             p = sub.add_parser(kind, help="continue a halted rollout anyway: past its failed gate or its budget "
                                           "(asks you to type the rollout id)")
             p.add_argument("--yes", metavar="ID", help="confirm without asking by giving the rollout id again")
+        elif kind == "rollback":
+            p = sub.add_parser(kind, help="put every device the rollout reached back on the image it ran (also after "
+                                          "an abort or a halt; asks you to type the rollout id)")
+            p.add_argument("--yes", metavar="ID", help="confirm without asking by giving the rollout id again")
         elif kind == "retry":
             p = sub.add_parser(kind, help="try the failed devices of a halted rollout's failed wave again, and reopen its gate")
         else:
@@ -135,14 +139,19 @@ def _confirm_over_budget(args: argparse.Namespace) -> Any:
     return confirm
 
 
-def _confirm_continue(args: argparse.Namespace) -> None:
-    if args.command_kind != "continue" or args.yes == args.id:
+CONFIRMED = {"continue": "continuing rollout {id} past a halt", "rollback": "rolling rollout {id} back"}
+
+
+def _confirm(args: argparse.Namespace) -> None:
+    """`continue` and `rollback` move devices: the rollout id typed at a terminal, or `--yes ID`."""
+    what = CONFIRMED.get(args.command_kind)
+    if what is None or args.yes == args.id:
         return
     if args.yes is not None:
         raise UsageError(f"--yes {args.yes!r} does not name rollout {args.id}; give its id to confirm")
     if not sys.stdin.isatty():
-        raise UsageError(f"continuing rollout {args.id} past a halt needs confirmation: add --yes {args.id}")
-    if input(f"continue rollout {args.id} past its halt? type its id to confirm: ").strip() != args.id:
+        raise UsageError(f"{what.format(id=args.id)} needs confirmation: add --yes {args.id}")
+    if input(f"{what.format(id=args.id)}; type its id to confirm: ").strip() != args.id:
         raise UsageError("not confirmed; nothing changed")
 
 
@@ -255,7 +264,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 
 def cmd_command(args: argparse.Namespace, ctx: Any) -> int:
     require_writable(ctx, args.command_kind)
-    _confirm_continue(args)
+    _confirm(args)
     journal = Journal.for_config(ctx.config)
     hub = open_hub(ctx.config)
     try:

@@ -69,6 +69,8 @@ class FakeRollout:
             self.approved_at = rt
         elif action in ("abort", "rollback") and self.ended is None:
             self.ended = ("aborted" if action == "abort" else "rolled_back", rt)
+        elif action == "rollback" and self.ended is not None and self.ended[0] == "aborted":
+            self.ended = ("rolled_back", self.ended[1])  # the waves the abort reached go back
         else:
             state = "ignored:" + state
         self.commands.append((now, action, state))

@@ -18,6 +18,7 @@ from typing import Any
 
 from fleet_tui.detach import cli_argv, launch
 from fleet_tui.errors import Conflict, RemoteError, UsageError
+from fleet_tui.rollout.ending import needs_fold
 from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, TERMINAL, EngineLock, Journal
 
@@ -81,8 +82,12 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
         raise UsageError(f"rollout {rollout_id} halted ({row.reason}); roll it back, abort it, or continue it anyway (fleet-tui rollout continue {rollout_id})")
     if kind in ("continue", "retry") and row.state != "halted":
         raise UsageError(f"rollout {rollout_id} is {row.state}; {kind} applies only to a halted rollout")
-    if kind != "resume" and row.state in ("aborted", "rolled_back"):
-        raise UsageError(f"rollout {rollout_id} is already {row.state}")
+    if kind == "rollback" and row.state == "rolled_back":
+        raise UsageError(f"rollout {rollout_id} is already rolled back")
+    if kind not in ("resume", "rollback") and row.state in ("aborted", "rolled_back"):
+        raise UsageError(f"rollout {rollout_id} is {row.state}; only `rollout rollback {rollout_id}` still applies "
+                         "(it returns the devices it reached to what they ran)" if row.state == "aborted" else
+                         f"rollout {rollout_id} is already {row.state}")
     if kind == "resume" and row.state != "paused" and engine_alive(journal, rollout_id):
         return f"rollout {rollout_id} is {row.state}; already running (engine pid {row.pid})"  # idempotent
     journal.add_command(rollout_id, kind)
@@ -105,10 +110,12 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
     if kind == "resume" or (state == "running" and kind in ("approve", "continue", "retry")):
         if state not in TERMINAL and state != "halted":
             return _ensure_engine(config, journal, rollout_id, state)
+    if state in TERMINAL and needs_fold(journal, rollout_id):  # an engine folds it once the devices are back
+        return _ensure_engine(config, journal, rollout_id, state, "an engine folds it once the devices are back")
     return f"rollout {rollout_id} is {state}"
 
 
-def _ensure_engine(config: Any, journal: Journal, rollout_id: str, state: str) -> str:
+def _ensure_engine(config: Any, journal: Journal, rollout_id: str, state: str, doing: str = "engine restarted") -> str:
     """Start an engine unless one runs; a concurrent resume that started one first is success."""
     if engine_alive(journal, rollout_id):
         return f"rollout {rollout_id} is {state}; already running (engine pid {journal.rollout(rollout_id).pid})"
@@ -118,7 +125,7 @@ def _ensure_engine(config: Any, journal: Journal, rollout_id: str, state: str) -
         if engine_alive(journal, rollout_id):  # ours lost the engine lock to another resume's engine
             return f"rollout {rollout_id} is {state}; already running (engine pid {journal.rollout(rollout_id).pid})"
         raise
-    return f"rollout {rollout_id} is {state}; engine restarted (pid {pid})"
+    return f"rollout {rollout_id} is {state}; {doing} (pid {pid})"
 
 
 def _open_intents(journal: Journal, rollout_id: str) -> bool:

@@ -33,6 +33,7 @@ from typing import Any, Callable
 from fleet_tui.errors import FleetError, RemoteError
 from fleet_tui.rollout.context import RolloutContext
 from fleet_tui.rollout.create import deployment_id
+from fleet_tui.rollout.ending import needs_fold, rollback_settled
 from fleet_tui.rollout.fold import GROUP, KIND, fold
 from fleet_tui.rollout.gate import gate_opened, judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
@@ -138,7 +139,11 @@ class Engine:
         self.finish_intents()
         self.apply_commands()
         state = self.journal.rollout(self.id).state
-        if state in TERMINAL and not self.journal.events(self.id, "fold"):
+        if state in TERMINAL and needs_fold(self.journal, self.id):
+            if state == "rolled_back" and not rollback_settled(self.journal, self.hub, self.id, self.spec["module"],
+                                                               self.ctx.assignments, self.policy.gate_timeout):
+                return False  # fold once the devices are back: the journal keeps where they ended
+            self.keep_finals()
             self.intend("fold")
         if state in TERMINAL or state == "halted":
             return True
@@ -271,11 +276,14 @@ class Engine:
             self.hub.bulk_update_tags(ids, {self.ctx.tag: key or None})
         self.log(f"rolled back {sum(len(v) for v in by_key.values())} devices")
 
+    def keep_finals(self) -> None:
+        """Each device's last state and bytes, read while its tag still says which rollout it is
+        in (the fold removes it); before the fold's intent, so a redone fold keeps these."""
+        snapshot = SnapshotReader(self.journal, self.hub, self.id).take()
+        self.journal.set_finals(self.id, {d.id: (d.state, d.bytes) for d in snapshot.devices})
+
     def _fold(self) -> None:
-        """Keep each device's last state, then fold the rollout's deployments and tags (fold.py)."""
-        if not self.journal.finals(self.id):
-            snapshot = SnapshotReader(self.journal, self.hub, self.id).take()
-            self.journal.set_finals(self.id, {d.id: (d.state, d.bytes) for d in snapshot.devices})
+        """Fold the rollout's deployments and tags (fold.py); `keep_finals` ran first."""
         tag_values = getattr(self.hub, "tag_values", None)  # one projection query instead of whole twins
         tagged = tag_values(self.ctx.tag) if tag_values else {
             d: v.tag for d, v in read_devices(self.hub, self.id, self.spec["module"]).items() if v.tag}

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_tui.hub.protocol import stage_module
+from fleet_tui.rollout.ending import folded
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
@@ -190,7 +191,8 @@ class SnapshotReader:
         now = time.time()
         row = self.journal.rollout(self.id)
         waves = self.journal.waves(self.id)
-        finals = self.journal.finals(self.id)  # a folded rollout: its tags are gone, its end is kept
+        # a folded rollout: its tags are gone, its end is kept (a rollback after the fold re-tags: live again)
+        finals = self.journal.finals(self.id) if folded(self.journal, self.id) else {}
         started = {w.idx: w.started for w in waves}
         live = [a.device_id for a in self.assignments if started.get(a.wave) is not None]
         views = {} if finals or not live else read_devices(self.hub, self.id, self.spec["module"], live)

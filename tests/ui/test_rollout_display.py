@@ -154,7 +154,7 @@ def test_actions_the_engine_would_refuse_are_not_offered(fake) -> None:
     snap = fake.rollout(next(iter(fake.rollouts)))
     actions = ("pause", "resume", "approve", "abort", "rollback", "continue", "retry")
     for state, allowed in {"running": {"pause", "abort", "rollback"}, "paused": {"resume", "abort", "rollback"},
-                           "halted": {"abort", "rollback", "continue"}, "aborted": set(), "rolled_back": set(),
+                           "halted": {"abort", "rollback", "continue"}, "aborted": {"rollback"}, "rolled_back": set(),
                            "succeeded": {"rollback"}}.items():
         s = dataclasses.replace(snap, state=state, awaiting_approval=False, approvable=False,
                                 devices=tuple(dataclasses.replace(d, state="running") for d in snap.devices))

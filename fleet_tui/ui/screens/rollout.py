@@ -55,7 +55,7 @@ def offered(action: str, s: RolloutSnapshot) -> bool:
     if action == "retry":
         return s.state == "halted" and any(d.state == "failed" or (d.state == "offline" and d.reason not in ("", "offline"))
                                            for d in s.devices)  # offline after failing: the retry waits for it
-    return s.state not in ("rolled_back", "aborted")  # rollback: an aborted rollout is folded; the engine refuses
+    return s.state != "rolled_back"  # rollback: also after an abort or a halt (the way back stays open)
 
 
 class RolloutScreen(ListScreen):

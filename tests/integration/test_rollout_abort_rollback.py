@@ -1,0 +1,77 @@
+"""Abort, then roll back (issue 25.1), on detached engines and the real simulated fleet.
+
+An operator who stops a bad release wants the devices that already took it back on the old
+image. For an abort in each state a wave can be in — being told (paced), gate open, baking,
+waiting for approval — then `rollout rollback`: every device of the waves the rollout reached
+ends on v1 and reads `rolled_back`, devices of waves never started were never written to, and
+after the abort the journal holds no device write but the rollback's (no target, no retry).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fleet_tui.rollout.journal import EngineLock
+from tests.integration.test_rollout_detached import engines, start_detached  # noqa: F401 (fixture)
+from tests.support.rollout_env import FAST_SPEED, GROUP, SLOW_SPEED, make_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+CASES = {  # abort when wave 2 (index 1) is in this state: (flags, fleet speed)
+    "targeting": (("--rate", "4", "--bake", "0"), FAST_SPEED),
+    "running": ((), SLOW_SPEED),
+    "baking": (("--bake", "300"), FAST_SPEED),
+    "pending": (("--approve-each",), FAST_SPEED),
+}
+
+
+@pytest.mark.parametrize("when", sorted(CASES))
+def test_abort_in_any_wave_state_then_rollback_returns_every_reached_device(tmp_path, registry, repo_name, engines,
+                                                                            when):
+    flags, speed = CASES[when]
+    env = make_env(tmp_path, registry, 24, repo_name)
+    journal = env.journal()
+    fleet = env.fleet(speed=speed)
+    try:
+        rid = start_detached(env, engines, "--waves", "1,50%,100%", *flags)
+        wave = 0 if when in ("baking", "pending") else 1
+        target = {"targeting": "targeting", "running": "running", "baking": "baking", "pending": "passed"}[when]
+        wait_for(lambda: journal.waves(rid)[wave].state == target, 60, f"wave {wave + 1} {target}")
+        if when == "pending":
+            wait_for(lambda: journal.waves(rid)[1].state == "pending", 5, "wave 2 waiting for approval")
+        code, out = env.cli("rollout", "abort", rid)
+        assert code == 0, out
+        wait_for(lambda: journal.rollout(rid).state == "aborted", 20, "aborted")
+        wait_for(lambda: not EngineLock(journal.path, rid).held_elsewhere(), 20, "the engine to exit")
+        abort_seq = max(e.seq for e in journal.events(rid) if e.kind == "abort")
+        reached = {w.idx for w in journal.waves(rid) if w.started is not None}
+        moved = {a.device_id for a in journal.assignments(rid) if a.wave in reached}
+        assert moved, "the abort came before any wave started"
+
+        code, out = env.cli("rollout", "rollback", rid, "--yes", rid)
+        assert code == 0, out
+        fleet.set_speed(FAST_SPEED)
+        hub = env.hub()
+        wait_for(lambda: all(hub.get_device(d).digest("scoring") == env.v1_digest for d in moved), 60,
+                 "every reached device back on v1")
+        back = max(e.seq for e in journal.events(rid, "rollback") if e.phase == "done")
+        wait_for(lambda: any(e.phase == "done" and e.seq > back for e in journal.events(rid, "fold")), 60,
+                 "the rolled-back rollout folded once its devices were back")
+        status = env.cli_json("rollout", "status", rid)
+        assert status["state"] == "rolled_back"
+        for device_id, d in status["devices"].items():
+            assert d["state"] == ("rolled_back" if device_id in moved else "pending"), (device_id, d)
+        for twin in hub.iter_devices():
+            assert twin.digest("scoring") == env.v1_digest and f"rollout_{rid}" not in twin.tags
+            if twin.device_id not in moved:
+                assert twin.etag == "1"  # never written to
+        hub.close()
+        after = [e for e in journal.events(rid) if e.seq > abort_seq]
+        assert not [e for e in after if e.kind in ("target", "retry", "wave")], [(e.kind, e.phase) for e in after]
+        assert [e.kind for e in after if e.kind == "rollback"] == ["rollback", "rollback"]  # intent, done
+        code, _ = env.cli("rollout", "rollback", rid, "--yes", rid)
+        assert code == 2  # already rolled back: refused
+    finally:
+        fleet.stop()
+        env.kill_engines()
+        journal.close()

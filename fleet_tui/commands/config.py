@@ -14,7 +14,7 @@ import sys
 
 from fleet_tui.commands.output import add_json_flag, print_json
 from fleet_tui.config import Config, load_config
-from fleet_tui.config.load import config_file
+from fleet_tui.config.load import ConfigInvalid, config_file
 from fleet_tui.config.show import as_toml, effective
 from fleet_tui.devices.simconfig import parse_sim
 from fleet_tui.errors import UsageError
@@ -75,10 +75,11 @@ def cmd_check(args: argparse.Namespace, ctx: object) -> int:
         config = load_config(file, environ={})
         summary = _summary(config)
     except UsageError as exc:
-        if not args.json:
-            raise
-        print_json({"file": str(file), "valid": False, "error": str(exc)})
-        print(f"fleet-tui: error: {exc}", file=sys.stderr)
+        problems = exc.problems if isinstance(exc, ConfigInvalid) else [str(exc)]
+        if args.json:
+            print_json({"file": str(file), "valid": False, "error": problems[0], "problems": problems})
+        for line in problems:  # every bad key, one line each
+            print(f"fleet-tui: error: {line}", file=sys.stderr)
         return exc.exit_code
     if args.json:
         print_json({"file": config.source, "valid": True, **summary})

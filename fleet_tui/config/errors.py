@@ -1,6 +1,6 @@
 """One line for a config that does not validate: the key, the value, the accepted form.
 
-`describe_error` turns pydantic's first error into `config: hub.units = 500 is invalid;
+`describe_errors` turns each of pydantic's errors into `config: hub.units = 500 is invalid;
 expected a whole number from 1 to 200`; `form_of` says what a field accepts, from its
 type and constraints — the same words docs/configuration.md prints (`reference.py`).
 """
@@ -114,8 +114,12 @@ def _shown(value: Any) -> str:
     return "a list" if isinstance(value, (list, tuple)) else repr(value)
 
 
-def describe_error(exc: ValidationError, overrides: Mapping[tuple[str, ...], Any] | None = None) -> str:
-    err = exc.errors(include_url=False)[0]
+def describe_errors(exc: ValidationError, overrides: Mapping[tuple[str, ...], Any] | None = None) -> list[str]:
+    """One line per problem pydantic found (every bad key, in the order of the config's sections)."""
+    return list(dict.fromkeys(describe_one(err, overrides) for err in exc.errors(include_url=False)))
+
+
+def describe_one(err: Any, overrides: Mapping[tuple[str, ...], Any] | None = None) -> str:
     loc = tuple(err["loc"])
     key = key_name(loc)
     origin = ""

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
-from fleet_tui.config.errors import ENV_PREFIX, describe_error
+from fleet_tui.config.errors import ENV_PREFIX, describe_errors
 from fleet_tui.config.model import Config, default_config_path
 from fleet_tui.errors import UsageError
 
@@ -66,6 +66,18 @@ def _relative_to(base: Path, value: Any) -> Any:
     return value
 
 
+class ConfigInvalid(UsageError):
+    """A config with one or more bad values: the first in the message (one line, with how many
+    more there are); `config check` prints every one (`problems`)."""
+
+    def __init__(self, problems: list[str], source: str = "") -> None:
+        self.problems = problems
+        more = len(problems) - 1
+        hint = f"fleet-tui config check {source}" if source else "fleet-tui config check FILE"
+        super().__init__(problems[0] + (f" (and {more} more problem{'s' if more > 1 else ''}: `{hint}` lists "
+                                        "them all)" if more else ""))
+
+
 def parse_config(data: dict[str, Any], source: str = "", environ: Mapping[str, str] | None = None) -> Config:
     """Validate a parsed TOML document (plus overrides from `environ`) into a Config."""
     data = {key: (dict(value) if isinstance(value, dict) else value) for key, value in data.items()}
@@ -80,7 +92,7 @@ def parse_config(data: dict[str, Any], source: str = "", environ: Mapping[str, s
     try:
         return Config(**data, source=source, env_keys=tuple(".".join(p) for p in overrides))
     except ValidationError as exc:
-        raise UsageError(describe_error(exc, overrides)) from None
+        raise ConfigInvalid(describe_errors(exc, overrides), source) from None
     except TypeError as exc:  # a non-table where a section belongs, e.g. `hub = 3`
         raise UsageError(f"config: {exc}") from None
 
@@ -102,10 +114,40 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
         if explicit:
             raise UsageError(f"config file {file} does not exist; see config/example.toml or `fleet-tui config show`")
         return parse_config({}, "", environ)
+    return parse_config(read_toml(file), str(file.resolve()), environ)
+
+
+BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def read_toml(file: Path) -> dict[str, Any]:
+    """The TOML document in `file`, or one line naming the file and what is wrong with it:
+    not a regular file, unreadable, empty, not UTF-8 (UTF-16 and binary files named as such),
+    or not TOML (with the line and column tomllib gives)."""
+    if file.is_dir():
+        raise UsageError(f"config file {file} is a directory; give the path of a TOML file")
     try:
-        data = tomllib.loads(file.read_text())
+        raw = file.read_bytes()
+    except PermissionError:
+        raise UsageError(f"config file {file} cannot be read: permission denied; check its owner and mode") from None
+    except OSError as exc:
+        raise UsageError(f"config file {file} cannot be read: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise UsageError(f"config file {file} is empty; write at least one setting (see `fleet-tui config show`), "
+                         "or leave out -c to run on the defaults")
+    encoding = next((name for bom, name in BOMS.items() if raw.startswith(bom)), None)
+    if encoding:
+        raise UsageError(f"config file {file} is {encoding} text; TOML must be UTF-8: save it as UTF-8")
+    try:
+        text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        kind = "a binary file" if b"\x00" in raw[:4096] else "not UTF-8 text"
+        raise UsageError(f"config file {file} is {kind} (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                         "a config is TOML in UTF-8") from None
+    if "\x00" in text:
+        raise UsageError(f"config file {file} is a binary file (a NUL byte at offset {text.index(chr(0))}); "
+                         "a config is TOML in UTF-8")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {file} is not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise UsageError(f"config file {file} cannot be read: {exc.strerror}") from None
-    return parse_config(data, str(file.resolve()), environ)

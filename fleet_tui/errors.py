@@ -19,6 +19,12 @@ class FleetError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
+class Interrupted(FleetError):
+    """The operator pressed Ctrl-C; the message says what state things were left in."""
+
+    exit_code = 130
+
+
 class UsageError(FleetError):
     """The command line or a config value is wrong."""
 

@@ -28,7 +28,7 @@ from fleet_tui.errors import FleetError
 from fleet_tui.hub import open_hub
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.registry import RegistryClient
-from fleet_tui.rollout.journal import TERMINAL, Journal
+from fleet_tui.rollout.journal import NEEDS_ENGINE, TERMINAL, EngineLock, Journal
 from fleet_tui.secrets import redact
 
 SKEW_WARN_S = 30.0  # rollouts fence reports by the hub's clock; windows read ours
@@ -106,7 +106,12 @@ def _journal(config: Any) -> tuple[str, str]:
     finally:
         journal.close()
     live = [r for r in rows if r.state not in TERMINAL]
-    return "ok", f"{len(rows)} rollouts, {len(live)} unfinished" + (f" ({', '.join(r.id for r in live[:3])})" if live else "")
+    text = f"{len(rows)} rollouts, {len(live)} unfinished" + (f" ({', '.join(r.id for r in live[:3])})" if live else "")
+    stopped = [r.id for r in live if r.state in NEEDS_ENGINE and not EngineLock(journal.path, r.id).held_elsewhere()]
+    if stopped:  # running or pending with no engine: nothing advances them (a Ctrl-C'd foreground start)
+        return "warn", (f"{text}; no engine runs {', '.join(stopped[:3])}{' …' if len(stopped) > 3 else ''}: "
+                        f"`fleet-tui rollout resume {stopped[0]}` continues it")
+    return "ok", text
 
 
 def _registries(config: Any) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from typing import Any
 from fleet_tui.commands.output import add_json_flag, duration_arg, print_json, table
 from fleet_tui.commands.rollout_args import policy_from_args, require_writable
 from fleet_tui.commands.rollout_views import cmd_log, cmd_rehearse, cmd_report
-from fleet_tui.errors import UsageError
+from fleet_tui.errors import Interrupted, UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.rollout.control import (
     engine_pid,
@@ -176,7 +176,13 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
         if not args.json:
             print(rid, flush=True)
         log = (lambda line: None) if args.json else _echo
-        state = Engine(journal, hub, rid, log=log, notifier=Notifier.from_config(ctx.config, log)).run()
+        try:
+            state = Engine(journal, hub, rid, log=log, notifier=Notifier.from_config(ctx.config, log)).run()
+        except KeyboardInterrupt:  # the journal keeps every decision: the rollout waits, nothing is lost
+            row = journal.rollout(rid)
+            raise Interrupted(f"interrupted: the engine of rollout {rid} stopped with the rollout {row.state}; "
+                              f"`fleet-tui rollout resume {rid}` continues it in the background "
+                              f"(`rollout start --detach` runs it there from the start)") from None
     finally:
         hub.close()
         journal.close()
@@ -215,7 +221,9 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         print_json({**snap.to_json(), "engine_pid": pid, "actions": actions})
         return 0
     print(f"rollout {snap.id}: {snap.state}{' — ' + snap.reason if snap.reason else ''}")
-    print(f"  {snap.target} → group {snap.group}; engine {'pid ' + str(pid) if pid else 'not running'}")
+    engine = f"pid {pid}" if pid else ("stopped — `fleet-tui rollout resume " + snap.id + "` continues it"
+                                       if snap.engine == "stopped" else "not running")
+    print(f"  {snap.target} → group {snap.group}; engine {engine}")
     table(["WAVE", "SIZE", "STATE", "RUNNING", "FAILED", "GATE"],
           [[w.index, w.size, w.state, w.done, w.failed, w.result or w.gate] for w in snap.waves], right=(0, 1, 3, 4))
     counts: dict[str, int] = {}

@@ -86,6 +86,7 @@ def operator() -> str:
 
 ROLLOUT_STATES = ("pending", "running", "paused", "halted", "succeeded", "aborted", "rolled_back")
 TERMINAL = ("succeeded", "aborted", "rolled_back")
+NEEDS_ENGINE = ("pending", "running")  # states only a running engine moves on (paused and halted wait for an operator)
 COMMANDS = ("pause", "resume", "abort", "rollback", "approve", "continue", "retry")
 
 

@@ -36,7 +36,7 @@ from fleet_tui.hub.protocol import stage_module
 from fleet_tui.rollout.ending import folded
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
-from fleet_tui.rollout.journal import Assignment, Journal
+from fleet_tui.rollout.journal import NEEDS_ENGINE, Assignment, EngineLock, Journal
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.units import span as span_text
 from fleet_tui.windows import window_state
@@ -94,6 +94,7 @@ class RolloutSnapshot:
     budget_text: str = ""  # the budget as the operator gave it ("$50", "5 GB")
     pacing: str = ""  # what holds the next devices back ("waiting for window (opens in 3h12m)")
     target_name: str = ""  # short repo:tag of the target, when the reader knows it ("": show the reference)
+    engine: str = ""  # "running", or "stopped" when the rollout needs an engine and none holds it ("" otherwise)
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)
@@ -111,7 +112,7 @@ class RolloutSnapshot:
             "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval, "approvable": self.approvable,
             "bytes_source": self.bytes_source, "rollback_bytes": self.rollback_bytes,
             "budget": {"bytes": self.budget_bytes, "text": self.budget_text} if self.budget_bytes >= 0 else None,
-            "pacing": self.pacing,
+            "pacing": self.pacing, "engine": self.engine,
         }
 
 
@@ -249,8 +250,12 @@ class SnapshotReader:
             self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,
             approvable, "reported" if self.reports_bytes else "planned", int(self.spec.get("rollback_total", -1)),
             int(budget.get("bytes", -1)), str(budget.get("text", "")),
-            pacing_text(self.policy, row.state, waves, views, now),
+            pacing_text(self.policy, row.state, waves, views, now), "", self._engine(row.state),
         )
+
+    def _engine(self, state: str) -> str:
+        held = EngineLock(self.journal.path, self.id).held_elsewhere()
+        return "running" if held else ("stopped" if state in NEEDS_ENGINE else "")
 
     def _rate(self, now: float, total: int) -> float:
         self.samples.append((now, total))

@@ -77,6 +77,8 @@ def gate_wait(w: Wave, now: float) -> str:
 
 def status_hint(s: RolloutSnapshot, untouched: frozenset[int]) -> tuple[str, str]:
     """What the status line's second line adds after the cost: (text, style)."""
+    if s.engine == "stopped":
+        return "engine stopped: u resumes the rollout (its journal kept every step)", "bold yellow"
     if s.awaiting_approval:
         return "canary done: a approves the next wave", "bold yellow"
     if s.state == "paused" and s.approvable:

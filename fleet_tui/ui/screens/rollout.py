@@ -44,8 +44,8 @@ def offered(action: str, s: RolloutSnapshot) -> bool:
     the engine would ignore the others)."""
     if action == "pause":
         return s.state in ("pending", "running")
-    if action == "resume":
-        return s.state == "paused"
+    if action == "resume":  # also a rollout whose engine stopped (Ctrl-C on a foreground start)
+        return s.state == "paused" or s.engine == "stopped"
     if action == "approve":  # also ahead of time while paused: the engine records it for the next wave
         return s.awaiting_approval or (s.state == "paused" and s.approvable)
     if action == "abort":

@@ -18,7 +18,9 @@ from fleet_tui.errors import UsageError
 from fleet_tui.hub import open_hub
 from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.rollout.audit import record
+from fleet_tui.rollout.ending import folded
 from fleet_tui.rollout.fold import GROUP, IMAGE, IMAGE_TAG, KIND
+from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.journal import TERMINAL, Journal
 
 
@@ -36,24 +38,38 @@ def register(subparsers: Any) -> None:
 
 
 def _rows(hub: Any, journal: Journal, foreign_unused: bool = False) -> list[dict[str, Any]]:
-    known = journal.list_rollouts()
+    """Each deployment with the devices it applies to and whether anything still needs it: a
+    group deployment while devices carry its image tag; a release or rollback deployment while
+    its rollout runs, or, once it ended, while devices still carry the rollout's tag with its
+    key (a rolled-back rollout not folded yet: its rollback deployment holds devices back)."""
+    known = {r.id: r for r in journal.list_rollouts()}
     deployments = hub.list_deployments()
-    live = {r.id for r in known if r.state not in TERMINAL}
-    if not foreign_unused:  # a rollout of another journal may be live: count it as live
-        live |= {d.labels.get("rollout", "") for d in deployments} - {r.id for r in known}
+    foreign = set() if foreign_unused else {d.labels.get("rollout", "") for d in deployments} - set(known)
     usage: dict[str, dict[str, int]] = {}
+    tagged: dict[str, dict[str, int]] = {}  # rollout → devices per value of its tag
     rows = []
     for d in deployments:
         kind = d.labels.get(KIND) or ("release" if d.labels.get("rollout") else "")
         group = d.labels.get(GROUP, "")
         spec = d.modules.get(getattr(hub, "module", ""))
         in_use: int | None = None
+        rollout = d.labels.get("rollout", "")
         if kind == "group":
             if group not in usage:
                 usage[group] = hub.count_by_tag(group_condition(hub.group_tag, group), IMAGE_TAG)
             in_use = usage[group].get(d.labels.get(IMAGE, ""), 0)
-        rollout = d.labels.get("rollout", "")
-        needed = bool(in_use) if kind == "group" else (rollout in live if kind in ("release", "rollback") else True)
+            needed = bool(in_use)
+        elif kind in ("release", "rollback") and rollout in known:
+            row = known[rollout]
+            if folded(journal, rollout):
+                needed = False  # the fold kept what devices need as group deployments
+            else:
+                if rollout not in tagged:
+                    tagged[rollout] = hub.count_by_tag(group_condition(hub.group_tag, group), tag_name(rollout))
+                in_use = tagged[rollout].get(d.labels.get("key", ""), 0)
+                needed = bool(in_use) or row.state not in TERMINAL
+        else:
+            needed = rollout in foreign if kind in ("release", "rollback") else True
         rows.append({"id": d.id, "kind": kind or "other", "group": group, "priority": d.priority,
                      "image": spec.image if spec else "", "devices": in_use, "rollout": rollout,
                      "fleet_tui": bool(kind), "in_use": needed})

@@ -30,7 +30,7 @@ from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.policy import ON_FAILURE
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.services.rollout_start import start_rollout
-from fleet_tui.units import money, size
+from fleet_tui.units import money, plural, size
 
 
 def register(subparsers: Any) -> None:
@@ -232,7 +232,10 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
     print("devices: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     per_gb, cur = ctx.config.cost.per_gb, ctx.config.cost.currency
     print(f"bytes: {size(snap.bytes_total)} of {size(snap.bytes_planned)} planned; cost so far {money(snap.bytes_total, per_gb, cur)}")
-    if snap.rollback_bytes >= 0:
+    if snap.state == "rolled_back":
+        back = snap.count("rolled_back")
+        print(f"rolled back: {plural(back, 'device')} back on the image {'it' if back == 1 else 'they'} ran before")
+    elif snap.rollback_bytes >= 0:
         print(f"rolling back would cost {size(snap.rollback_bytes)} ({money(snap.rollback_bytes, per_gb, cur)}): "
               + ("devices keep the image they ran" if snap.rollback_bytes == 0 else "devices do not keep what they ran"))
     if snap.budget_bytes >= 0:

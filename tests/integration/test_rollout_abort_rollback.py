@@ -61,6 +61,14 @@ def test_abort_in_any_wave_state_then_rollback_returns_every_reached_device(tmp_
         assert status["state"] == "rolled_back"
         for device_id, d in status["devices"].items():
             assert d["state"] == ("rolled_back" if device_id in moved else "pending"), (device_id, d)
+        code, text = env.cli("rollout", "status", rid)
+        assert f"rolled back: {len(moved)} device" in text and "rolling back would cost" not in text
+        code, csv = env.cli("rollout", "report", rid, "--format", "csv")
+        rows = [line.split(",") for line in csv.strip().splitlines()[1:]]
+        assert {r[0] for r in rows if r[3] == "rolled_back"} == moved
+        deployments = env.cli_json("deployments")["deployments"]
+        used = {d["image"] for d in deployments if d["in_use"]}
+        assert env.v1 in used and env.v2 not in used, deployments  # what devices run, nothing they left
         for twin in hub.iter_devices():
             assert twin.digest("scoring") == env.v1_digest and f"rollout_{rid}" not in twin.tags
             if twin.device_id not in moved:

@@ -27,7 +27,7 @@ STEPS = """\
   1  Fleet: the groups and the image they run (v1)           enter: devices of a group
   2  Images: pick tag 2 as the target (a naive rebuild)      p: preview for a group
   3  Preview: naive 72 MB per device vs rebased ~7 kB        b: build the rebased image
-  4  r: roll it out in waves (canary first) and watch bytes per device"""
+  4  R: roll it out in waves (canary first) and watch bytes per device"""
 
 
 def register(subparsers: Any) -> None:

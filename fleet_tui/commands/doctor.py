@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable
 
-from fleet_tui.commands.output import add_json_flag, print_json
+from fleet_tui.commands.output import add_json_flag, command, print_json
 from fleet_tui.commands.sim import paths
 from fleet_tui.detach import running_pid
 from fleet_tui.errors import FleetError
@@ -110,7 +110,7 @@ def _journal(config: Any) -> tuple[str, str]:
     stopped = [r.id for r in live if r.state in NEEDS_ENGINE and not EngineLock(journal.path, r.id).held_elsewhere()]
     if stopped:  # running or pending with no engine: nothing advances them (a Ctrl-C'd foreground start)
         return "warn", (f"{text}; no engine runs {', '.join(stopped[:3])}{' …' if len(stopped) > 3 else ''}: "
-                        f"`fleet-tui rollout resume {stopped[0]}` continues it")
+                        f"`{command(config, 'rollout', 'resume', stopped[0])}` continues it")
     return "ok", text
 
 

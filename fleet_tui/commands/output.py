@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from fleet_tui.config import default_config_path
 from fleet_tui.terminal_text import visible
 from fleet_tui.units import parse_duration
 
@@ -33,6 +36,14 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], right: Sequence
     print(fmt(headers))
     for r in rows:
         print(fmt(r))
+
+
+def command(config: Any, *args: str) -> str:
+    """A `fleet-tui` command line to suggest, with `-c FILE` when the config is not the default
+    one (a hint that works only on the default config sends the operator to the wrong fleet)."""
+    source = getattr(config, "source", "")
+    named = source and Path(source).resolve() != default_config_path().resolve()
+    return " ".join(["fleet-tui", *(("-c", shlex.quote(source)) if named else ()), *args])
 
 
 def add_json_flag(parser: Any) -> None:

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any
 
-from fleet_tui.commands.output import add_json_flag, duration_arg, print_json, table
+from fleet_tui.commands.output import add_json_flag, command, duration_arg, print_json, table
 from fleet_tui.commands.rollout_args import policy_from_args, require_writable
 from fleet_tui.commands.rollout_views import cmd_log, cmd_rehearse, cmd_report
 from fleet_tui.errors import Interrupted, UsageError
@@ -113,6 +113,10 @@ def register(subparsers: Any) -> None:
             p = sub.add_parser(kind, help="put every device the rollout reached back on the image it ran (also after "
                                           "an abort or a halt; asks you to type the rollout id)")
             p.add_argument("--yes", metavar="ID", help="confirm without asking by giving the rollout id again")
+        elif kind == "approve":
+            p = sub.add_parser(kind, help="start the wave that waits for approval (approve-each rollouts)")
+            p.add_argument("--ahead", action="store_true",
+                           help="approve the next wave before it waits, so it starts without asking")
         elif kind == "retry":
             p = sub.add_parser(kind, help="try the failed devices of a halted rollout's failed wave again, and reopen its gate")
         else:
@@ -181,7 +185,7 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
         except KeyboardInterrupt:  # the journal keeps every decision: the rollout waits, nothing is lost
             row = journal.rollout(rid)
             raise Interrupted(f"interrupted: the engine of rollout {rid} stopped with the rollout {row.state}; "
-                              f"`fleet-tui rollout resume {rid}` continues it in the background "
+                              f"`{command(ctx.config, 'rollout', 'resume', rid)}` continues it in the background "
                               f"(`rollout start --detach` runs it there from the start)") from None
     finally:
         hub.close()
@@ -221,11 +225,11 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         print_json({**snap.to_json(), "engine_pid": pid, "actions": actions})
         return 0
     print(f"rollout {snap.id}: {snap.state}{' — ' + snap.reason if snap.reason else ''}")
-    engine = f"pid {pid}" if pid else ("stopped — `fleet-tui rollout resume " + snap.id + "` continues it"
+    engine = f"pid {pid}" if pid else (f"stopped — `{command(ctx.config, 'rollout', 'resume', snap.id)}` continues it"
                                        if snap.engine == "stopped" else "not running")
     print(f"  {snap.target} → group {snap.group}; engine {engine}")
     table(["WAVE", "SIZE", "STATE", "RUNNING", "FAILED", "GATE"],
-          [[w.index, w.size, w.state, w.done, w.failed, w.result or w.gate] for w in snap.waves], right=(0, 1, 3, 4))
+          [[w.index + 1, w.size, w.state, w.done, w.failed, w.result or w.gate] for w in snap.waves], right=(0, 1, 3, 4))
     counts: dict[str, int] = {}
     for d in snap.devices:
         counts[d.state] = counts.get(d.state, 0) + 1
@@ -245,7 +249,7 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         print(snap.pacing)
     if args.devices:
         table(["DEVICE", "WAVE", "STATE", "BYTES", "PLANNED", "IMAGE"],
-              [[d.id, d.wave, d.state, d.bytes, d.total, "rebased" if d.variant != "full" else "full"] for d in snap.devices],
+              [[d.id, d.wave + 1, d.state, d.bytes, d.total, "rebased" if d.variant != "full" else "full"] for d in snap.devices],
               right=(1, 3, 4))
     return 0
 
@@ -279,7 +283,8 @@ def cmd_command(args: argparse.Namespace, ctx: Any) -> int:
     journal = Journal.for_config(ctx.config)
     hub = open_hub(ctx.config)
     try:
-        message = send_command(ctx.config, journal, hub, args.id, args.command_kind)
+        message = send_command(ctx.config, journal, hub, args.id, args.command_kind,
+                               ahead=bool(getattr(args, "ahead", False)))
         state = journal.rollout(args.id).state
     finally:
         hub.close()

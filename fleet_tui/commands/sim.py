@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fleet_tui.commands.output import add_json_flag, print_json
+from fleet_tui.commands.output import add_json_flag, command, print_json
 from fleet_tui.detach import alive, cli_argv, forget, launch, running_pid
 from fleet_tui.devices.simconfig import (
     SimSpec,
@@ -76,7 +76,8 @@ def cmd_up(args: argparse.Namespace, ctx: Any) -> int:
     pidfile, logfile, statusfile = paths(ctx.config)
     pid = running_pid(pidfile)
     if pid is not None and pid != os.getpid():
-        raise Conflict(f"a simulated fleet already runs (pid {pid}, log {logfile}); stop it with fleet-tui sim down")
+        raise Conflict(f"a simulated fleet already runs (pid {pid}, log {logfile}); stop it with "
+                       f"{command(ctx.config, 'sim', 'down')}")
     if args.foreground:
         return run_foreground(spec, ctx.config, pidfile, statusfile)
     forget(statusfile)
@@ -94,7 +95,7 @@ def cmd_up(args: argparse.Namespace, ctx: Any) -> int:
         print_json({"pid": child.pid, "devices": spec.total, "log": str(logfile)})
     else:
         print(f"simulated fleet of {spec.total} devices started (pid {child.pid}); log: {logfile}")
-        print("stop it with: fleet-tui sim down")
+        print(f"stop it with: {command(ctx.config, 'sim', 'down')}")
     return 0
 
 

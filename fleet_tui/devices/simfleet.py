@@ -29,7 +29,9 @@ from fleet_tui.devices.contentstore import ContentStore
 from fleet_tui.devices.linkmodel import IdleOutages, Link, SimClock
 from fleet_tui.devices.simconfig import SimSpec
 from fleet_tui.devices.simulated import FailureModel, Services, SimDevice
-from fleet_tui.hub.protocol import DeviceSide, stage_module
+from fleet_tui.errors import FleetError
+from fleet_tui.hub.protocol import DeviceSide, ModuleReport, stage_module
+from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.oci.image import Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.store import open_store
@@ -78,14 +80,18 @@ class SimFleet:
         tag = self.group_tag
         await asyncio.to_thread(self.hub.register_devices, [(d, {tag: g.name, "simulated": True}) for d, g in ids])
         start = {p: await self.image(self.spec.image, p) for p in {g.platform for g in self.spec.groups}}
+        before = await asyncio.to_thread(self._last_reports, [d for d, _ in ids])
         seed = self.spec.seed
         for device_id, group in ids:
             profile = self.spec.links[group.link]
             link = Link(profile, random.Random(f"{seed}:link:{device_id}"))
             idle = IdleOutages(profile, random.Random(f"{seed}:idle:{device_id}"))
-            blobs = [layer.digest for layer in start[group.platform].layers]
-            self.devices[device_id] = SimDevice(device_id, group.name, link, idle, ContentStore(blobs), self.fx,
-                                                self.spec.image, self.trace, group.platform)
+            image, held = await self._resumed(before.get(device_id), group.platform)
+            blobs = {layer.digest for img in (held or [start[group.platform]]) for layer in img.layers}
+            device = SimDevice(device_id, group.name, link, idle, ContentStore(blobs), self.fx,
+                               image or self.spec.image, self.trace, group.platform)
+            device.cached = [img.pinned for img in held[1:]]
+            self.devices[device_id] = device
         self.fx.clock.t0 = time.monotonic()
         self._tasks = [asyncio.create_task(d.run(), name=d.id) for d in self.devices.values()]
         self._tasks.append(asyncio.create_task(self._poll_loop(), name="poll"))
@@ -93,6 +99,30 @@ class SimFleet:
         await asyncio.sleep(0)  # let every device task queue its first report before the flush
         await self.flush()
         log.info("simulated fleet up: %d devices in %d groups", len(self.devices), len(self.spec.groups))
+
+    def _last_reports(self, device_ids: list[str]) -> dict[str, ModuleReport]:
+        """What each device last reported running (a fleet started again resumes from it: a
+        device keeps the image it was updated to, and what it cached, as dockerd does)."""
+        wanted, out = set(device_ids), {}
+        if not hasattr(self.hub, "iter_devices"):  # a device-side-only hub: nothing to resume from
+            return out
+        for group in self.spec.groups:
+            for twin in self.hub.iter_devices(group_condition(self.group_tag, group.name)):
+                report = twin.reported.get(self.fx.module)
+                if twin.device_id in wanted and report is not None and report.image and report.state == "running":
+                    out[twin.device_id] = report
+        return out
+
+    async def _resumed(self, report: ModuleReport | None, platform: str) -> tuple[str, list[Image]]:
+        """(image it runs, [that image, *images it still holds]) from its last report; the
+        fleet's starting image when it reported none or its images cannot be loaded."""
+        if report is None:
+            return "", []
+        try:
+            images = [await self.image(ref, platform) for ref in (report.image, *report.cached)]
+        except FleetError:
+            return "", []
+        return report.image, images
 
     async def poll(self) -> None:
         found = await asyncio.to_thread(self.hub.desired_for_many, list(self.devices))

@@ -71,11 +71,37 @@ def _last_line(path: Path) -> str:
     return lines[-1][:200] if lines else "empty log"
 
 
-def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind: str) -> str:
-    """Queue `kind` for the rollout; returns a one-line outcome for the operator."""
+def check_approve(journal: Journal, rollout_id: str, state: str, ahead: bool) -> None:
+    """`approve` means something only for an approve-each rollout with a wave still to start:
+    the wave that waits now, or — `ahead` — the next one, approved before its turn."""
+    row = journal.rollout(rollout_id)
+    if not row.spec.get("policy", {}).get("approve_each"):
+        raise UsageError(f"rollout {rollout_id} starts every wave itself (its policy is not approve-each); "
+                         "nothing to approve")
+    if state not in ("running", "paused"):
+        raise UsageError(f"rollout {rollout_id} is {state}; approve applies to a running or paused rollout")
+    waves = journal.waves(rollout_id)
+    pending = next((w for w in waves if w.state == "pending"), None)
+    if pending is None:
+        raise UsageError(f"rollout {rollout_id}: every wave has started; nothing to approve")
+    if pending.approved:
+        raise UsageError(f"rollout {rollout_id}: wave {pending.idx + 1} is approved already")
+    waiting = state == "running" and all(w.state == "passed" for w in waves[:pending.idx])
+    if not waiting and not ahead:
+        busy = next((w.idx + 1 for w in waves[:pending.idx] if w.state != "passed"), pending.idx)
+        raise UsageError(f"rollout {rollout_id}: no wave waits for approval yet (wave {busy} is not done); "
+                         f"`fleet-tui rollout approve --ahead {rollout_id}` approves wave {pending.idx + 1} now, so it "
+                         "starts without asking")
+
+
+def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind: str, ahead: bool = False) -> str:
+    """Queue `kind` for the rollout; returns a one-line outcome for the operator. `ahead`:
+    `approve` may approve the next wave before it waits (the console's pre-approval)."""
     if kind not in COMMANDS:
         raise UsageError(f"unknown rollout command {kind!r}; use one of {', '.join(COMMANDS)}")
     row = journal.rollout(rollout_id)
+    if kind == "approve":
+        check_approve(journal, rollout_id, row.state, ahead)
     if kind == "resume" and row.state in TERMINAL and not _open_intents(journal, rollout_id):
         raise UsageError(f"rollout {rollout_id} is {row.state}; there is nothing to resume")
     if kind == "resume" and row.state == "halted" and not _open_intents(journal, rollout_id):

@@ -34,13 +34,13 @@ def test_ctrl_c_on_a_foreground_start_leaves_a_resumable_rollout_and_says_so(tmp
         assert proc.returncode == 130, (out, err)
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in err
-        assert f"`fleet-tui rollout resume {rid}`" in lines[0] and "engine of rollout" in lines[0]
+        assert f"rollout resume {rid}`" in lines[0] and "-c " in lines[0] and "engine of rollout" in lines[0]
         assert not EngineLock(journal.path, rid).held_elsewhere()
 
         status = env.cli_json("rollout", "status", rid)
         assert status["state"] == "running" and status["engine"] == "stopped"
         code, text = env.cli("rollout", "status", rid)
-        assert f"engine stopped — `fleet-tui rollout resume {rid}` continues it" in text
+        assert "engine stopped — `fleet-tui -c " in text and f"rollout resume {rid}` continues it" in text
         doctor = env.cli_proc("doctor", "--json")
         journal_check = next(c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "journal")
         assert journal_check["status"] == "warn" and f"rollout resume {rid}" in journal_check["detail"], journal_check

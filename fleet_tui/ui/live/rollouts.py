@@ -73,5 +73,6 @@ class RolloutActions:
 
     def control_rollout(self, rollout_id: str, action: str) -> str:
         live = self.live
-        return send_command(live.config, live.journal, live.hub, rollout_id, action)
+        # the console offers approve when a wave waits, or paused with the next one approvable ahead
+        return send_command(live.config, live.journal, live.hub, rollout_id, action, ahead=action == "approve")
 

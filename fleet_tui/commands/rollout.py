@@ -229,7 +229,7 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
                                        if snap.engine == "stopped" else "not running")
     print(f"  {snap.target} → group {snap.group}; engine {engine}")
     table(["WAVE", "SIZE", "STATE", "RUNNING", "FAILED", "GATE"],
-          [[w.index + 1, w.size, w.state, w.done, w.failed, w.result or w.gate] for w in snap.waves], right=(0, 1, 3, 4))
+          [[w.index + 1, w.size, w.state, w.done, w.failed, w.verdict] for w in snap.waves], right=(0, 1, 3, 4))
     counts: dict[str, int] = {}
     for d in snap.devices:
         counts[d.state] = counts.get(d.state, 0) + 1

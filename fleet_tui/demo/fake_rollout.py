@@ -162,7 +162,13 @@ class FakeRollout:
                     wstate = "running"
                     deadline = None if self.ended else now + (start + GATE_TIMEOUT_S - at)
             done = counts.get("running", 0) + counts.get("rolled_back", 0)
-            wave_rows.append(Wave(k, size, wstate, GATES[min(k, 3)], done, counts.get("failed", 0),
+            result = ""
+            if wstate == "failed":  # the engine's judgement, as the real snapshot carries it
+                failed = counts.get("failed", 0)
+                result = (f"{failed} of {done + failed} finished devices failed" if failed > max(1, size // 20) else
+                          f"timed out after {GATE_TIMEOUT_S:g}s, {done} of {size} running "
+                          f"(needed {POLICY.needed_running(size)})")
+            wave_rows.append(Wave(k, size, wstate, GATES[min(k, 3)], done, counts.get("failed", 0), result,
                                   needed=POLICY.needed_running(size), deadline=deadline))
         state = self._state(wave_rows)
         awaiting = state == "running" and self._awaiting(waves, rt)

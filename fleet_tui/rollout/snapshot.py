@@ -57,6 +57,14 @@ class Wave:
     result: str = ""  # the gate's reason once judged
     needed: int = 0  # devices that must run the new image for the gate to pass
     deadline: float | None = None  # unix time the gate times out (None: not being judged)
+    continued: bool = False  # the gate failed and the operator continued past it
+
+    @property
+    def verdict(self) -> str:
+        """The gate in words: its judgement once made (said as continued past it), else the policy."""
+        if self.continued:
+            return f"continued past: {self.result}"
+        return self.result or self.gate
 
 
 @dataclass(frozen=True)
@@ -231,7 +239,8 @@ class SnapshotReader:
         wave_rows = tuple(
             Wave(w.idx, w.size, w.state, gate, per_wave[w.idx][0], per_wave[w.idx][1],
                  (w.result or {}).get("reason", ""), self.policy.needed_running(w.size),
-                 opened[w.idx] + timeout if w.idx in opened else None)
+                 opened[w.idx] + timeout if w.idx in opened else None,
+                 (w.result or {}).get("passed") is False and w.state in ("passed", "baking"))
             for w in waves
         )
         rate = self._rate(now, total)

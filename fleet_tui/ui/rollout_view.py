@@ -65,7 +65,7 @@ def timeout_in(w: Wave, now: float) -> str:
 def gate_cell(w: Wave, s: RolloutSnapshot) -> str:
     """The GATE column: the policy, or for an open gate what it still needs (DONE shows the count)."""
     if not gate_open(w, s):
-        return w.result or w.gate
+        return w.verdict
     return f"need {w.needed:,} of {w.size:,} · {timeout_in(w, s.taken)}"
 
 
@@ -96,9 +96,52 @@ def status_hint(s: RolloutSnapshot, untouched: frozenset[int]) -> tuple[str, str
     return "", ""
 
 
+def words(state: str) -> str:
+    """A state as the screen writes it: `rolled_back` → `rolled back` (JSON keeps the name)."""
+    return state.replace("_", " ")
+
+
 def counts_text(s: RolloutSnapshot, untouched: frozenset[int]) -> str:
     counts: dict[str, int] = {}
     for d in s.devices:
         st = device_state(d, untouched)
         counts[st] = counts.get(st, 0) + 1
-    return ", ".join(f"{counts[st]:,} {st}" for st in COUNTED if counts.get(st))
+    return ", ".join(f"{counts[st]:,} {words(st)}" for st in COUNTED if counts.get(st))
+
+
+FINISHED = ("succeeded", "aborted", "rolled_back")
+
+
+def offered(action: str, s: RolloutSnapshot) -> bool:
+    """Whether the rollout's state gives `action` any meaning (the footer shows only those;
+    the engine would ignore the others)."""
+    if action == "pause":
+        return s.state in ("pending", "running")
+    if action == "resume":  # also a rollout whose engine stopped (Ctrl-C on a foreground start)
+        return s.state == "paused" or s.engine == "stopped"
+    if action == "approve":  # also ahead of time while paused: the engine records it for the next wave
+        return s.awaiting_approval or (s.state == "paused" and s.approvable)
+    if action == "abort":
+        return s.state not in FINISHED
+    if action == "continue":
+        return s.state == "halted"
+    if action == "retry":
+        return s.state == "halted" and any(d.state == "failed" or (d.state == "offline" and d.reason not in ("", "offline"))
+                                           for d in s.devices)  # offline after failing: the retry waits for it
+    return s.state != "rolled_back"  # rollback: also after an abort or a halt (the way back stays open)
+
+
+def why_not(action: str, s: RolloutSnapshot) -> str:
+    """Why `action` means nothing now, in one line (the console says it when its key is pressed)."""
+    state = s.state.replace("_", " ")
+    if action == "retry" and s.state == "halted":
+        return "nothing to retry: no device of the halted wave failed; C continues, B rolls back, A aborts"
+    return {
+        "pause": f"pause applies while a rollout runs; this one is {state}",
+        "resume": f"nothing to resume: the rollout is {state} and its engine runs",
+        "approve": "no wave waits for approval" + ("" if s.state in ("running", "paused") else f": the rollout is {state}"),
+        "abort": f"the rollout ended already ({state})",
+        "continue": f"continue applies to a halted rollout; this one is {state}",
+        "retry": f"retry applies to the failed devices of a halted rollout; this one is {state}",
+        "rollback": "the rollout is rolled back already",
+    }.get(action, f"{action} means nothing now")

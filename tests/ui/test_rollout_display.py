@@ -70,16 +70,16 @@ async def test_rollback_leaves_unstarted_devices_untouched_and_no_partial_bars(f
         assert s.count("pending") == 532  # the snapshot keeps the docs/cli.md state…
         text = screen_text(app)
         assert "pending" not in text  # …the screen tells the truth: nothing was sent to them
-        assert "61 rolled_back" in text and "532 untouched" in text, text
+        assert "61 rolled back" in text and "532 untouched" in text and "rolled_back" not in text, text
         assert "532 devices untouched (waves never started)" in text
         rows = [line for line in text.splitlines() if line.startswith("vans-")]
-        assert rows and all("rolled_back" in r and "↺ rolled back" in r and "%" not in r for r in rows), rows
+        assert rows and all(" rolled back " in r and "↺ rolled back" in r and "%" not in r for r in rows), rows
         assert "rollback: 61 devices pinned to scoring:1" in [t for _, t in s.events]
         wave_lines = [line.split() for line in text.splitlines() if line.split()[:1] in (["3"], ["4"])]
         assert [w[2] for w in wave_lines[:2]] == ["untouched", "untouched"], wave_lines
         assert "ROLLED BACK  ml/scoring:2" in text and "timeout in" not in text  # no gate is open any more
         wave2 = next(line.split() for line in text.splitlines() if line.split()[:2] == ["2", "60"])
-        assert wave2[2] == "rolled_back", wave2
+        assert wave2[2:4] == ["rolled", "back"], wave2
 
 
 async def test_abort_lets_started_devices_finish_and_marks_the_rest_untouched(fake) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.widgets import Footer, Sparkline, Static
 
@@ -16,14 +17,18 @@ from fleet_tui.rollout.snapshot import RolloutSnapshot
 from fleet_tui.ui.bindings import LIST, ROLLOUT, ROLLOUT_QUIET
 from fleet_tui.ui.formatting import age, duration, short_ref, size, state_style
 from fleet_tui.ui.rollout_view import (
+    FINISHED,
     counts_text,
     device_state,
     gate_cell,
+    offered,
     progress,
     progress_text,
     status_hint,
     untouched_waves,
     wave_state,
+    why_not,
+    words,
 )
 from fleet_tui.ui.screens.confirm import TypeToConfirm
 from fleet_tui.ui.screens.device_story import DeviceStoryScreen
@@ -36,26 +41,8 @@ from fleet_tui.ui.widgets.safe_static import SafeStatic
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
 
 PROBLEM_STATES = ("failed", "offline", "rolled_back")
-FINISHED = ("succeeded", "aborted", "rolled_back")
-
-
-def offered(action: str, s: RolloutSnapshot) -> bool:
-    """Whether the rollout's state gives `action` any meaning (the footer shows only those;
-    the engine would ignore the others)."""
-    if action == "pause":
-        return s.state in ("pending", "running")
-    if action == "resume":  # also a rollout whose engine stopped (Ctrl-C on a foreground start)
-        return s.state == "paused" or s.engine == "stopped"
-    if action == "approve":  # also ahead of time while paused: the engine records it for the next wave
-        return s.awaiting_approval or (s.state == "paused" and s.approvable)
-    if action == "abort":
-        return s.state not in FINISHED
-    if action == "continue":
-        return s.state == "halted"
-    if action == "retry":
-        return s.state == "halted" and any(d.state == "failed" or (d.state == "offline" and d.reason not in ("", "offline"))
-                                           for d in s.devices)  # offline after failing: the retry waits for it
-    return s.state != "rolled_back"  # rollback: also after an abort or a halt (the way back stays open)
+# key → rollout command it sends (`control('retry')` → "retry"), from the bindings' data
+CONTROL_KEYS = {k.keys: k.action.split("'")[1] for k in ROLLOUT if k.action.startswith("control(")}
 
 
 class RolloutScreen(ListScreen):
@@ -91,7 +78,7 @@ class RolloutScreen(ListScreen):
             [
                 Column("DEVICE", lambda d: d.id, 0, keep_tail=True),
                 Column("WAVE", lambda d: d.wave + 1, 4, True),
-                Column("STATE", lambda d: device_state(d, self.untouched), 11),
+                Column("STATE", lambda d: device_state(d, self.untouched), 11, fmt=words),
                 # a failed or offline device shows why instead of a bar (enter: its whole story)
                 Column("PROGRESS", lambda d: (progress(d, self.untouched), d.reason), 15, False,
                        lambda v: v[1] or progress_text(v[0])),
@@ -107,6 +94,14 @@ class RolloutScreen(ListScreen):
     def target_label(self) -> str:
         s = self.snapshot
         return (s.target_name or short_ref(s.target)) if s else ""
+
+    def on_key(self, event: events.Key) -> None:
+        """A rollout key whose action means nothing now (hidden from the footer) says why."""
+        s = self.snapshot
+        action = CONTROL_KEYS.get(event.key)
+        if s is not None and action and not offered(action, s) and not self.app.settings.read_only:
+            self.app.notify(why_not(action, s), severity="warning")
+            event.stop()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "control" and self.snapshot is not None and parameters:
@@ -126,7 +121,7 @@ class RolloutScreen(ListScreen):
         waves = Table("WAVE", "SIZE", "STATE", "DONE", "FAILED", "GATE", box=None, pad_edge=False, expand=True)
         for w in s.waves:
             shown = wave_state(w, s, self.untouched)
-            waves.add_row(str(w.index + 1), f"{w.size:,}", Text(shown, state_style(shown)), f"{w.done:,}",
+            waves.add_row(str(w.index + 1), f"{w.size:,}", Text(words(shown), state_style(shown)), f"{w.done:,}",
                           Text(str(w.failed), "bold red" if w.failed else ""),
                           Text(gate_cell(w, s), no_wrap=True, overflow="ellipsis"), end_section=False)
         self.query_one("#waves", Static).update(waves)
@@ -135,8 +130,10 @@ class RolloutScreen(ListScreen):
         self.table.set_rows(devices)
         self.update_summary()
         now = s.taken
-        self.query_one("#events", Static).update(
-            "\n".join(f"{age(t, now):>8}  {text}" for t, text in s.events[-3:]))
+        # one line per event, cut with an ellipsis at the screen's width (a wrapped line would push
+        # the newest one out of the three rows); enter on a device or `e` has the whole text
+        self.query_one("#events", Static).update(Text(
+            "\n".join(f"{age(t, now):>8}  {text}" for t, text in s.events[-3:]), no_wrap=True, overflow="ellipsis"))
 
     def status_text(self, s: RolloutSnapshot) -> Text:
         """Two lines: state, target → group, bytes, rate, ETA; then cost and what it waits for."""
@@ -144,8 +141,10 @@ class RolloutScreen(ListScreen):
         head = (f"{s.target_name or short_ref(s.target)} → {s.group}   {size(s.bytes_total)} of {size(s.bytes_planned)}"
                 # the hub counts no bytes (Azure): what is shown is the plan for each device that finished
                 + (" (planned)" if s.bytes_source == "planned" else ""))
-        speed = f"{size(int(rate))}/s   ETA {duration(s.eta_seconds)}"
-        badge = f"{s.state.replace('_', ' ').upper()}  "
+        # an ended rollout moves nothing more on its own: no rate, no ETA (devices told before an
+        # abort may still finish; the bytes say so)
+        speed = "" if s.state in (*FINISHED, "halted") else f"{size(int(rate))}/s   ETA {duration(s.eta_seconds)}"
+        badge = f"{words(s.state).upper()}  "
         # rate and ETA end the first line when it has room (80 columns and a long group name
         # do not), else they open the second
         fits = len(badge) + len(head) + 3 + len(speed) <= max(40, self.size.width - 2)

@@ -22,11 +22,13 @@ from fleet_tui.demo.setup import prepare_demo
 from fleet_tui.detach import running_pid
 from fleet_tui.errors import UsageError
 from fleet_tui.ui.live_data import LiveConsoleData
+from fleet_tui.units import plural
 
 STEPS = """\
   1  Fleet: the groups and the image they run (v1)           enter: devices of a group
   2  Images: pick tag 2 as the target (a naive rebuild)      p: preview for a group
   3  Preview: naive 72 MB per device vs rebased ~7 kB        b: build the rebased image
+     (priced at $720/GB — $0.72/MB, a pay-as-you-go IoT cellular rate)
   4  R: roll it out in waves (canary first) and watch bytes per device"""
 
 
@@ -76,7 +78,7 @@ def cmd_demo(args: argparse.Namespace, ctx: Any) -> int:
         if args.json:
             print_json(info)
         else:
-            print(f"demo ready in {info['seconds']} s: {demo.devices} devices, store {demo.store}")
+            print(f"demo ready in {info['seconds']} s: {plural(demo.devices, 'device')}, store {demo.store}")
             print(f"use it: fleet-tui -c {demo.config_path} groups   (stop the fleet: fleet-tui -c {demo.config_path} sim down)")
         return 0
     _progress("opening the console — what to try:\n" + STEPS)

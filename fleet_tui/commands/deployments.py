@@ -22,6 +22,7 @@ from fleet_tui.rollout.ending import folded
 from fleet_tui.rollout.fold import GROUP, IMAGE, IMAGE_TAG, KIND
 from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.journal import TERMINAL, Journal
+from fleet_tui.units import plural
 
 
 def register(subparsers: Any) -> None:
@@ -104,7 +105,7 @@ def cmd_deployments(args: argparse.Namespace, ctx: Any) -> int:
           [[r["id"], r["kind"], r["group"] or "-", r["priority"], "-" if r["devices"] is None else r["devices"],
             "yes" if r["in_use"] else "no"] for r in rows], right=(3, 4))
     limit = getattr(hub, "max_configurations", None)
-    print(f"{len(rows)} deployments" + (f" of at most {limit}" if limit else "")
+    print(f"{plural(len(rows), 'deployment')}" + (f" of at most {limit}" if limit else "")
           + (f"; deleted {len(pruned)}: {', '.join(pruned)}" if args.prune else
              f"; {sum(1 for r in rows if r['fleet_tui'] and not r['in_use'])} unused fleet-tui deployments (--prune)"))
     return 0

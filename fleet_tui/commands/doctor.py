@@ -30,6 +30,7 @@ from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.registry import RegistryClient
 from fleet_tui.rollout.journal import NEEDS_ENGINE, TERMINAL, EngineLock, Journal
 from fleet_tui.secrets import redact
+from fleet_tui.units import plural
 
 SKEW_WARN_S = 30.0  # rollouts fence reports by the hub's clock; windows read ours
 FREE_WARN_BYTES = 200 * 10**6
@@ -106,7 +107,7 @@ def _journal(config: Any) -> tuple[str, str]:
     finally:
         journal.close()
     live = [r for r in rows if r.state not in TERMINAL]
-    text = f"{len(rows)} rollouts, {len(live)} unfinished" + (f" ({', '.join(r.id for r in live[:3])})" if live else "")
+    text = f"{plural(len(rows), 'rollout')}, {len(live)} unfinished" + (f" ({', '.join(r.id for r in live[:3])})" if live else "")
     stopped = [r.id for r in live if r.state in NEEDS_ENGINE and not EngineLock(journal.path, r.id).held_elsewhere()]
     if stopped:  # running or pending with no engine: nothing advances them (a Ctrl-C'd foreground start)
         return "warn", (f"{text}; no engine runs {', '.join(stopped[:3])}{' …' if len(stopped) > 3 else ''}: "
@@ -138,7 +139,7 @@ def _registry(config: Any, host: str, repo: str) -> tuple[str, str]:
         detail = "reachable"
         if repo:
             tags = client.list_tags(repo)
-            detail += f", credentials accepted ({repo}: {len(tags)} tags)"
+            detail += f", credentials accepted ({repo}: {plural(len(tags), 'tag')})"
     finally:
         client.close()
     if skew is not None and abs(skew) > SKEW_WARN_S:
@@ -157,7 +158,7 @@ def _hub(config: Any) -> tuple[str, str]:
     finally:
         hub.close()
     devices = sum(g.devices for g in groups)
-    detail = (f"{devices} devices in {len([g for g in groups if g.name])} groups, {len(deployments)} deployments "
+    detail = (f"{plural(devices, 'device')} in {plural(len([g for g in groups if g.name]), 'group')}, {plural(len(deployments), 'deployment')} "
               "readable")
     if abs(skew) > SKEW_WARN_S:
         return "warn", f"{detail}; its clock is {skew:+.0f}s from ours — sync this machine's clock (NTP)"

@@ -25,6 +25,7 @@ from fleet_tui.hub.listing import ListedDevice, ListQuery, stream
 from fleet_tui.hub.local import LocalHub
 from fleet_tui.hub.protocol import DEVICE_STATES, ModuleReport
 from fleet_tui.hub.query_literal import group_condition
+from fleet_tui.units import plural
 
 KNOWN_SHOWN = 8  # groups named in an "unknown group" error
 
@@ -171,5 +172,5 @@ def cmd_seed(args: argparse.Namespace, ctx: Any) -> int:
     if args.json:
         print_json({"devices": len(ids), "new": new, "hub": str(hub.path)})
     else:
-        print(f"seeded {len(ids)} devices ({new} new) in {len(groups)} groups into {hub.path}")
+        print(f"seeded {plural(len(ids), 'device')} ({new} new) in {plural(len(groups), 'group')} into {hub.path}")
     return 0

@@ -14,7 +14,7 @@ from fleet_tui.oci.store import open_store, repo_of
 from fleet_tui.planning.pullplan import plan_pull
 from fleet_tui.rebase.engine import MAX_LAYERS
 from fleet_tui.rebase.multiplatform import image_platform, platform_entries
-from fleet_tui.units import money, size
+from fleet_tui.units import money, plural, size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,14 +68,14 @@ def cmd_layers(args: argparse.Namespace, ctx: Context) -> int:
         print(f"multi-platform: {', '.join(platforms)} (showing {args.platform}; --platform picks another)")
     table(["#", "DIGEST", "SIZE", "CREATED BY"],
           [(i + 1, short(l.digest), size(l.size), _step(l.created_by)) for i, l in enumerate(img.layers)], right=(0, 2))
-    print(f"{len(img.layers)} layers, {size(img.layer_bytes)}; config {size(img.config_bytes)}, manifest {size(img.manifest_bytes)}")
+    print(f"{plural(len(img.layers), 'layer')}, {size(img.layer_bytes)}; config {size(img.config_bytes)}, manifest {size(img.manifest_bytes)}")
     return 0
 
 
 def cmd_plan(args: argparse.Namespace, ctx: Context) -> int:
     target = load_image(args.target, ctx.config, args.platform)
     if len(target.layers) > MAX_LAYERS:
-        raise FleetError(f"{target.ref} has {len(target.layers)} layers; engines refuse images deeper than {MAX_LAYERS} "
+        raise FleetError(f"{target.ref} has {plural(len(target.layers), 'layer')}; engines refuse images deeper than {MAX_LAYERS} "
                          f"(\"max depth exceeded\"), so no device can run it")
     haves = [load_image(h, ctx.config, args.platform) for h in args.have]
     plan = plan_pull(target, haves)

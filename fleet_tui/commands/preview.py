@@ -20,7 +20,7 @@ from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.projection import WaveCost
 from fleet_tui.services.preview import preview_group
 from fleet_tui.terminal_text import raw_stream
-from fleet_tui.units import money, size
+from fleet_tui.units import money, plural, size
 
 
 def register(subparsers: Any) -> None:
@@ -63,8 +63,8 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
         _print(other, price)
         n = plan.devices
         print(f"\n{size(plan.total_bytes // max(n, 1))} → {size(other.total_bytes // max(n, 1))} per device, "
-              f"{price(plan.total_bytes)} → {price(other.total_bytes)} for {n:,} devices")
-    _print_waves(waves, budget, policy, price, "REF" if other is not None else "TARGET")
+              f"{price(plan.total_bytes)} → {price(other.total_bytes)} for {plural(n, 'device')}")
+    _print_waves(waves, budget, policy, price, args.compare if other is not None else args.target)
     return 0
 
 
@@ -85,7 +85,7 @@ def _print(plan: GroupPlan, price: Any) -> None:
         rows.append((short(c.digest) or "unknown", len(c.device_ids), size(c.bytes_per_device),
                      price(c.bytes_total), ", ".join(pulls) or "nothing"))
     table(["RUNS NOW", "DEVICES", "PER DEVICE", "COST", "LAYERS TO PULL"], rows, right=(1, 2, 3))
-    print(f"total {size(plan.total_bytes)} for {plan.devices:,} devices, {price(plan.total_bytes)}")
+    print(f"total {size(plan.total_bytes)} for {plural(plan.devices, 'device')}, {price(plan.total_bytes)}")
     per = {c.rollback_per_device for c in plan.cohorts if c.bytes_per_device}
     if per:
         each = size(next(iter(per))) if len(per) == 1 else f"{size(min(per))}-{size(max(per))}"

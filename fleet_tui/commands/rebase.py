@@ -23,7 +23,7 @@ from fleet_tui.rebase.multiplatform import prepare_any
 from fleet_tui.rebase.verify import verify_refs
 from fleet_tui.rebase.whatchanged import what_changed
 from fleet_tui.rollout.audit import record_for_config
-from fleet_tui.units import size
+from fleet_tui.units import plural, size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -158,14 +158,14 @@ def _human(r: RebaseResult, dry_run: bool) -> None:
     verb = "would push" if dry_run else "pushed"
     print(f"{verb} {r.ref}")
     dropped = max(0, r.onto_layers - r.reused_layers)
-    kept = f"reused {r.reused_layers} layers of OLD unchanged" + (
+    kept = f"reused {plural(r.reused_layers, 'layer')} of OLD unchanged" + (
         f", dropped its top {dropped} (NEW replaces what they held)" if dropped else "")
     print(f"  {kept}; new layer {short(r.new_layer['digest'])} "
           f"{size(r.new_layer['size'])} ({r.changes.get('written', 0)} entries, {r.changes.get('whiteouts', 0)} whiteouts)")
     print(f"  a device running OLD pulls {size(r.bytes_for_old_holders)} instead of {size(r.bytes_naive)}"
           f" (saves {r.saving:.1%}, {r.bytes_naive / max(r.bytes_for_old_holders, 1):.0f}x less)")
     if r.bytes_for_fresh:
-        print(f"  a device holding nothing pulls {size(r.bytes_for_fresh)}; {r.reused_layers + 1} layers")
+        print(f"  a device holding nothing pulls {size(r.bytes_for_fresh)}; {plural(r.reused_layers + 1, 'layer')}")
     if len(r.seam) > 1:
         print("  layers kept   old holder   fresh device   dead in kept layers" )
         for c in r.seam:

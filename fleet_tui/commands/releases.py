@@ -15,7 +15,7 @@ from fleet_tui.oci.store import open_store, repo_of
 from fleet_tui.planning.lineage import Release, release_lineage
 from fleet_tui.rollout.audit import record_for_config
 from fleet_tui.rollout.journal import Journal
-from fleet_tui.units import size
+from fleet_tui.units import plural, size
 
 
 def register(sub: Any) -> None:
@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
                        description="Every tag of REPO with its lineage: whether fleet-tui rebased it and onto what, "
                                    "how many rebases are stacked below it, dead bytes it carries (earlier rebase "
                                    "layers a newer one replaced), devices running it and rollouts naming it.")
-    p.add_argument("repository", metavar="REPO", help="repository: host/ns/name")
+    p.add_argument("repository", metavar="REPO", help="repository: host/ns/name, or oci:DIR (an image layout)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_releases)
     p = sub.add_parser("prune", help="delete rebased releases no device runs, no rollout names, nothing builds on",
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
                                    "no journalled rollout names and no kept release was rebased onto. Naive builds "
                                    "are never deleted; manifests only — blobs stay until the registry's garbage "
                                    "collector removes those no manifest uses.")
-    p.add_argument("repository", metavar="REPO", help="repository: host/ns/name")
+    p.add_argument("repository", metavar="REPO", help="repository: host/ns/name, or oci:DIR (an image layout)")
     p.add_argument("--yes", action="store_true", help="delete them (default: only list what would go)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_prune)
@@ -39,8 +39,6 @@ def register(sub: Any) -> None:
 
 def _lineage(args: argparse.Namespace, ctx: Any) -> tuple[Any, Any, list[Release]]:
     ref = parse_reference(args.repository, default_tag=None)
-    if ref.layout:
-        raise UsageError("releases and prune work on registry repositories (host/ns/name), not oci: directories")
     store = open_store(ref, ctx.config)
     hub = open_hub(ctx.config)
     try:
@@ -68,7 +66,7 @@ def cmd_releases(args: argparse.Namespace, ctx: Any) -> int:
           [[r.tag, short(r.digest) if r.digest else "-", (tags.get(r.base) or short(r.base)) if r.rebased else "-",
             r.depth, r.layers, size(r.bytes), size(r.dead_bytes), r.devices, len(r.rollouts),
             "yes" if r.prunable else ("error: " + r.error if r.error else "")] for r in releases], right=(3, 4, 5, 6, 7, 8))
-    print(f"{len(releases)} tags, {sum(r.rebased for r in releases)} rebased, {sum(r.prunable for r in releases)} "
+    print(f"{plural(len(releases), 'tag')}, {sum(r.rebased for r in releases)} rebased, {sum(r.prunable for r in releases)} "
           "prunable (fleet-tui prune)")
     return 0
 
@@ -95,5 +93,6 @@ def cmd_prune(args: argparse.Namespace, ctx: Any) -> int:
         print(f"{'deleted' if args.yes else 'would delete'} {r.tag} {short(r.digest)} ({size(r.bytes)} fresh pull, "
               f"depth {r.depth})")
     verb = f"deleted {len(deleted)} manifests" if args.yes else f"{len(doomed)} prunable; run with --yes to delete them"
-    print(f"{verb}; {len(releases) - len(doomed)} tags kept (blobs stay until the registry's garbage collection)")
+    blobs = "blobs stay in the directory" if ref.layout else "blobs stay until the registry's garbage collection"
+    print(f"{verb}; {plural(len(releases) - len(doomed), 'tag')} kept ({blobs})")
     return 0

@@ -34,6 +34,7 @@ from fleet_tui.devices.simconfig import (
 from fleet_tui.devices.simfleet import SimFleet
 from fleet_tui.errors import Conflict, FleetError, UsageError
 from fleet_tui.hub.local import LocalHub
+from fleet_tui.units import plural
 
 READY_TIMEOUT = 120.0
 STATUS_EVERY = 10.0
@@ -94,7 +95,7 @@ def cmd_up(args: argparse.Namespace, ctx: Any) -> int:
     if args.json:
         print_json({"pid": child.pid, "devices": spec.total, "log": str(logfile)})
     else:
-        print(f"simulated fleet of {spec.total} devices started (pid {child.pid}); log: {logfile}")
+        print(f"simulated fleet of {plural(spec.total, 'device')} started (pid {child.pid}); log: {logfile}")
         print(f"stop it with: {command(ctx.config, 'sim', 'down')}")
     return 0
 

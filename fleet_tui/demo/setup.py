@@ -60,7 +60,8 @@ def demo_config_text(root: Path, store: Path, v1: str, devices_scale: float, spe
             "failures": [{"image": "", "fraction": 0.02, "attempts": 1}],
         },
     }
-    head = "# fleet-tui demo: embedded store, local hub, simulated fleet (written by `fleet-tui demo`)\n"
+    head = ("# fleet-tui demo: embedded store, local hub, simulated fleet (written by `fleet-tui demo`)\n"
+            "# [cost] per_gb = 720: $0.72 per MB, a pay-as-you-go IoT cellular rate (set your own in your config)\n")
     return head + tomli_w.dumps(data)
 
 

@@ -74,7 +74,14 @@ class LayoutStore:
         return sorted({m.get("annotations", {}).get(REF_NAME) for m in self._read_index()} - {None})
 
     def delete_manifest(self, repo: str, digest: str) -> None:
-        raise UsageError(f"oci:{self.root} is a layout directory: delete its tags with the tools that made it")
+        """Untag `digest` (every index entry naming it), as a registry's manifest DELETE does; its
+        blobs stay in the directory (a layout has no garbage collector: blobs are shared)."""
+        with self._locked():
+            manifests = self._read_index()
+            kept = [m for m in manifests if m.get("digest") != digest]
+            if len(kept) == len(manifests):
+                raise NotFound(f"manifest {short(digest)} is not in oci:{self.root}")
+            self._write_index(kept)
 
     def list_repositories(self) -> list[str]:
         return [str(self.root)]

@@ -44,6 +44,7 @@ from fleet_tui.rollout.retries import DeviceRetries
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.rollout.tagging import WaveTagging
+from fleet_tui.units import plural
 
 # What a step may meet when the hub or the journal is busy (another writer holds the lock
 # beyond the busy timeout), unreachable, or on a full disk. Anything else is a bug: it ends
@@ -274,7 +275,7 @@ class Engine:
         for key, ids in sorted(by_key.items()):
             # no known previous image: drop the tag, the group's own deployment applies again
             self.hub.bulk_update_tags(ids, {self.ctx.tag: key or None})
-        self.log(f"rolled back {sum(len(v) for v in by_key.values())} devices")
+        self.log(f"rolled back {plural(sum(len(v) for v in by_key.values()), 'device')}")
 
     def keep_finals(self) -> None:
         """Each device's last state and bytes, read while its tag still says which rollout it is

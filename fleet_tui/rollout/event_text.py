@@ -105,9 +105,13 @@ class EventText:
             "finish": "rollout succeeded: every wave passed its gate",
             "abandoned": f"not started: {e.data.get('reason', '?')}",
             "fence": f"not started: rollout {e.data.get('other', '?')} holds this group on the hub",
-            "command_ignored": f"{e.data.get('command', 'command')} ignored: rollout is {e.data.get('state', '?')}",
+            "command_ignored": f"{e.data.get('command', 'command')} ignored: rollout is "
+                               f"{str(e.data.get('state', '?')).replace('_', ' ')}",
+            "fold": ("folding the ended rollout into the group's deployments…" if open_ else
+                     "folded into the group's deployments: rollout tags removed"),
         }
-        return simple.get(e.kind, f"{e.kind}{f' wave {n}' if n else ''} {e.phase}")
+        return simple.get(e.kind, f"{e.kind.replace('_', ' ')}{f' (wave {n})' if n else ''}"
+                                  + (" begun" if open_ else ""))
 
     def _rollback(self, waves: Iterable[int]) -> str:
         devices = [a for w in waves for a in self.by_wave.get(int(w), [])]

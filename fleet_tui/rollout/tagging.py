@@ -30,6 +30,7 @@ from fleet_tui.rollout.gate import GateResult, count_outcomes, read_devices
 from fleet_tui.rollout.journal import WaveRow
 from fleet_tui.rollout.retries import DeviceRetries
 from fleet_tui.rollout.staging import Staging
+from fleet_tui.units import plural
 
 
 class WaveTagging:
@@ -86,7 +87,7 @@ class WaveTagging:
         started = getattr(self.ctx.hub, "now", time.time)() - 1.0
         if wave.idx == self.ctx.switch_wave:
             self.staging.keep_staged_bytes()
-        self.ctx.log(f"wave {wave.idx + 1}: starting ({wave.size} devices)")
+        self.ctx.log(f"wave {wave.idx + 1}: starting ({plural(wave.size, 'device')})")
         self.ctx.record("wave", "done", wave.idx, {"started": started},
                         wave_set={"state": "targeting", "started": started})
         self.tag_more(self.ctx.journal.waves(self.ctx.id)[wave.idx])
@@ -144,7 +145,7 @@ class WaveTagging:
         if n <= 0 or not left or not self._window_open(wave):
             return
         batch = left[:n]
-        ctx.log(f"wave {wave.idx + 1}: targeting {len(batch)} devices" + (f" ({len(left) - len(batch)} queued)"
+        ctx.log(f"wave {wave.idx + 1}: targeting {plural(len(batch), 'device')}" + (f" ({len(left) - len(batch)} queued)"
                                                                         if len(batch) < len(left) else ""))
         ctx.intend("target", wave.idx, {"devices": batch, "batch": len(ctx.journal.events(ctx.id, "target")),
                                         "started": wave.started})
@@ -162,7 +163,7 @@ class WaveTagging:
         if held and not self._metered_waiting:
             self._metered_waiting = True
             ctx.record("wait", "done", wave.idx, {"opens_in": round(change), "metered": len(held)})
-            ctx.log(f"wave {wave.idx + 1}: {len(held)} devices on metered links wait for their window "
+            ctx.log(f"wave {wave.idx + 1}: {plural(len(held), 'device')} on metered links wait for their window "
                     f"(opens in {units.span(change)})")
         return [d for d in left if d not in ctx.metered]
 

@@ -17,7 +17,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from fleet_tui.terminal_text import visible
-from fleet_tui.ui.bindings import GLOBAL, SECTIONS, Key
+from fleet_tui.ui.bindings import GLOBAL, SECTIONS, Key, key_label
 from fleet_tui.ui.formatting import short_ref
 from fleet_tui.ui.screens.fleet import FleetScreen
 from fleet_tui.ui.screens.help import HelpScreen
@@ -114,7 +114,7 @@ class FleetApp(App[None]):
                 target = screen if hasattr(screen, method) else self if hasattr(self, method) else None
                 if target is None or section == "Lists" and key.id.startswith("table."):
                     continue
-                yield SystemCommand(f"{section}: {key.description}", f"key {key.keys} ({key.id})",
+                yield SystemCommand(f"{section}: {key.description}", f"key {key_label(key.keys)}",
                                     partial(self._run_key, target, key))
 
     async def _run_key(self, target: object, key: Key) -> None:

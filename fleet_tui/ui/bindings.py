@@ -105,3 +105,12 @@ def find(key_id: str) -> Key:
             if k.id == key_id:
                 return k
     raise KeyError(key_id)
+
+
+KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "pageup": "PgUp", "pagedown": "PgDn",
+             "space": "space", "enter": "enter", "up": "↑", "down": "↓"}
+
+
+def key_label(keys: str) -> str:
+    """A binding's keys as an operator types them: `question_mark` → `?`, alternatives spaced."""
+    return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fleet_tui.units import clock as duration
 from fleet_tui.units import money, size
 
-__all__ = ["size", "money", "short_digest", "short_ref", "age", "saving_line", "bar", "duration"]
+__all__ = ["size", "money", "short_digest", "short_ref", "named", "age", "saving_line", "bar", "duration"]
 
 
 def short_digest(digest: str) -> str:
@@ -33,6 +33,13 @@ def short_ref(ref: str) -> str:
         name, _, digest = ref.partition("@")
         return f"{name}@{short_digest(digest)}"
     return ref
+
+
+def named(name: str, digest: str) -> str:
+    """An image as `name digest12`, the digest once: left out when the name shows it already
+    (a pinned ref, or a name that is the digest itself)."""
+    short = short_digest(digest)
+    return name if not digest or short in name else f"{name} {short}"
 
 
 def age(ts: float, now: float) -> str:

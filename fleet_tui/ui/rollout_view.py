@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fleet_tui.rollout.snapshot import RolloutDevice, RolloutSnapshot, Wave
 from fleet_tui.ui.formatting import bar, duration
+from fleet_tui.units import plural
 
 ENDED_EARLY = ("aborted", "rolled_back")
 ROLLED_BACK, UNTOUCHED = -1.0, -2.0  # progress sentinels (sort below every real fraction)
@@ -86,7 +87,7 @@ def status_hint(s: RolloutSnapshot, untouched: frozenset[int]) -> tuple[str, str
         return (f"paused: a pre-approves wave {nxt}" if nxt else "paused: a pre-approves the next wave"), "yellow"
     if untouched:
         n = sum(1 for d in s.devices if device_state(d, untouched) == "untouched")
-        return f"{n:,} devices untouched (waves never started) · e report", "dim"
+        return f"{plural(n, 'device')} untouched (waves never started) · e report", "dim"
     if s.state in ("succeeded", "aborted", "rolled_back", "halted"):
         return "e shows the report", "dim"
     waiting = next((w for w in s.waves if gate_open(w, s) and w.state not in ("succeeded", "passed")), None)

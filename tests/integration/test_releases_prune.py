@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import random
 import shutil
 import subprocess
 
@@ -96,3 +97,31 @@ def test_prune_removes_only_what_nothing_needs_and_kept_images_still_pull(tmp_pa
         client.close()
     finally:
         registry.stop()
+
+
+def test_releases_and_prune_work_on_an_oci_layout_like_the_demo_store(tmp_path):
+    """The demo's embedded store is an OCI layout: its lineage is listed and its unused rebased
+    releases pruned as in a registry (issue 25.9); the naive builds stay."""
+    from fleet_tui.oci import mediatypes as mt
+    from fleet_tui.oci.layer import files_layer
+    from fleet_tui.oci.layout import LayoutStore
+    from tests.support.images import build
+
+    store = tmp_path / "store"
+    layout = LayoutStore(store, create=True)
+    base = files_layer({"etc/os-release": "ID=demo\n"})
+    blob = random.Random(5).randbytes(200_000)  # the same dependencies, rebuilt: a new layer blob
+    for tag, model in (("1", "model one"), ("2", "model two")):
+        build([(base, "base"), (files_layer({"usr/lib/deps.so": blob, "usr/lib/BUILD": tag}), "deps"),
+               (files_layer({"app/model.pkl": model * 500}), "app")], mt.OCI).push(layout, "", tag)
+    cfg_path = tmp_path / "fleet.toml"
+    cfg_path.write_text(f'state_dir = "{tmp_path / "state"}"\n')
+    config = load_config(cfg_path)
+    assert rebase(f"oci:{store}:2", f"oci:{store}:1", "2-rebased", config, paths=["/app"]).pushed
+    listed = cli(cfg_path, "releases", f"oci:{store}")["releases"]
+    by_tag = {r["tag"]: r for r in listed}
+    assert set(by_tag) == {"1", "2", "2-rebased"} and by_tag["2-rebased"]["rebased"] is True
+    assert by_tag["2-rebased"]["prunable"] is True and by_tag["1"]["prunable"] is False
+    pruned = cli(cfg_path, "prune", f"oci:{store}", "--yes")
+    assert [p["tag"] for p in pruned["prunable"]] == ["2-rebased"] and len(pruned["deleted"]) == 1
+    assert sorted(LayoutStore(store).list_tags("")) == ["1", "2"]

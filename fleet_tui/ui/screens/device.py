@@ -10,7 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from fleet_tui.ui.bindings import LIST
-from fleet_tui.ui.formatting import age, short_digest, short_ref, size, state_style
+from fleet_tui.ui.formatting import age, named, short_digest, short_ref, size, state_style
 from fleet_tui.ui.screens.base import SampledScreen
 from fleet_tui.ui.state import DeviceDetail
 from fleet_tui.ui.widgets.keys import textual_bindings
@@ -44,12 +44,12 @@ class DeviceScreen(SampledScreen):
         r = d.row
         head = Text.assemble(
             (r.id, "bold"), f"  group {r.group}  ", (r.state, state_style(r.state)),
-            f"  runs {r.image} {short_digest(r.digest)}  last seen {age(r.last_seen, now)}",
+            f"  runs {named(r.image, r.digest)}  last seen {age(r.last_seen, now)}",
         )
         self.query_one("#device-head", Static).update(head)
         layers = Table("IMAGES / LAYERS CACHED", "SIZE", box=None, expand=True, pad_edge=False)
         for ref, digest in d.images:
-            layers.add_row(f"{short_ref(ref)} {short_digest(digest)}", "")
+            layers.add_row(named(short_ref(ref), digest), "")
         for digest, nbytes in d.layers:
             layers.add_row(f"  {short_digest(digest)}", size(nbytes))
         layers.add_row("total cached", size(sum(n for _, n in d.layers)))

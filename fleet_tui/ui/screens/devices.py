@@ -22,6 +22,7 @@ from fleet_tui.ui.screens.device import DeviceScreen
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
+from fleet_tui.units import plural
 
 # column → (hub sort, descending): LAST SEEN sorts the most recent first, IMAGE groups by digest
 SORTS = {"DEVICE": ("id", False), "STATE": ("state", False), "IMAGE": ("digest", False),
@@ -116,8 +117,8 @@ class DevicesScreen(ListScreen):
                   if p.counts is not None else "counting…")
         if p.query.needle:
             of = f" of {p.unfiltered:,}" if p.unfiltered is not None else ""
-            return f"filter “{p.query.needle}”: {p.total:,}{of} devices: {states}"
-        return f"{p.total:,} devices: {states}"
+            return f"filter “{p.query.needle}”: {p.total:,}{of} device{'' if (p.unfiltered or p.total) == 1 else 's'}: {states}"
+        return f"{plural(p.total, 'device')}: {states}"
 
     def open_row(self, row: Any) -> None:
         self.action_open_device()

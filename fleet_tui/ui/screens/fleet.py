@@ -14,6 +14,7 @@ from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.state import GroupRow
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
+from fleet_tui.units import plural
 
 STATE_MARK = {"running": "▶", "paused": "‖", "halted": "■", "pending": "…"}  # full word: summary, Rollout
 
@@ -103,13 +104,13 @@ class FleetScreen(ListScreen):
         devices = sum(g.devices for g in rows)
         counted = [g.online for g in rows if g.online is not None]
         active = [g for g in rows if g.rollout_id]
-        text = f"{len(rows)} groups, {devices:,} devices"
+        text = f"{plural(len(rows), 'group')}, {plural(devices, 'device')}"
         if counted or not rows:  # Azure counts no one online per group: say nothing rather than 0
             text += f", {sum(counted):,} online" + (" (some groups not counted)" if len(counted) < len(rows) else "")
         if len(active) == 1:  # the ROLLOUT column shows a mark; the words are here
             g = active[0]
             return text + f", rollout {g.rollout_id} {g.rollout_state.replace('_', ' ')} on {g.name}"
-        return text + (f", {len(active)} rollouts in progress" if active else "")
+        return text + (f", {plural(len(active), 'rollout')} in progress" if active else "")
 
     def _group(self) -> GroupRow | None:
         return self.table.current_row

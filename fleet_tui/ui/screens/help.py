@@ -11,14 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from fleet_tui.ui.bindings import SECTIONS
-
-KEY_NAMES = {"question_mark": "?", "slash": "/", "escape": "esc", "pageup": "PgUp", "pagedown": "PgDn",
-             "space": "space", "enter": "enter", "up": "↑", "down": "↓"}
-
-
-def key_label(keys: str) -> str:
-    return " ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
+from fleet_tui.ui.bindings import SECTIONS, key_label
 
 
 class HelpScreen(ModalScreen[None]):

@@ -13,6 +13,7 @@ from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.state import TagRow
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
+from fleet_tui.units import plural
 
 
 class ImagesScreen(ListScreen):
@@ -47,7 +48,7 @@ class ImagesScreen(ListScreen):
 
     def summary_text(self) -> str:
         repos = len({t.repository for t in self.table.rows})
-        return f"{len(self.table.rows)} tags in {repos} repositories from {self.fleet.settings.registry or 'the embedded store'}"
+        return f"{plural(len(self.table.rows), 'tag')} in {plural(repos, 'repository', 'repositories')} from {self.fleet.settings.registry or 'the embedded store'}"
 
     def open_row(self, row: Any) -> None:
         self.action_pick_target()

@@ -22,6 +22,7 @@ from fleet_tui.ui.state import Cohort, Preview, Variant
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.safe_static import SafeStatic
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
+from fleet_tui.units import plural
 
 
 def step(text: str) -> str:
@@ -78,7 +79,7 @@ class PreviewScreen(ConsoleScreen):
         table.set_rows(rows)
         table.focus()
         self.query_one("#summary", Static).update(
-            f"{short_ref(p.target)} → {p.group}: {p.naive.devices:,} devices in {len(rows)} "
+            f"{short_ref(p.target)} → {p.group}: {plural(p.naive.devices, 'device')} in {len(rows)} "
             f"{'cohort' if len(rows) == 1 else 'cohorts'} "
             f"(devices running the same image pull the same bytes)")
         if p.rebased:

@@ -39,6 +39,7 @@ from fleet_tui.ui.widgets.filter_bar import FilterBar
 from fleet_tui.ui.widgets.keys import textual_bindings
 from fleet_tui.ui.widgets.safe_static import SafeStatic
 from fleet_tui.ui.widgets.virtual_table import Column, VirtualTable
+from fleet_tui.units import plural
 
 PROBLEM_STATES = ("failed", "offline", "rolled_back")
 # key → rollout command it sends (`control('retry')` → "retry"), from the bindings' data
@@ -172,7 +173,7 @@ class RolloutScreen(ListScreen):
         if s is None:
             return ""
         counts = counts_text(s, self.untouched)
-        return f"{len(s.devices):,} devices: {counts}" + ("  │ failed/offline only (x)" if self.only_failed else "")
+        return f"{plural(len(s.devices), 'device')}: {counts}" + ("  │ failed/offline only (x)" if self.only_failed else "")
 
     # --- actions -------------------------------------------------------------------------
     def action_control(self, action: str) -> None:

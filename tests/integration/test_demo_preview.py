@@ -63,3 +63,14 @@ def test_preview_naive_vs_rebased(demo, capsys):
 def test_preview_unknown_group_is_one_line(demo, capsys):
     code, _, err = run(capsys, "-c", str(demo / "demo.toml"), "preview", f"oci:{demo / 'store'}:2", "--group", "nope")
     assert code != 0 and err.count("\n") == 1 and "known groups: drones" in err
+
+
+def test_the_text_preview_names_the_compared_image_and_counts_in_words(demo, capsys):
+    """`--compare` prices the waves of the image it names (no literal REF placeholder), and
+    counts read as words (issue 25.9)."""
+    cfg, store = str(demo / "demo.toml"), demo / "store"
+    compared = f"oci:{store}:3"
+    code, out, _ = run(capsys, "-c", cfg, "preview", f"oci:{store}:2", "--group", "vans-west", "--compare", compared)
+    assert code == 0
+    assert f"for {compared}" in out and " REF" not in out and "TARGET" not in out
+    assert "for 4 devices" in out and "1 devices" not in out

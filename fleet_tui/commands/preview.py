@@ -18,7 +18,7 @@ from fleet_tui.hub import open_hub
 from fleet_tui.oci.digest import short
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.projection import WaveCost
-from fleet_tui.services.preview import preview_group
+from fleet_tui.services.preview import GroupPreview, preview_group
 from fleet_tui.terminal_text import raw_stream
 from fleet_tui.units import money, plural, size
 
@@ -54,6 +54,9 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
     if args.json:
         extra = {"group": args.group, "waves": [w.to_json(cfg.cost.per_gb) for w in waves],
                  "budget": {"bytes": budget, "text": policy.budget} if budget is not None else None}
+        if cfg.sites:
+            extra["sites"] = [s.to_json(cfg.cost.currency) for s in p.sites]
+            extra["compare_sites"] = [s.to_json(cfg.cost.currency) for s in p.compare_sites]
         write_preview(raw_stream(sys.stdout), plan, other, extra, cfg.cost.per_gb, cfg.cost.currency,
                       args.by == "state")
         return 0
@@ -64,8 +67,24 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
         n = plan.devices
         print(f"\n{size(plan.total_bytes // max(n, 1))} → {size(other.total_bytes // max(n, 1))} per device, "
               f"{price(plan.total_bytes)} → {price(other.total_bytes)} for {plural(n, 'device')}")
+    if p.sites:
+        _print_sites(p, cfg.cost.currency, args.compare)
     _print_waves(waves, budget, policy, price, args.compare if other is not None else args.target)
     return 0
+
+
+def _print_sites(p: GroupPreview, currency: str, compare: str | None) -> None:
+    """Per site: its uplink (once per blob through the cache) beside what its LAN carries."""
+    print("\nby site (what crosses each uplink" + (f"; {compare} beside it" if compare else "") + "):")
+    rebased = {s.site: s for s in p.compare_sites}
+    rows = []
+    for s in p.sites:
+        r = rebased.get(s.site)
+        cell = lambda x: f"{size(x.uplink_bytes)} {money(x.billed_bytes, x.per_gb, currency)}"  # noqa: E731
+        rows.append((s.site, s.devices, s.cache, cell(s), cell(r) if r else "-", size(s.lan_bytes),
+                     size(s.overhead) if s.overhead else "-"))
+    table(["SITE", "DEVICES", "CACHE", "UPLINK", "UPLINK COMPARED" if compare else "-", "LAN", "WARM-UP EXTRA"], rows,
+          right=(1,))
 
 
 def _print_waves(waves: list[WaveCost], budget: int | None, policy: Policy, price: Any, which: str) -> None:

@@ -41,8 +41,10 @@ def _totals(plan: GroupPlan, per_gb: float, currency: str) -> str:
             f'"cost": {json.dumps(round(plan.total_bytes / 1e9 * per_gb, 2))}, "currency": {json.dumps(currency)}')
 
 
-def plan_parts(plan: GroupPlan, per_gb: float, currency: str, by_state: bool) -> Iterator[str]:
-    """The plan's JSON object, in pieces, without its closing brace (the caller adds keys)."""
+def plan_parts(plan: GroupPlan, per_gb: float, currency: str, by_state: bool,
+               sites: list[dict[str, Any]] | None = None) -> Iterator[str]:
+    """The plan's JSON object, in pieces, without its closing brace (the caller adds keys).
+    `sites`: the plan per site (fleet_tui.fleet.sites), when the config has sites."""
     yield f'{{"target": {json.dumps(plan.target)}, "target_digest": {json.dumps(plan.target_digest)}, '
     if by_state:
         states = [{**_cohort(c), "image": c.image, "platform": c.platform, "devices": len(c.device_ids),
@@ -60,6 +62,8 @@ def plan_parts(plan: GroupPlan, per_gb: float, currency: str, by_state: bool) ->
                 first = False
         yield "\n], "
     yield _totals(plan, per_gb, currency)
+    if sites is not None:
+        yield f', "sites": {json.dumps(sites)}'
 
 
 class ChunkedWriter:
@@ -82,14 +86,15 @@ class ChunkedWriter:
 
 def write_preview(out: TextIO, plan: GroupPlan, other: GroupPlan | None, extra: dict[str, Any],
                   per_gb: float, currency: str, by_state: bool) -> None:
-    """`{…plan, "group", "compare": {…}, "waves", "budget"}` (`extra` holds group, waves, budget)."""
+    """`{…plan, "group", "compare": {…}, "waves", "budget"}` (`extra` holds group, waves, budget,
+    and with sites configured `sites` and `compare_sites`: lists of per-site JSON objects)."""
     w = ChunkedWriter(out)
-    for piece in plan_parts(plan, per_gb, currency, by_state):
+    for piece in plan_parts(plan, per_gb, currency, by_state, extra.get("sites")):
         w.write(piece)
     w.write(f', "group": {json.dumps(extra["group"])}')
     if other is not None:
         w.write(', "compare": ')
-        for piece in plan_parts(other, per_gb, currency, by_state):
+        for piece in plan_parts(other, per_gb, currency, by_state, extra.get("compare_sites")):
             w.write(piece)
         w.write("}")
     for key in ("waves", "budget"):

@@ -8,10 +8,11 @@ hub, so no caller falls back to the platform default behind the config's back.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from fleet_tui.config.rollout_section import RolloutSection
 from fleet_tui.config.sections import (
@@ -23,8 +24,10 @@ from fleet_tui.config.sections import (
     Section,
 )
 from fleet_tui.config.sim_section import SimSection
+from fleet_tui.config.sites_section import SiteSection
 
 APP = "fleet-tui"
+SITE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # a tag value and part of deployment ids
 
 
 def state_dir() -> Path:
@@ -46,8 +49,24 @@ class Config(Section):
     rollout: RolloutSection = Field(default_factory=RolloutSection, description="rollout policy defaults: `[rollout]`")
     rebase: RebaseConfig = Field(default_factory=RebaseConfig, description="rebases: `[rebase]`")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="rollout notifications: `[notify]`")
+    sites: dict[str, SiteSection] = Field(default_factory=dict, description="sites behind a gateway cache and a metered "
+                                          "uplink: `[sites.NAME]` (devices of no site pull over their own link)")
     source: str = Field("", exclude=True, description="the file this came from, for messages")
     env_keys: tuple[str, ...] = Field((), exclude=True, description="keys set from FLEET_TUI_* variables")
+
+    @field_validator("sites")
+    @classmethod
+    def _site_names(cls, sites: dict[str, SiteSection]) -> dict[str, SiteSection]:
+        owner: dict[str, str] = {}
+        for name, site in sites.items():
+            if not SITE_NAME.fullmatch(name):
+                raise ValueError(f"site name {name!r} is invalid: use lowercase letters, digits and - (it becomes part of tag values and deployment ids)")
+            for device in site.devices:
+                if device in owner:
+                    raise ValueError(f"device {device!r} is listed in sites {owner[device]!r} and {name!r}; a device "
+                                     "belongs to one site")
+                owner[device] = name
+        return sites
 
     def state_path(self) -> Path:
         """The state directory (created on first use)."""

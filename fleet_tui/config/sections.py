@@ -50,6 +50,8 @@ class HubConfig(Section):
     connection_string_env: str = Field(
         "IOTHUB_CONNECTION_STRING", description="azure: environment variable that holds the IoT Hub connection string")
     group_tag: str = Field("fleetGroup", min_length=1, description="twin tag that names a device's group: `tags.<group_tag>`")
+    site_tag: str = Field("site", min_length=1, description="twin tag that names a device's site (`[sites.NAME]`): "
+                          "`tags.<site_tag>`")
     module: str = Field("scoring", min_length=1, description="the IoT Edge module whose image fleet-tui manages")
     tier: Literal["S1", "S2", "S3"] = Field("S1", description="azure: IoT Hub tier, for its documented throttles")
     units: int = Field(1, ge=1, le=200, description="azure: IoT Hub units of that tier")

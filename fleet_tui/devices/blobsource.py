@@ -122,3 +122,34 @@ class LayoutSource:
 
     async def aclose(self) -> None:
         pass
+
+
+class HostSources:
+    """The fleet's blob source, and one more per registry host its devices are told to pull
+    from (a site's gateway cache: `<cache host>/<repository>@<digest>`), made on first use."""
+
+    def __init__(self, default: BlobSource, default_host: str, config: Config, connections: int) -> None:
+        self.default, self.default_host = default, default_host
+        self.config, self.connections = config, connections
+        self.others: dict[str, RegistrySource] = {}
+
+    @property
+    def requests(self) -> int:
+        return getattr(self.default, "requests", 0) + sum(s.requests for s in self.others.values())
+
+    @property
+    def bytes(self) -> int:
+        return getattr(self.default, "bytes", 0) + sum(s.bytes for s in self.others.values())
+
+    async def fetch(self, repo: str, digest: str, start: int, end: int, device_id: str, host: str = "") -> bytes:
+        if not host or host == self.default_host:
+            return await self.default.fetch(repo, digest, start, end, device_id)
+        if host not in self.others:
+            self.others[host] = RegistrySource(host, self.config, self.connections)
+        return await self.others[host].fetch(repo, digest, start, end, device_id)
+
+    async def aclose(self) -> None:
+        await self.default.aclose()
+        for source in self.others.values():
+            await source.aclose()
+

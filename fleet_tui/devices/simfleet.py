@@ -24,7 +24,7 @@ import time
 from typing import Any, Callable
 
 from fleet_tui.config import Config
-from fleet_tui.devices.blobsource import BlobSource, LayoutSource, RegistrySource
+from fleet_tui.devices.blobsource import BlobSource, HostSources, LayoutSource, RegistrySource
 from fleet_tui.devices.contentstore import ContentStore
 from fleet_tui.devices.linkmodel import IdleOutages, Link, SimClock
 from fleet_tui.devices.simconfig import SimSpec
@@ -39,17 +39,20 @@ from fleet_tui.oci.store import open_store
 log = logging.getLogger("fleet_tui.sim")
 
 
-def source_for(image: str, config: Config, connections: int) -> BlobSource:
+def source_for(image: str, config: Config, connections: int) -> HostSources:
     ref = parse_reference(image)
     if ref.layout:
-        return LayoutSource(open_store(ref, config))  # type: ignore[arg-type]
-    return RegistrySource(ref.registry, config, connections)
+        return HostSources(LayoutSource(open_store(ref, config)), "", config, connections)  # type: ignore[arg-type]
+    return HostSources(RegistrySource(ref.registry, config, connections), ref.registry, config, connections)
 
 
 class SimFleet:
     def __init__(self, spec: SimSpec, hub: DeviceSide, config: Config, module: str = "scoring",
                  group_tag: str = "fleetGroup", source: BlobSource | None = None, trace: bool = False) -> None:
         self.spec, self.hub, self.config, self.group_tag = spec, hub, config, group_tag
+        if source is not None and not isinstance(source, HostSources):  # one given for the fleet's own registry
+            ref = parse_reference(spec.image)
+            source = HostSources(source, "" if ref.layout else ref.registry, config, spec.connections)
         self.source = source or source_for(spec.image, config, spec.connections)
         self.outbox: dict[str, Any] = {}
         self._images: dict[tuple[str, str], asyncio.Future] = {}

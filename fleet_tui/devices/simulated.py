@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from fleet_tui.devices.contentstore import ContentStore
 from fleet_tui.devices.linkmodel import IdleOutages, Link, SimClock
@@ -199,7 +199,7 @@ class SimDevice:
             await self._charge(plan.index_bytes + plan.manifest_bytes + plan.config_bytes)
             for layer in plan.layers:
                 if layer.needed and not self.store.has(layer.digest):
-                    await self.fetch_blob(target.repo, layer.digest, layer.size)
+                    await self.fetch_blob(target.repo, layer.digest, layer.size, _host(target))
             self.state = "applying"
             self.report()
             await self.fx.clock.sleep(self.fx.apply_seconds)
@@ -236,7 +236,7 @@ class SimDevice:
             await self._charge(plan.index_bytes + plan.manifest_bytes + plan.config_bytes)
             for layer in plan.layers:
                 if layer.needed and not self.store.has(layer.digest):
-                    await self.fetch_blob(target.repo, layer.digest, layer.size)
+                    await self.fetch_blob(target.repo, layer.digest, layer.size, _host(target))
         except Exception as exc:  # noqa: BLE001 - reported as the stage module's failure
             message = str(exc) if isinstance(exc, FleetError) else f"{type(exc).__name__}: {exc}"
             self.stage = ModuleReport(name, ref, ref.rpartition("@")[2], "failed", self.bytes, message)
@@ -256,7 +256,7 @@ class SimDevice:
             if outage:
                 await self._offline(outage)
 
-    async def fetch_blob(self, repo: str, digest: str, size: int) -> None:
+    async def fetch_blob(self, repo: str, digest: str, size: int, host: str = "") -> None:
         offset, verifier = self.store.resume_point(digest, size)
         if offset:
             self.resumes += 1
@@ -269,7 +269,8 @@ class SimDevice:
                     await self._offline(outage)
                     continue
                 end = min(size, offset + self.fx.chunk) - 1
-                data = await self.fx.source.fetch(repo, digest, offset, end, self.id)
+                data = await (self.fx.source.fetch(repo, digest, offset, end, self.id, host=host) if host
+                              else self.fx.source.fetch(repo, digest, offset, end, self.id))
                 self.fetched += len(data)
                 delivered, seconds, outage = self.link.transfer(len(data))
                 await self.fx.clock.sleep(seconds)
@@ -287,3 +288,10 @@ class SimDevice:
         self.store.partial.pop(digest, None)
         verifier.finish()  # DigestMismatch: the blob is dropped, never kept
         self.store.complete(digest)
+
+
+def _host(image: Any) -> str:
+    """The registry host a device pulls `image` from ("" for the embedded store)."""
+    ref = image.ref
+    return "" if ref.layout else str(ref.registry)
+

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from fleet_tui.hub.facts import FactGroup
 from fleet_tui.hub.protocol import ModuleSpec
@@ -30,6 +30,7 @@ class StateKey:
     link: str
     online: bool
     desired: str = ""  # the pinned image the hub deploys to them ("" when none)
+    site: str = ""  # the `[sites.NAME]` they are at ("" = no site: each pulls over its own link)
 
 
 @dataclass
@@ -70,23 +71,29 @@ class GroupStates:
         return {d for s in self.states if s.key.link not in names for d in s.device_ids}
 
 
-def group_states(groups: Iterable[FactGroup], held: dict[str, tuple[str, ...]] | None = None) -> GroupStates:
+def group_states(groups: Iterable[FactGroup], held: dict[str, tuple[str, ...]] | None = None,
+                 sites: Mapping[str, Any] | None = None) -> GroupStates:
     """The states of the devices in `groups` (fleet_tui.hub.facts.fact_groups). `held`: device
-    → the images it holds (the modelled cache); None takes what each device reports."""
+    → the images it holds (the modelled cache); None takes what each device reports. `sites`:
+    the configured sites (`[sites.NAME]`): a device is at the site its `devices` list names, else
+    at the one its site tag names; a tag naming no configured site is no site."""
+    listed = {d: name for name, site in (sites or {}).items() for d in site.devices}
+    known = set(sites or ())
     by_key: dict[tuple, DeviceState] = {}
     deployments: dict[str, int] = {}
     definitions: dict[str, list] = {}  # the managed module as devices are told to run it, by content
     for facts, ids in groups:
         spec = facts.desired
         desired = spec.image if spec is not None and "@sha256:" in spec.image else ""
-        if held is None:
-            split = {facts.cached: ids}
+        tagged = facts.site if facts.site in known else ""
+        if held is None and not listed:
+            split = {(facts.cached, tagged): ids}
         else:
             split = {}
             for d in ids:
-                split.setdefault(held.get(d, ()), []).append(d)
-        for others, members in split.items():
-            raw = (facts.image, facts.digest, others, facts.platform, facts.link, facts.connected, desired)
+                split.setdefault((facts.cached if held is None else held.get(d, ()), listed.get(d, tagged)), []).append(d)
+        for (others, site), members in split.items():
+            raw = (facts.image, facts.digest, others, facts.platform, facts.link, facts.connected, desired, site)
             state = by_key.get(raw)
             if state is None:
                 state = by_key[raw] = DeviceState(StateKey(*raw))

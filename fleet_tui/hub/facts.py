@@ -26,6 +26,7 @@ class DeviceFacts(NamedTuple):
     connected: bool  # online, as `DeviceTwin.connected` says
     link: str  # the link it reports ("" when it says nothing)
     deployment_id: str  # the deployment its desired modules come from ("" when none)
+    site: str = ""  # the value of its site tag (`[hub] site_tag`), when asked for
 
 
 class FactGroup(NamedTuple):
@@ -33,11 +34,13 @@ class FactGroup(NamedTuple):
     device_ids: list[str]
 
 
-def facts_of(twin: DeviceTwin, module: str) -> DeviceFacts:
+def facts_of(twin: DeviceTwin, module: str, site_tag: str = "") -> DeviceFacts:
     report = twin.reported.get(module)
+    site = twin.tags.get(site_tag) if site_tag else None
     return DeviceFacts(
         twin.device_id, report.image if report else "", report.digest if report else "", twin.desired.get(module),
         twin.platform(module), twin.cached(module), twin.connected, twin.link_name(module), twin.deployment_id,
+        site if isinstance(site, str) else "",
     )
 
 
@@ -46,7 +49,7 @@ def group_facts(facts: Iterable[DeviceFacts]) -> list[FactGroup]:
     twins of one deployment share it, and content equal by accident stays apart harmlessly)."""
     groups: dict[tuple, FactGroup] = {}
     for f in facts:
-        key = (f.image, f.digest, id(f.desired), f.platform, f.cached, f.connected, f.link, f.deployment_id)
+        key = (f.image, f.digest, id(f.desired), f.platform, f.cached, f.connected, f.link, f.deployment_id, f.site)
         group = groups.get(key)
         if group is None:
             group = groups[key] = FactGroup(f._replace(device_id=""), [])  # keeps `desired` alive: ids stay unique
@@ -54,8 +57,9 @@ def group_facts(facts: Iterable[DeviceFacts]) -> list[FactGroup]:
     return list(groups.values())
 
 
-def fact_groups(hub: Any, condition: str, module: str) -> Iterator[FactGroup] | list[FactGroup]:
+def fact_groups(hub: Any, condition: str, module: str, site_tag: str = "") -> Iterator[FactGroup] | list[FactGroup]:
+    """`site_tag`: also read each device's site (a text tag; anything else reads as no site)."""
     fast = getattr(hub, "fact_groups", None)
     if fast is not None:
-        return fast(condition, module)
-    return group_facts(facts_of(t, module) for t in hub.iter_devices(condition))
+        return fast(condition, module, site_tag)
+    return group_facts(facts_of(t, module, site_tag) for t in hub.iter_devices(condition))

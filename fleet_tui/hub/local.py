@@ -165,9 +165,9 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
     def iter_devices(self, condition: str | None = None) -> Iterator[DeviceTwin]:
         return iter_pages(self.query_devices, condition)
 
-    def fact_groups(self, condition: str, module: str) -> Iterator[FactGroup]:
+    def fact_groups(self, condition: str, module: str, site_tag: str = "") -> Iterator[FactGroup]:
         """What planning needs of each device, grouped in SQL (fleet_tui.hub.local_facts)."""
-        return local_fact_groups(self, condition, module)
+        return local_fact_groups(self, condition, module, site_tag)
 
     def listing(self) -> "LocalListing":
         """Screenful-at-a-time device lists in SQL (fleet_tui.hub.local_listing)."""

@@ -29,20 +29,23 @@ if TYPE_CHECKING:
 SEP = "\n"  # never in a device id (the hub refuses such ids)
 
 
-def local_fact_groups(hub: "LocalHub", condition: str, module: str) -> Iterator[FactGroup]:
+def local_fact_groups(hub: "LocalHub", condition: str, module: str, site_tag: str = "") -> Iterator[FactGroup]:
     if module != hub.module:
-        yield from group_facts(facts_of(t, module) for t in hub.iter_devices(condition))
+        yield from group_facts(facts_of(t, module, site_tag) for t in hub.iter_devices(condition))
         return
     where, params = compile_sql(parse(condition or "*"), hub.group_tag)
-    sql = ("SELECT plan_id, connected = 1 AND last_seen >= ?, deployment_id, group_concat(device_id, ?) "
-           f"FROM devices WHERE ({where}) GROUP BY 1, 2, 3")
+    # a site is a text tag (as the twin path reads it): json_type keeps numbers and objects out
+    site = ("CASE WHEN json_type(tags, ?) = 'text' THEN json_extract(tags, ?) ELSE '' END" if site_tag else "''")
+    site_params = [f'$."{site_tag.replace(chr(34), "")}"'] * 2 if site_tag else []
+    sql = (f"SELECT plan_id, connected = 1 AND last_seen >= ?, deployment_id, {site}, group_concat(device_id, ?) "
+           f"FROM devices WHERE ({where}) GROUP BY 1, 2, 3, 4")
     with hub.store.read() as conn:
         deployments = conn.execute("SELECT id, modules FROM deployments").fetchall()
         plans = dict(conn.execute("SELECT id, text FROM plans").fetchall())
-        rows = conn.execute(sql, [time.time() - hub.stale_after, SEP, *params]).fetchall()
+        rows = conn.execute(sql, [time.time() - hub.stale_after, *site_params, SEP, *params]).fetchall()
     desired: dict[str, ModuleSpec | None] = {d: modules_from_json(m).get(module) for d, m in deployments}
-    for plan_id, online, dep, ids in rows:
+    for plan_id, online, dep, site_name, ids in rows:
         image, digest, platform, cached, link = json.loads(plans[plan_id]) if plan_id else ("", "", "", [], "")
         facts = DeviceFacts("", image, digest, desired.get(dep) if dep else None, platform or DEFAULT_PLATFORM,
-                            tuple(cached), bool(online), link, dep)
+                            tuple(cached), bool(online), link, dep, site_name or "")
         yield FactGroup(facts, sorted(ids.split(SEP)))

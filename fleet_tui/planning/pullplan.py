@@ -33,6 +33,19 @@ class PullPlan:
     manifest_bytes: int
     config_bytes: int
     index_bytes: int = 0
+    config_digest: str = ""  # what `config_bytes` fetch, and the index `index_bytes` fetch (a site's cache
+    index_digest: str = ""  # keeps each by digest: fleet_tui.fleet.sites)
+
+    def fetched(self) -> dict[str, int]:
+        """Every blob and manifest this plan fetches, by digest → bytes (what a cache must hold)."""
+        out = {l.digest: l.size for l in self.layers if l.needed}
+        if self.manifest_bytes:
+            out[self.target_digest] = self.manifest_bytes
+        if self.config_bytes:
+            out[self.config_digest] = self.config_bytes
+        if self.index_bytes:
+            out[self.index_digest] = self.index_bytes
+        return out
 
     @property
     def layer_bytes(self) -> int:
@@ -65,7 +78,8 @@ def plan_for_blobs(target: Image, have_blobs: set[str], have_configs: set[str] =
         return PullPlan(str(target.ref), target.digest, layers, 0, 0, 0)
     if target.config_digest in have_configs:
         layers = [PlannedLayer(l.digest, l.size, False, l.created_by, l.media_type) for l in target.layers]
-        return PullPlan(str(target.ref), target.digest, layers, target.manifest_bytes, 0, target.index_bytes)
+        return PullPlan(str(target.ref), target.digest, layers, target.manifest_bytes, 0, target.index_bytes,
+                        target.config_digest, target.index_digest)
     seen: set[str] = set(have_blobs)
     layers = []
     for layer in target.layers:
@@ -74,7 +88,7 @@ def plan_for_blobs(target: Image, have_blobs: set[str], have_configs: set[str] =
         layers.append(PlannedLayer(layer.digest, layer.size, needed, layer.created_by, layer.media_type))
     return PullPlan(
         str(target.ref), target.digest, layers, target.manifest_bytes, target.config_bytes,
-        target.index_bytes,
+        target.index_bytes, target.config_digest, target.index_digest,
     )
 
 

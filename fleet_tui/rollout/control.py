@@ -21,6 +21,7 @@ from fleet_tui.errors import Conflict, RemoteError, UsageError
 from fleet_tui.rollout.ending import needs_fold
 from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, TERMINAL, EngineLock, Journal
+from fleet_tui.rollout.site_steps import held_sites
 
 START_TIMEOUT_S = 20.0
 
@@ -106,7 +107,9 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
         raise UsageError(f"rollout {rollout_id} is {row.state}; there is nothing to resume")
     if kind == "resume" and row.state == "halted" and not _open_intents(journal, rollout_id):
         raise UsageError(f"rollout {rollout_id} halted ({row.reason}); roll it back, abort it, or continue it anyway (fleet-tui rollout continue {rollout_id})")
-    if kind in ("continue", "retry") and row.state != "halted":
+    if kind == "continue" and row.state == "running" and held_sites(journal, rollout_id):
+        pass  # a site held back while the rest goes on: continue warms it again
+    elif kind in ("continue", "retry") and row.state != "halted":
         raise UsageError(f"rollout {rollout_id} is {row.state}; {kind} applies only to a halted rollout")
     if kind == "rollback" and row.state == "rolled_back":
         raise UsageError(f"rollout {rollout_id} is already rolled back")

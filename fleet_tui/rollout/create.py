@@ -33,6 +33,7 @@ from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.inventory import read_group_states
 from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
 from fleet_tui.rollout.policy import Policy, order_ranked
+from fleet_tui.rollout.site_plan import site_variants, upstream_ref, warm_caches, wave_spend
 from fleet_tui.rollout.staging import stage_index
 
 MAX_VARIANTS = 8
@@ -112,7 +113,9 @@ def plan_rollout(
     def have(pinned: str, platform: str = DEFAULT_PLATFORM) -> Image | None:
         if (pinned, platform) not in images:
             try:
-                images[(pinned, platform)] = load_image(pinned, config, platform) if pinned else None
+                # an image named through a site's cache is read from the upstream registry
+                upstream = upstream_ref(pinned, config.sites, target.ref.registry)
+                images[(pinned, platform)] = load_image(upstream, config, platform) if pinned else None
             except FleetError:
                 images[(pinned, platform)] = None  # not in the registry: the device pulls everything
         return images[(pinned, platform)]
@@ -179,15 +182,17 @@ def plan_rollout(
     for st, (pinned, digest) in zip(states.states, prev_of):
         variant = bases.get(digest, "full")
         per_state.append((variant, pinned, digest, plan_bytes(variant, pinned, st.key.platform, st.key.held)))
+    per_state, sites = site_variants(config, states, per_state, variants, have,
+                                     warm_caches(config, journal) if config.sites else {})
     assignments, start = [], 0
     for wave, size in enumerate(sizes):
         assignments += [Assignment(d, wave, *per_state[i]) for d, i in order[start:start + size]]
         start += size
     naive_total = rollback_total = 0
     for st, (variant, pinned, _digest, planned) in zip(states.states, per_state):
-        n = len(st.device_ids)
-        naive_total += n * (planned if variant == "full" else plan_bytes("full", pinned, st.key.platform, st.key.held))
-        rollback_total += n * rollback_bytes(variant, pinned, st.key.platform)
+        n, plain = len(st.device_ids), variant.split("@", 1)[0]  # `full@depot-3`: `full`, through a site's cache
+        naive_total += n * (planned if plain == "full" else plan_bytes("full", pinned, st.key.platform, st.key.held))
+        rollback_total += n * rollback_bytes(plain, pinned, st.key.platform)
     prev = {p: d for p, d in prev_of}
 
     current = Counter(states.deployments)
@@ -208,6 +213,7 @@ def plan_rollout(
         "target": target_ref, "target_digest": target.deploy_digest, "group": group, "group_tag": group_tag,
         "module": module, "tag": tag_name(rid), "policy": policy.to_dict(), "priority": priority,
         "variants": variants, "base_modules": base_modules, "rollbacks": rollbacks, "managed": managed,
+        "sites": sites,
         "reports_bytes": bool(getattr(hub, "reports_bytes", True)),
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
         "planned_total": sum(a.planned_bytes for a in assignments),
@@ -215,7 +221,8 @@ def plan_rollout(
         "naive_total": naive_total,
         "rollback_total": rollback_total,
     }
-    budget = check_budget(config, policy, sizes, assignments, group, confirm_over_budget)
+    budget = check_budget(config, policy, wave_spend(len(sizes), assignments, variants, sites), group,
+                          confirm_over_budget)
     spec["budget"] = budget.to_dict() if budget is not None else None
     if policy.pre_stage:  # one more wave: the switch of every device (fleet_tui.rollout.staging)
         spec["switch_wave"] = len(sizes)
@@ -224,13 +231,13 @@ def plan_rollout(
     return PlannedRollout(rid, spec, sizes, assignments, sorted(metered), states)
 
 
-def check_budget(config: Any, policy: Policy, sizes: list[int], assignments: list[Assignment], group: str,
+def check_budget(config: Any, policy: Policy, per_wave: list[int], group: str,
                  confirm: Callable[[str], bool] | None) -> Budget | None:
-    """The rollout's budget at the configured price (None: no budget); refuses a plan over it unless confirmed."""
+    """The rollout's budget at the configured price (None: no budget); refuses a plan over it
+    unless confirmed. `per_wave`: what each wave spends (`site_plan.wave_spend`)."""
     budget = Budget.parse(policy.budget, config.cost.per_gb, config.cost.currency)
     if budget is None:
         return None
-    per_wave = [sum(a.planned_bytes for a in assignments if a.wave == w) for w in range(len(sizes))]
     if budget.allows(sum(per_wave)):
         return budget
     fit, total = budget.fitting(per_wave)

@@ -41,6 +41,7 @@ from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.operator_commands import OperatorCommands
 from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.site_steps import SiteSteps, held_sites
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.rollout.tagging import WaveTagging
@@ -75,8 +76,9 @@ class Engine:
         self.by_wave = self.ctx.by_wave
         self.staging = Staging(self.ctx)
         self.retries = DeviceRetries(self.ctx)
-        self.tagging = WaveTagging(self.ctx, self.staging, self.retries)
-        self.commands = OperatorCommands(self.ctx, self.retries)
+        self.sites = SiteSteps(self.ctx)
+        self.tagging = WaveTagging(self.ctx, self.staging, self.retries, self.sites)
+        self.commands = OperatorCommands(self.ctx, self.retries, self.sites)
 
     @property
     def switch_wave(self) -> int | None:
@@ -152,6 +154,15 @@ class Engine:
             self.begin()
             return False
         wave = next((w for w in self.journal.waves(self.id) if w.state != "passed"), None)
+        if wave is None and self.sites.held_devices():
+            held = held_sites(self.journal, self.id)
+            reason = (f"every wave passed, but {plural(len(held), 'site')} held back: "
+                      + "; ".join(f"{s}: {r}" for s, r in sorted(held.items()))
+                      + f" — fix the cache and `fleet-tui rollout continue {self.id}` warms it again "
+                      f"(or `fleet-tui rollout abort {self.id}`)")
+            self.record("halt", "done", None, {"sites": sorted(held)}, state="halted", reason=reason)
+            self.log(f"halted: {reason}")
+            return True
         if wave is None:
             self.record("finish", "done", state="succeeded", reason="every wave passed its gate")
             self.log("all waves passed")
@@ -228,7 +239,8 @@ class Engine:
         return ""
 
     def judge(self, wave: WaveRow) -> None:
-        devices = [a.device_id for a in self.by_wave[wave.idx]]
+        held = self.sites.held_devices()  # a halted site's devices count in no gate
+        devices = [a.device_id for a in self.by_wave[wave.idx] if a.device_id not in held]
         module, ok_state = self.staging.gate_module(wave.idx)
         views = read_devices(self.hub, self.id, module, devices)
         due, waiting = self.retries.retry_plan(wave, views) if not self.staging.is_stage_wave(wave.idx) else ([], [])

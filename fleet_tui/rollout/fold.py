@@ -38,9 +38,20 @@ GROUP = "fleet-tui.group"
 IMAGE = "fleet-tui.image"
 
 
-def image_key(image: str) -> str:
-    """`d-<12 hex of the digest>`: the tag value naming the image a group deployment deploys."""
-    return "d-" + image.rsplit("@sha256:", 1)[-1][:12]
+def image_key(image: str, site_hosts: dict[str, str] | None = None) -> str:
+    """`d-<12 hex of the digest>`: the tag value naming the image a group deployment deploys;
+    `-<site>` after it for an image named through a site's cache (`site_hosts`: cache host →
+    site), so devices elsewhere never get a deployment that pulls through another site's gateway."""
+    key = "d-" + image.rsplit("@sha256:", 1)[-1][:12]
+    host = image.split("/", 1)[0] if "/" in image else ""
+    site = (site_hosts or {}).get(host, "")
+    return f"{key}-{site}" if site else key
+
+
+def site_hosts(spec: dict[str, Any]) -> dict[str, str]:
+    """Cache host devices pull through → its site, for the rollout's sites with a cache."""
+    return {str(e["ref_host"]): name for name, e in (spec.get("sites") or {}).items()
+            if e.get("kind") == "distribution" and e.get("ref_host")}
 
 
 def group_deployment_condition(group_tag: str, group: str, key: str) -> str:
@@ -64,8 +75,9 @@ def fold(hub: Any, spec: dict[str, Any], rollout_id: str, tagged: dict[str, str]
         if key in images:
             by_key[key].append(device_id)
     kept: set[str] = set()
+    hosts = site_hosts(spec)
     for key, ids in sorted(by_key.items()):
-        dkey = image_key(images[key])
+        dkey = image_key(images[key], hosts)
         hub.bulk_update_tags(ids, {IMAGE_TAG: dkey})
         own = deployment_id(rollout_id, key)
         if key not in spec.get("keep_apart", ()) and (dkey not in existing or existing[dkey].id == own):

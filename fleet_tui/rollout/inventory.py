@@ -66,8 +66,9 @@ def inventory(config: Any, hub: Any, device_ids: Iterable[str], journal: Journal
 def read_group_states(config: Any, hub: Any, condition: str, journal: Journal | None = None) -> tuple[GroupStates, bool]:
     """The devices matching `condition` as distinct states (fleet_tui.fleet.states), with what
     each holds as `inventory` says; and whether devices keep the image they ran."""
-    groups = list(fact_groups(hub, condition, config.hub.module))
+    site_tag = config.hub.site_tag if config.sites else ""  # no sites: no tag read per device
+    groups = list(fact_groups(hub, condition, config.hub.module, site_tag))
     if reports_cache(hub):
-        return group_states(groups), True
+        return group_states(groups, sites=config.sites), True
     held, keeps = inventory(config, hub, (d for g in groups for d in g.device_ids), journal)
-    return group_states(groups, held), keeps
+    return group_states(groups, held, config.sites), keeps

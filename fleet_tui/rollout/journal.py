@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
     subject TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}'
 );
+CREATE TABLE IF NOT EXISTS warmed (
+    site TEXT NOT NULL, digest TEXT NOT NULL, ts REAL NOT NULL, PRIMARY KEY (site, digest)
+);
 CREATE TABLE IF NOT EXISTS metered (
     rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id)
 );
@@ -198,6 +201,18 @@ class Journal:
         with self.tx() as conn:
             conn.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?)",
                              [(rollout_id, d, int(n)) for d, n in staged.items()])
+
+    def remember_warm(self, site: str, digests: Sequence[str], ts: float | None = None) -> None:
+        """A site's cache was seen holding these (fleet_tui.sites.warmup checked each)."""
+        now = time.time() if ts is None else ts
+        with self.tx() as conn:
+            conn.executemany("INSERT OR REPLACE INTO warmed VALUES (?,?,?)", [(site, d, now) for d in digests])
+
+    def warm_digests(self, site: str, since: float) -> set[str]:
+        """What the site's cache was last seen holding after `since` (older: maybe expired)."""
+        with self.lock:
+            rows = self.conn.execute("SELECT digest FROM warmed WHERE site = ? AND ts >= ?", (site, since)).fetchall()
+        return {d for (d,) in rows}
 
     def staged_bytes(self, rollout_id: str) -> dict[str, int]:
         with self.lock:

@@ -14,12 +14,14 @@ from fleet_tui.rollout.context import RolloutContext
 from fleet_tui.rollout.gate import read_devices
 from fleet_tui.rollout.journal import TERMINAL
 from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.site_steps import SiteSteps
 
 
 class OperatorCommands:
-    def __init__(self, ctx: RolloutContext, retries: DeviceRetries) -> None:
+    def __init__(self, ctx: RolloutContext, retries: DeviceRetries, sites: SiteSteps) -> None:
         self.ctx = ctx
         self.retries = retries
+        self.sites = sites
 
     def apply_commands(self) -> None:
         ctx = self.ctx
@@ -40,7 +42,7 @@ class OperatorCommands:
                 wave = next((w for w in ctx.journal.waves(ctx.id) if w.state == "pending"), None)
                 wave_set = {"approved": 1} if wave else None
                 ctx.record("approve", "done", wave.idx if wave else None, by, wave_set=wave_set, consume=seq)
-            elif kind == "continue" and state == "halted":
+            elif kind == "continue" and (state == "halted" or (state == "running" and self.sites.held_devices())):
                 self.continue_halted(seq, who)
             elif kind == "retry" and state == "halted" and self.retry_halted(seq, who):
                 pass
@@ -69,7 +71,18 @@ class OperatorCommands:
         waves = ctx.journal.waves(ctx.id)
         failed = next((w for w in waves if w.state == "failed"), None)
         who = who or "the operator"
-        if failed is not None:
+        held = self.sites.held_devices()
+        if held:  # sites held back: warm and check them again; waves that left their devices untold reopen
+            self.sites.retry(who)
+            told = {d for e in ctx.journal.events(ctx.id, "target") if e.phase == "intent"
+                    for d in (e.data.get("devices") or [])}
+            reopen = sorted({a.wave for a in ctx.assignments if a.device_id in held and a.device_id not in told})
+            for idx in reopen:
+                if waves[idx].state == "passed":
+                    ctx.record("continue", "done", idx, {"sites": True, "by": who},
+                               wave_set={"state": "targeting", "judged": None, "result": None})
+            ctx.record("continue", "done", None, {"sites": True, "by": who}, state="running", reason="", consume=seq)
+        elif failed is not None:
             ctx.record("continue", "done", failed.idx, {"gate": True, "by": who}, state="running",
                        reason="", wave_set={"state": "passed"}, consume=seq)
         else:

@@ -29,6 +29,7 @@ from fleet_tui.rollout.context import RolloutContext
 from fleet_tui.rollout.gate import GateResult, count_outcomes, read_devices
 from fleet_tui.rollout.journal import WaveRow
 from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.site_steps import SiteSteps
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.units import plural
 
@@ -36,10 +37,11 @@ from fleet_tui.units import plural
 class WaveTagging:
     wall_clock: Callable[[], float] = staticmethod(time.time)  # windows and rate read it (tests move it)
 
-    def __init__(self, ctx: RolloutContext, staging: Staging, retries: DeviceRetries) -> None:
+    def __init__(self, ctx: RolloutContext, staging: Staging, retries: DeviceRetries, sites: SiteSteps) -> None:
         self.ctx = ctx
         self.staging = staging
         self.retries = retries
+        self.sites = sites
         self._waiting_since: float | None = None  # a closed window's wait was recorded (once per window)
         self._metered_waiting = False
 
@@ -119,7 +121,8 @@ class WaveTagging:
     def tag_more(self, wave: WaveRow) -> None:
         ctx = self.ctx
         tagged = set(self.tagged_in(wave.idx))
-        left = [a.device_id for a in ctx.by_wave[wave.idx] if a.device_id not in tagged]
+        held = self.sites.held_devices()  # a halted site's devices wait for the operator
+        left = [a.device_id for a in ctx.by_wave[wave.idx] if a.device_id not in tagged and a.device_id not in held]
         if not left:
             ctx.record("target", "done", wave.idx, {"complete": True}, wave_set={"state": "running"})
             return
@@ -133,13 +136,14 @@ class WaveTagging:
             if due:
                 self.retries.retry(wave.idx, due, "automatic")
                 return
-            failing = self._early_failure(wave, sorted(tagged - set(waiting)), views, ok_state)
+            failing = self._early_failure(wave, sorted(tagged - set(waiting) - held), views, ok_state,
+                                          len(held.intersection(a.device_id for a in ctx.by_wave[wave.idx])))
             if failing is not None:
                 ctx.log(f"wave {wave.idx + 1} gate FAILED while tagging: {failing.reason}")
                 ctx.record("judge", "done", wave.idx, failing.to_dict(),
                            wave_set={"state": "failed", "judged": time.time(), "result": failing.to_dict()})
                 return
-        left = self._hold_metered(wave, left)
+        left = self.sites.admit(wave.idx, self._hold_metered(wave, left), tagged, views)
         switch = wave.idx == ctx.switch_wave
         n = self._allowance(views, ok_state, wave.idx) if ctx.policy.paced and not switch else len(left)
         if n <= 0 or not left or not self._window_open(wave):
@@ -167,12 +171,13 @@ class WaveTagging:
                     f"(opens in {units.span(change)})")
         return [d for d in left if d not in ctx.metered]
 
-    def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any], ok_state: str) -> GateResult | None:
-        policy = self.ctx.policy
+    def _early_failure(self, wave: WaveRow, tagged: list[str], views: dict[str, Any], ok_state: str,
+                       held: int = 0) -> GateResult | None:
+        policy, size = self.ctx.policy, wave.size - held
         running, failed = count_outcomes(tagged, self.ctx.expected, views, wave.started or 0.0,
                                          since=self.retries.retries_done()[1], ok_state=ok_state)
-        if policy.failure_exceeded(failed, running + failed, wave.size):
-            return GateResult(False, running, failed, running + failed, wave.size, policy.needed_running(wave.size),
+        if policy.failure_exceeded(failed, running + failed, size):
+            return GateResult(False, running, failed, running + failed, size, policy.needed_running(size),
                               f"{failed} of {running + failed} finished devices failed (limit {policy.max_failed})")
         return None
 

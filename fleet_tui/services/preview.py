@@ -14,12 +14,13 @@ One implementation for `fleet-tui preview` and the console's Preview screen. Inv
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fleet_tui.config import Config
 from fleet_tui.errors import FleetError, NotFound
 from fleet_tui.fleet.groupplan import GroupPlan, plan_states
+from fleet_tui.fleet.sites import SitePlan, plan_sites, site_of
 from fleet_tui.fleet.states import GroupStates
 from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.oci.image import load_image
@@ -27,6 +28,7 @@ from fleet_tui.rollout.inventory import read_group_states
 from fleet_tui.rollout.journal import Journal
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.projection import WaveCost, project_waves
+from fleet_tui.rollout.site_plan import warm_caches
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,14 @@ class GroupPreview:
     compare: GroupPlan | None  # the compared image (None: not asked for, or not found when optional)
     policy: Policy
     budget: int | None  # bytes (None: no budget)
-    waves: list[WaveCost]  # priced for `shipped`
+    waves: list[WaveCost]  # priced for `shipped` (a site's devices by its uplink, once)
     states: GroupStates  # the group's distinct device states
+    sites: list[SitePlan] = field(default_factory=list)  # TARGET per site
+    compare_sites: list[SitePlan] = field(default_factory=list)
+
+    @property
+    def shipped_sites(self) -> list[SitePlan]:
+        return self.compare_sites if self.compare is not None else self.sites
 
     @property
     def shipped(self) -> GroupPlan:
@@ -77,6 +85,12 @@ def preview_group(config: Config, hub: Any, group: str, target: str, compare: st
                 raise
     policy = policy or Policy.from_config(config.rollout)
     budget = policy.budget_bytes(config.cost.per_gb, config.cost.currency)
+    known = warm_caches(config, journal) if config.sites else {}
+    sites = plan_sites(naive, states, config.sites, config.cost.per_gb, known)
+    compared = plan_sites(other, states, config.sites, config.cost.per_gb, known) if other is not None else []
+    shipped = compared if other is not None else sites
     waves = project_waves(policy, states.device_ids(), states.offline(), bytes_of(other or naive), budget,
-                          states.metered(policy.unmetered_links))
-    return GroupPreview(group, naive, other, policy, budget, waves, states)
+                          states.metered(policy.unmetered_links), site_of(states),
+                          {s.site: s.billed_bytes for s in shipped})
+    return GroupPreview(group, naive, other, policy, budget, waves, states, sites, compared)
+

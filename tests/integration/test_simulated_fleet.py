@@ -218,7 +218,7 @@ def test_fleet_pulls_from_the_embedded_oci_layout_store(tmp_path):
         refs.append(f"oci:{tmp_path / 'oci'}@{b.push(layout, '', tag)}")
     hub = LocalHub(tmp_path / "hub.sqlite")
     fleet = asyncio.run(roll(spec_for(refs[0], 5), hub, refs[1]))
-    assert isinstance(fleet.source, LayoutSource)
+    assert isinstance(fleet.source.default, LayoutSource)
     assert fleet.counts() == {"running": 5}
     assert fleet.source.bytes == 5 * new.size  # only the new layer, per device
     hub.close()

@@ -39,8 +39,10 @@ class Access:
 
 
 class RegistryServer:
-    def __init__(self, root: Path, htpasswd: Path | None = None) -> None:
+    def __init__(self, root: Path, htpasswd: Path | None = None, remoteurl: str = "") -> None:
+        """`remoteurl`: run as a pull-through cache of that registry (a site's gateway)."""
         self.root = root
+        self.remoteurl = remoteurl
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.log_path = root / "registry.log"
@@ -55,6 +57,8 @@ class RegistryServer:
         auth = ""
         if self.htpasswd:
             auth = f"auth:\n  htpasswd:\n    realm: fleet-test\n    path: {self.htpasswd}\n"
+        if self.remoteurl:
+            auth += f"proxy:\n  remoteurl: {self.remoteurl}\n"
         config = self.root / "config.yml"
         config.write_text(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\n"

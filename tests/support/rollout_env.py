@@ -93,7 +93,8 @@ class RolloutEnv:
         )
 
 
-def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = "", extra: str = "") -> RolloutEnv:
+def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = "", extra: str = "",
+             deps_size: int = 300_000) -> RolloutEnv:
     """`rollout` is added to the [rollout] table; `extra` (whole TOML tables) after it."""
     config_path = tmp_path / "config.toml"
     config_path.write_text(
@@ -102,7 +103,7 @@ def make_env(tmp_path: Path, registry: Any, n: int, repo: str, rollout: str = ""
     )
     config = load_config(config_path)
     client = RegistryClient(registry.host, config)
-    pair = ml_pair(client, repo)
+    pair = ml_pair(client, repo, deps_size)
     client.close()
     v1 = load_image(f"{registry.host}/{repo}@{pair.v1}", config)
     v2 = load_image(f"{registry.host}/{repo}@{pair.v2}", config)

@@ -6,8 +6,8 @@ over the uplink, once per blob (and once per manifest, by digest). So for each s
 - `blobs`: the union of what its devices still need (layers, configs, manifests, indexes);
 - `cached`: of those, what fleet-tui knows the cache holds (it warmed them within the cache's
   TTL — the journal's record; a Distribution proxy cannot be asked without making it fetch: it
-  answers HEAD for a blob it lacks by fetching it, twice, see fleet_tui.sites.warmup);
-- uplink bytes = the rest once, plus the warm-up's own overhead (`OVERHEAD` per blob fetched:
+  answers HEAD for a blob it lacks by fetching it, twice, see fleet_tui.oci.pullthrough);
+- uplink bytes = the rest once, plus the warm-up's own overhead (`warmup_overhead` per item fetched:
   the cache's second stream to the warming client, stopped at once, and request headers);
 - without a cache every device pulls over the uplink itself: uplink bytes = LAN bytes.
 The uplink's cost is rounded up to its billing increment. Devices of no site are priced as
@@ -24,14 +24,17 @@ from fleet_tui.fleet.groupplan import GroupPlan
 from fleet_tui.fleet.states import GroupStates
 
 HEADERS = 2048  # request + response headers of one fetch through the cache, both directions
-IN_FLIGHT = 64 * 1024  # what the cache's stream to the warming client pulls before it sees the client gone
+# what the cache's stream to the warming client pulls before it sees the client gone; measured
+# through a 2-4 MB/s uplink (tests/integration/test_sites_e2e.py): 15-40 KB per blob
+IN_FLIGHT = 32 * 1024
 
 
-def warmup_overhead(size: int, kind: str) -> int:
-    """What warming one blob costs beyond the blob itself (a simulated cache: nothing)."""
+def warmup_overhead(size: int, kind: str, item: str = "blob") -> int:
+    """What warming one item costs beyond the item itself (a simulated cache: nothing). A
+    manifest is fetched whole once (the cache streams it to us as it stores it): headers only."""
     if kind != "distribution":
         return 0
-    return 2 * HEADERS + min(size, IN_FLIGHT)
+    return 2 * HEADERS + (0 if item == "manifest" else min(size, IN_FLIGHT))
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class SitePlan:
     per_gb: float
     increment: int = 1
     device_ids: tuple[str, ...] = field(default=(), repr=False)
+    manifests: frozenset[str] = frozenset()  # of `blobs`, the manifests and indexes
 
     @property
     def cold(self) -> dict[str, int]:
@@ -56,7 +60,10 @@ class SitePlan:
 
     @property
     def overhead(self) -> int:
-        return sum(warmup_overhead(n, self.kind) for n in self.cold.values()) if self.kind != "none" else 0
+        if self.kind == "none":
+            return 0
+        return sum(warmup_overhead(n, self.kind, "manifest" if d in self.manifests else "blob")
+                   for d, n in self.cold.items())
 
     @property
     def uplink_bytes(self) -> int:
@@ -104,9 +111,12 @@ def plan_sites(plan: GroupPlan, states: GroupStates, sites: Mapping[str, Any], d
     blobs: dict[str, dict[str, int]] = {name: {} for name in sites}
     lan: dict[str, int] = dict.fromkeys(sites, 0)
     members: dict[str, list[str]] = {name: [] for name in sites}
+    manifests: set[str] = set()
     for cohort in plan.cohorts:
         per = cohort.bytes_per_device
         fetched = cohort.plan.fetched() if per else {}
+        if fetched:
+            manifests.update(d for d in (cohort.plan.target_digest, cohort.plan.index_digest) if d)
         for device_id in cohort.device_ids:
             site = where.get(device_id)
             if site is None or site not in members:
@@ -123,5 +133,5 @@ def plan_sites(plan: GroupPlan, states: GroupStates, sites: Mapping[str, Any], d
         known = frozenset((cached or {}).get(name, ())) & frozenset(blobs[name])
         out.append(SitePlan(name, site.cache, len(members[name]), blobs[name], known, lan[name],
                             default_per_gb if uplink.per_gb is None else uplink.per_gb, uplink.increment,
-                            tuple(members[name])))
+                            tuple(members[name]), frozenset(manifests) & frozenset(blobs[name])))
     return out

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from fleet_tui.rollout.journal import Assignment, Event, WaveRow
 from fleet_tui.rollout.policy import Policy
+from fleet_tui.units import size
 from fleet_tui.units import span as span_text
 
 
@@ -77,7 +78,8 @@ class EventText:
         if e.kind == "budget":
             return f"wave {n} halted: over budget (spent + plan {e.data.get('spent', 0) + e.data.get('plan', 0):,} B > {e.data.get('budget', 0):,} B)"
         if e.kind == "continue":
-            what = "past the budget" if e.data.get("budget") else "past its failed gate"
+            what = ("past the budget" if e.data.get("budget") else "with its held sites warmed again"
+                    if e.data.get("sites") else "past its failed gate")
             return f"wave {n}: continued {what} by {e.data.get('by', 'the operator')}"
         if e.kind == "judge":
             r = e.data
@@ -85,7 +87,11 @@ class EventText:
                 return f"wave {n} gate passed: {r.get('running', 0)} of {r.get('size', 0)} running"
             return f"wave {n} gate failed: {gate_detail(r, self.policy)}"
         if e.kind == "halt":
+            if e.data.get("sites"):
+                return f"halted: {', '.join(e.data['sites'])} held back (every other device updated)"
             return f"wave {n} halted: {gate_detail(results.get(e.wave or 0, {}), self.policy)}"
+        if e.kind in ("site", "warm"):
+            return self._site(e)
         if e.kind == "rollback":
             return "rolling back…" if open_ else self._rollback(data.get("waves", []))
         if e.kind == "deploy":
@@ -112,6 +118,20 @@ class EventText:
         }
         return simple.get(e.kind, f"{e.kind.replace('_', ' ')}{f' (wave {n})' if n else ''}"
                                   + (" begun" if open_ else ""))
+
+    @staticmethod
+    def _site(e: Event) -> str:
+        site, d = e.data.get("site", "?"), e.data
+        if e.kind == "warm":
+            what = "already held" if d.get("held") else f"fetched over the uplink ({size(int(d.get('bytes', 0)))})"
+            return f"site {site}: {str(d.get('digest', ''))[7:19]} {what}"
+        if "halt" in d:
+            return f"site {site} halted: {d['halt']}"
+        if d.get("ready"):
+            return f"site {site}: cache holds every blob ({size(int(d.get('bytes', 0)))} over the uplink); its devices follow"
+        if d.get("retry"):
+            return f"site {site}: warmed again, asked by {d.get('by') or 'the operator'}"
+        return f"site {site}: warming its cache"
 
     def _rollback(self, waves: Iterable[int]) -> str:
         devices = [a for w in waves for a in self.by_wave.get(int(w), [])]

@@ -203,7 +203,7 @@ class Journal:
                              [(rollout_id, d, int(n)) for d, n in staged.items()])
 
     def remember_warm(self, site: str, digests: Sequence[str], ts: float | None = None) -> None:
-        """A site's cache was seen holding these (fleet_tui.sites.warmup checked each)."""
+        """A site's cache was seen holding these (fleet_tui.rollout.site_warmup checked each)."""
         now = time.time() if ts is None else ts
         with self.tx() as conn:
             conn.executemany("INSERT OR REPLACE INTO warmed VALUES (?,?,?)", [(site, d, now) for d in digests])

@@ -34,7 +34,10 @@ class Report:
 
     @property
     def cost(self) -> float:
-        return self.snapshot.bytes_total / 1e9 * self.per_gb
+        """Devices of no site by their own bytes; a site by its uplink (what its warm-up moved)."""
+        sites = {p.site for p in self.snapshot.sites if p.kind != "none"}
+        own = sum(d.bytes for d in self.snapshot.devices if site_of(d.variant) not in sites)
+        return own / 1e9 * self.per_gb + sum(p.uplink_cost for p in self.snapshot.sites if p.site in sites)
 
     @property
     def avoided(self) -> float | None:
@@ -69,15 +72,19 @@ class Report:
             "states": {state: s.count(state) for state in sorted({d.state for d in s.devices})},
             "timeline": [{"t": round(t, 1), "bytes": b} for t, b in self.timeline()],
             "per_device": {d.id: {"wave": d.wave, "variant": d.variant, "state": d.state, "bytes": d.bytes,
-                                  "planned": d.total} for d in s.devices},
+                                  "planned": d.total, "site": site_of(d.variant)} for d in s.devices},
+            "sites": [p.to_json() for p in s.sites],
         }
 
     def to_csv(self) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["device", "wave", "variant", "state", "bytes", "planned", f"cost_{self.currency}"])
+        writer.writerow(["device", "wave", "variant", "state", "bytes", "planned", f"cost_{self.currency}", "site"])
+        sites = {p.site for p in self.snapshot.sites if p.kind != "none"}
         for d in self.snapshot.devices:
-            writer.writerow([d.id, d.wave + 1, d.variant, d.state, d.bytes, d.total, f"{d.bytes / 1e9 * self.per_gb:.4f}"])
+            site = site_of(d.variant)  # a site's devices pull over its LAN: the uplink's cost is the site's row
+            cost = 0.0 if site in sites else d.bytes / 1e9 * self.per_gb
+            writer.writerow([d.id, d.wave + 1, d.variant, d.state, d.bytes, d.total, f"{cost:.4f}", site])
         return out.getvalue()
 
     def facts(self) -> list[tuple[str, str]]:
@@ -111,6 +118,12 @@ class Report:
             "## Waves", "", "| wave | devices | state | started | took | gate |", "|---:|---:|---|---:|---:|---|",
         ]
         lines += ["| " + " | ".join(row) + " |" for row in self.wave_rows()]
+        if s.sites:
+            lines += ["", "## Sites", "", "| site | cache | uplink | planned | cost | devices running | LAN |",
+                      "|---|---|---:|---:|---:|---:|---:|"]
+            lines += [f"| {p.site} | {p.state}{' — ' + p.reason if p.reason else ''} | {p.uplink_bytes:,} | "
+                      f"{p.uplink_planned:,} | {self.currency}{p.uplink_cost:,.2f} | {p.running}/{p.devices} | "
+                      f"{p.lan_bytes:,} |" for p in s.sites]
         lines += ["", "## Bytes over time", "", self.svg(), ""]
         problems = [d for d in s.devices if d.state != "running"]
         if problems:
@@ -134,6 +147,11 @@ class Report:
                 f'<polyline fill="none" stroke="#2a7" stroke-width="2" points="{xy}"/>'
                 f'<text x="20" y="14" font-size="11">{b_max:,} B</text>'
                 f'<text x="{CHART_W - 20}" y="{CHART_H - 5}" font-size="11" text-anchor="end">{t_max:,.0f} s</text></svg>')
+
+
+def site_of(variant: str) -> str:
+    """`full@depot-3` → `depot-3` (a site's variant), else ""."""
+    return variant.partition("@")[2]
 
 
 def build_report(journal: Journal, snapshot: RolloutSnapshot, per_gb: float, currency: str) -> Report:

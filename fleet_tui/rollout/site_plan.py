@@ -73,8 +73,8 @@ def site_variants(config: Any, states: GroupStates, per_state: list[tuple[str, s
                 entry["items"][dg] = [repo, size, "manifest" if dg in manifests else "blob"]
         out.append((key, pinned, digest, planned))
     for name, entry in sites.items():
-        cold = {d: item[1] for d, item in entry["items"].items() if d not in warm.get(name, set())}
-        entry["planned_uplink"] = sum(cold.values()) + sum(warmup_overhead(n, entry["kind"]) for n in cold.values())
+        cold = {d: item for d, item in entry["items"].items() if d not in warm.get(name, set())}
+        entry["planned_uplink"] = sum(int(i[1]) + warmup_overhead(int(i[1]), entry["kind"], i[2]) for i in cold.values())
     return out, sites
 
 

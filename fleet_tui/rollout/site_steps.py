@@ -36,14 +36,14 @@ def site_status(journal: Any, rollout_id: str) -> dict[str, dict[str, Any]]:
         if e.kind not in ("site", "warm"):
             continue
         name = str(e.data.get("site", ""))
-        st = out.setdefault(name, {"state": "warming", "reason": "", "warmed": 0, "items": 0})
+        st = out.setdefault(name, {"state": "warming", "reason": "", "warmed": 0, "items": 0, "ready_bytes": 0})
         if e.kind == "warm":
             st["warmed"] += int(e.data.get("bytes", 0))
             st["items"] += 1
         elif "halt" in e.data:
             st.update(state="halted", reason=str(e.data["halt"]))
         elif e.data.get("ready"):
-            st.update(state="ready", reason="")
+            st.update(state="ready", reason="", ready_bytes=int(e.data.get("bytes", 0)))
         elif e.data.get("retry"):
             st.update(state="warming", reason="")
     return out
@@ -98,8 +98,8 @@ class SiteSteps:
     def _warm(self, site: str, wave: int) -> bool:
         """Start or follow the site's warm-up; True once its cache was found holding everything."""
         entry = self.sites[site]
-        if entry["kind"] != "distribution":
-            self._ready(site, wave, 0)
+        if entry["kind"] != "distribution":  # the simulated gateway: what its model says crossed the uplink
+            self._ready(site, wave, int(entry.get("planned_uplink", 0)))
             return True
         job = self.jobs.get(site)
         if job is None:

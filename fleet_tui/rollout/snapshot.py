@@ -38,6 +38,7 @@ from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
 from fleet_tui.rollout.journal import NEEDS_ENGINE, Assignment, EngineLock, Journal
 from fleet_tui.rollout.policy import Policy
+from fleet_tui.rollout.site_progress import SiteProgress, site_progress
 from fleet_tui.units import span as span_text
 from fleet_tui.windows import window_state
 
@@ -103,6 +104,7 @@ class RolloutSnapshot:
     pacing: str = ""  # what holds the next devices back ("waiting for window (opens in 3h12m)")
     target_name: str = ""  # short repo:tag of the target, when the reader knows it ("": show the reference)
     engine: str = ""  # "running", or "stopped" when the rollout needs an engine and none holds it ("" otherwise)
+    sites: tuple[SiteProgress, ...] = ()  # per site: warm-up, uplink bytes vs plan, LAN bytes (site_progress.py)
 
     def count(self, state: str) -> int:
         return sum(1 for d in self.devices if d.state == state)
@@ -120,7 +122,7 @@ class RolloutSnapshot:
             "cost": round(self.cost, 4), "awaiting_approval": self.awaiting_approval, "approvable": self.approvable,
             "bytes_source": self.bytes_source, "rollback_bytes": self.rollback_bytes,
             "budget": {"bytes": self.budget_bytes, "text": self.budget_text} if self.budget_bytes >= 0 else None,
-            "pacing": self.pacing, "engine": self.engine,
+            "pacing": self.pacing, "engine": self.engine, "sites": [s.to_json() for s in self.sites],
         }
 
 
@@ -260,6 +262,7 @@ class SnapshotReader:
             approvable, "reported" if self.reports_bytes else "planned", int(self.spec.get("rollback_total", -1)),
             int(budget.get("bytes", -1)), str(budget.get("text", "")),
             pacing_text(self.policy, row.state, waves, views, now), "", self._engine(row.state),
+            site_progress(self.spec, self.journal, self.id, devices),
         )
 
     def _engine(self, state: str) -> str:

@@ -90,6 +90,10 @@ def test_each_blob_crosses_each_uplink_once(tmp_path, registry, repo_name, rebas
         mark = registry.mark()
         out = env.cli_json("rollout", "start", target, "--group", GROUP)
         status = env.cli_json("rollout", "status", out["id"])
+        code, text = env.cli("rollout", "report", out["id"], "--format", "json")
+        assert code == 0, text
+        report = json.loads(text)
+        code, csv_text = env.cli("rollout", "report", out["id"], "--format", "csv")
         journal = env.journal()
         events = journal.events(out["id"])
         journal.close()
@@ -102,8 +106,15 @@ def test_each_blob_crosses_each_uplink_once(tmp_path, registry, repo_name, rebas
     site_devices = {d: s for s in SITES for d in sites.members(env.device_ids, s)}
     assert not direct & set(site_devices), "a site device pulled from the upstream registry itself"
     assert direct, "the unsited devices pull from the upstream registry"
+    live = {p["site"]: p for p in status["sites"]}
+    assert {p["site"]: p for p in report["sites"]} == live
+    assert csv_text.splitlines()[0].endswith(",site") and f",{SITES[0]}\n" in csv_text
     for s in SITES:
         plan = planned[s]
+        shown = live[s]  # what the console and `rollout status` show for the site
+        assert (shown["state"], shown["running"], shown["devices"]) == ("ready", PER_SITE, PER_SITE)
+        assert shown["uplink_bytes"] == plan["blob_bytes"] and shown["items_done"] == shown["items"]
+        assert shown["lan_bytes"] == plan["lan_bytes"]
         measured = sites.uplinks[s].down
         lines = (f"[sites] site={s} devices={plan['devices']} blob_bytes={plan['blob_bytes']} "
                  f"uplink_planned={plan['uplink_bytes']} uplink_measured={measured} lan={plan['lan_bytes']} "

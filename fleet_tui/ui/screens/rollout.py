@@ -31,6 +31,7 @@ from fleet_tui.ui.rollout_view import (
     words,
 )
 from fleet_tui.ui.screens.confirm import TypeToConfirm
+from fleet_tui.ui.site_rows import sites_table
 from fleet_tui.ui.screens.device_story import DeviceStoryScreen
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.screens.report import ReportScreen
@@ -63,6 +64,7 @@ class RolloutScreen(ListScreen):
         yield from self.compose_title()
         yield SafeStatic("attaching…", id="rollout-status")
         yield SafeStatic("", id="waves")
+        yield SafeStatic("", id="sites")
         yield Sparkline([0.0], id="throughput")
         yield SafeStatic("", id="summary")
         yield self.make_table()
@@ -126,6 +128,10 @@ class RolloutScreen(ListScreen):
                           Text(str(w.failed), "bold red" if w.failed else ""),
                           Text(gate_cell(w, s), no_wrap=True, overflow="ellipsis"), end_section=False)
         self.query_one("#waves", Static).update(waves)
+        site_rows = self.query_one("#sites", Static)
+        site_rows.display = bool(s.sites)
+        if s.sites:
+            site_rows.update(sites_table(s.sites))
         self.query_one(Sparkline).data = list(s.throughput) or [0.0]
         devices = [d for d in s.devices if d.state in PROBLEM_STATES] if self.only_failed else s.devices
         self.table.set_rows(devices)

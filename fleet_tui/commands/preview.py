@@ -68,13 +68,14 @@ def cmd_preview(args: argparse.Namespace, ctx: Any) -> int:
         print(f"\n{size(plan.total_bytes // max(n, 1))} → {size(other.total_bytes // max(n, 1))} per device, "
               f"{price(plan.total_bytes)} → {price(other.total_bytes)} for {plural(n, 'device')}")
     if p.sites:
-        _print_sites(p, cfg.cost.currency, args.compare)
+        _print_sites(p, cfg.cost.currency, args.compare, plan.total_bytes, cfg.cost.per_gb)
     _print_waves(waves, budget, policy, price, args.compare if other is not None else args.target)
     return 0
 
 
-def _print_sites(p: GroupPreview, currency: str, compare: str | None) -> None:
-    """Per site: its uplink (once per blob through the cache) beside what its LAN carries."""
+def _print_sites(p: GroupPreview, currency: str, compare: str | None, total: int, per_gb: float) -> None:
+    """Per site: its uplink (once per blob through the cache) beside what its LAN carries; then
+    the group's cost with its sites (the table above prices every device over its own link)."""
     print("\nby site (what crosses each uplink" + (f"; {compare} beside it" if compare else "") + "):")
     rebased = {s.site: s for s in p.compare_sites}
     rows = []
@@ -83,8 +84,16 @@ def _print_sites(p: GroupPreview, currency: str, compare: str | None) -> None:
         cell = lambda x: f"{size(x.uplink_bytes)} {money(x.billed_bytes, x.per_gb, currency)}"  # noqa: E731
         rows.append((s.site, s.devices, s.cache, cell(s), cell(r) if r else "-", size(s.lan_bytes),
                      size(s.overhead) if s.overhead else "-"))
-    table(["SITE", "DEVICES", "CACHE", "UPLINK", "UPLINK COMPARED" if compare else "-", "LAN", "WARM-UP EXTRA"], rows,
-          right=(1,))
+    heads = ["SITE", "DEVICES", "CACHE", "UPLINK", "UPLINK COMPARED", "LAN", "WARM-UP EXTRA"]
+    if not compare:
+        heads.pop(4)
+        rows = [r[:4] + r[5:] for r in rows]
+    table(heads, rows, right=(1,))
+    cached = [s for s in p.sites if s.kind != "none"]
+    own = max(0, total - sum(s.lan_bytes for s in cached))
+    cost = own / 1e9 * per_gb + sum(s.uplink_cost for s in cached)
+    print(f"with its sites: {currency}{cost:,.2f} in all ({size(sum(s.uplink_bytes for s in cached))} over "
+          f"{plural(len(cached), 'site uplink')}, {size(own)} over devices' own links)")
 
 
 def _print_waves(waves: list[WaveCost], budget: int | None, policy: Policy, price: Any, which: str) -> None:

@@ -28,6 +28,7 @@ from fleet_tui.rollout.engine import Engine
 from fleet_tui.rollout.journal import COMMANDS, Journal
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.policy import ON_FAILURE
+from fleet_tui.rollout.site_progress import cost_with_sites
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.services.rollout_start import start_rollout
 from fleet_tui.units import money, plural, size
@@ -235,7 +236,14 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         counts[d.state] = counts.get(d.state, 0) + 1
     print("devices: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     per_gb, cur = ctx.config.cost.per_gb, ctx.config.cost.currency
-    print(f"bytes: {size(snap.bytes_total)} of {size(snap.bytes_planned)} planned; cost so far {money(snap.bytes_total, per_gb, cur)}")
+    spent = cost_with_sites(snap.devices, snap.sites, per_gb)
+    print(f"bytes: {size(snap.bytes_total)} of {size(snap.bytes_planned)} planned; cost so far {cur}{spent:,.2f}"
+          + (" (sites by their uplinks)" if snap.sites else ""))
+    for p in snap.sites:
+        uplink = f"{size(p.uplink_bytes)} of {size(p.uplink_planned)} over its uplink ({cur}{p.uplink_cost:,.2f})"
+        print(f"site {p.site}: cache {p.state}, {p.items_done}/{p.items} items, {uplink}; "
+              f"{p.running}/{p.devices} devices running, {size(p.lan_bytes)} over the LAN"
+              + (f" — {p.reason}" if p.reason else ""))
     if snap.state == "rolled_back":
         back = snap.count("rolled_back")
         print(f"rolled back: {plural(back, 'device')} back on the image {'it' if back == 1 else 'they'} ran before")

@@ -44,6 +44,8 @@ class GroupSection(Section):
     platform: Annotated[str, Form("os/arch[/variant], e.g. \"linux/arm64\"")] = Field(
         "linux/amd64", pattern=r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$",
         description="the devices' platform: each pulls its own platform of a multi-platform image")
+    site: str = Field("", description="the `[sites.NAME]` the group's devices are at: registered with the "
+                      "`[hub] site_tag` tag naming it (\"\": no site)")
 
 
 class FailureSection(Section):

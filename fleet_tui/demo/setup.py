@@ -24,6 +24,7 @@ GROUPS = {
     "drones": (60, "lte-m"),
     "factory-basement": (80, "flaky"),
 }
+SITES = {"factory-basement": "basement-gw"}  # group → the site its devices are at
 LINKS = {
     "cellular": {"bandwidth_kbps": 8000, "latency_ms": 120, "offline_per_hour": 1.0, "offline_seconds": 60},
     "lte-m": {"bandwidth_kbps": 1000, "latency_ms": 300, "offline_per_hour": 2.0, "offline_seconds": 90},
@@ -50,10 +51,14 @@ def demo_config_text(root: Path, store: Path, v1: str, devices_scale: float, spe
         "hub": {"kind": "local", "path": str(root / "hub.sqlite"), "group_tag": "fleetGroup", "module": "scoring"},
         "cost": {"per_gb": 720.0, "currency": "$"},
         "rollout": {"waves": "1,10%,50%,100%", "gate_timeout": 180, "success": "90%", "bake": 5},
+        # the factory basement is a site: its devices pull from one gateway cache over the LAN,
+        # the cache over one metered uplink — each blob crosses it once, not once per device
+        "sites": {"basement-gw": {"cache": "simulated", "uplink": {"per_gb": 720.0, "bandwidth": 250_000}}},
         "sim": {
             "image": v1, "seed": 7, "speed": float(speed), "poll_seconds": 1.0, "apply_seconds": 3.0,
             "links": LINKS,
-            "groups": {name: {"devices": max(1, round(count * devices_scale)), "link": link}
+            "groups": {name: {"devices": max(1, round(count * devices_scale)), "link": link,
+                               **({"site": SITES[name]} if name in SITES else {})}
                        for name, (count, link) in GROUPS.items()},
             # 2 % of devices fail their first start of a new image (a cold start, a flaky
             # script): enough to halt a small wave; `R` (retry) then brings them up

@@ -23,6 +23,7 @@ class GroupSpec:
     devices: int
     link: str = "default"
     platform: str = "linux/amd64"
+    site: str = ""  # registered with the hub's site tag naming it
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def parse_sim(data: SimSection | dict[str, Any] | None) -> SimSpec:
         data = parse_config({"sim": data}).sim
         assert data is not None
     links = {"default": LinkProfile(), **{name: _link(name, link) for name, link in data.links.items()}}
-    groups = tuple(GroupSpec(name, g.devices, g.link, g.platform) for name, g in data.groups.items())
+    groups = tuple(GroupSpec(name, g.devices, g.link, g.platform, g.site) for name, g in data.groups.items())
     failures = tuple(FailureRule(f.image, f.fraction, tuple(f.devices), f.kind, f.attempts) for f in data.failures)
     return SimSpec(
         data.image, groups, links, failures, data.seed, data.speed, data.prefix, data.poll_seconds,

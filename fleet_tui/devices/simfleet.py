@@ -81,7 +81,9 @@ class SimFleet:
         """Register the devices, load the starting image, start every device task."""
         ids = self.spec.device_ids()
         tag = self.group_tag
-        await asyncio.to_thread(self.hub.register_devices, [(d, {tag: g.name, "simulated": True}) for d, g in ids])
+        site_tag = self.config.hub.site_tag
+        await asyncio.to_thread(self.hub.register_devices, [
+            (d, {tag: g.name, "simulated": True, **({site_tag: g.site} if g.site else {})}) for d, g in ids])
         start = {p: await self.image(self.spec.image, p) for p in {g.platform for g in self.spec.groups}}
         before = await asyncio.to_thread(self._last_reports, [d for d, _ in ids])
         seed = self.spec.seed

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_tui.rollout.journal import Journal
+from fleet_tui.rollout.site_progress import cost_with_sites
 from fleet_tui.rollout.snapshot import RolloutSnapshot
 
 CHART_W, CHART_H = 480, 160
@@ -35,9 +36,7 @@ class Report:
     @property
     def cost(self) -> float:
         """Devices of no site by their own bytes; a site by its uplink (what its warm-up moved)."""
-        sites = {p.site for p in self.snapshot.sites if p.kind != "none"}
-        own = sum(d.bytes for d in self.snapshot.devices if site_of(d.variant) not in sites)
-        return own / 1e9 * self.per_gb + sum(p.uplink_cost for p in self.snapshot.sites if p.site in sites)
+        return cost_with_sites(self.snapshot.devices, self.snapshot.sites, self.per_gb)
 
     @property
     def avoided(self) -> float | None:

@@ -70,3 +70,11 @@ def site_progress(spec: dict[str, Any], journal: Any, rollout_id: str, devices: 
                                 len(entry["items"]), moved, int(entry.get("planned_uplink", 0)), n, running, lan,
                                 float(entry.get("per_gb", 0.0)), int(entry.get("increment", 1) or 1)))
     return tuple(out)
+
+
+def cost_with_sites(devices: Iterable[Any], sites: tuple[SiteProgress, ...], per_gb: float) -> float:
+    """What a rollout's bytes cost: devices of no site (or of a site without a cache) by their
+    own bytes at `per_gb`; a site with a cache by its uplink (variant `<key>@<site>`)."""
+    cached = {p.site for p in sites if p.kind != "none"}
+    own = sum(d.bytes for d in devices if d.variant.partition("@")[2] not in cached)
+    return own / 1e9 * per_gb + sum(p.uplink_cost for p in sites if p.site in cached)

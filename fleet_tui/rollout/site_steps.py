@@ -99,6 +99,7 @@ class SiteSteps:
         """Start or follow the site's warm-up; True once its cache was found holding everything."""
         entry = self.sites[site]
         if entry["kind"] != "distribution":  # the simulated gateway: what its model says crossed the uplink
+            self.ctx.journal.remember_warm(site, list(entry["items"]))
             self._ready(site, wave, int(entry.get("planned_uplink", 0)))
             return True
         job = self.jobs.get(site)

@@ -38,7 +38,7 @@ from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
 from fleet_tui.rollout.journal import NEEDS_ENGINE, Assignment, EngineLock, Journal
 from fleet_tui.rollout.policy import Policy
-from fleet_tui.rollout.site_progress import SiteProgress, site_progress
+from fleet_tui.rollout.site_progress import SiteProgress, cost_with_sites, site_progress
 from fleet_tui.units import span as span_text
 from fleet_tui.windows import window_state
 
@@ -256,13 +256,14 @@ class SnapshotReader:
         awaiting = approvable and row.state == "running" and all(w.state == "passed" for w in waves[: pending.idx])
         events = tuple(self.event_text.lines(self.journal.events(self.id)[-2 * EVENTS_SHOWN:], waves)[-EVENTS_SHOWN:])
         budget = self.spec.get("budget") or {}
+        sites = site_progress(self.spec, self.journal, self.id, devices)
         return RolloutSnapshot(
             self.id, self.spec["group"], self.spec["target"], row.state, wave_rows, tuple(devices), total,
-            self.planned, tuple(self.rates), eta, total / 1e9 * self.per_gb, events, now, awaiting, row.reason,
+            self.planned, tuple(self.rates), eta, cost_with_sites(devices, sites, self.per_gb), events, now, awaiting,
+            row.reason,
             approvable, "reported" if self.reports_bytes else "planned", int(self.spec.get("rollback_total", -1)),
             int(budget.get("bytes", -1)), str(budget.get("text", "")),
-            pacing_text(self.policy, row.state, waves, views, now), "", self._engine(row.state),
-            site_progress(self.spec, self.journal, self.id, devices),
+            pacing_text(self.policy, row.state, waves, views, now), "", self._engine(row.state), sites,
         )
 
     def _engine(self, state: str) -> str:

@@ -127,6 +127,7 @@ class Preview:
     per_gb: float
     currency: str = "$"
     budget_line: str = ""  # the rollout's waves priced against [rollout] budget ("" without one)
+    site_lines: tuple[str, ...] = ()  # per site: uplink naive/rebased, cache, LAN (fleet_tui.fleet.sites)
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from fleet_tui.fleet.groupplan import GroupPlan
 from fleet_tui.rebase import prepare_rebase
 from fleet_tui.rollout.audit import record
 from fleet_tui.services.preview import GroupPreview, preview_group
-from fleet_tui.ui.formatting import money
+from fleet_tui.ui.formatting import money, size
 from fleet_tui.ui.state import Cohort, PlanLayer, Preview, SafetyReport, Variant, best_of
+from fleet_tui.units import plural
 
 if TYPE_CHECKING:
     from fleet_tui.ui.live_data import LiveConsoleData
@@ -52,7 +53,21 @@ class PreviewActions:
         naive = self._variant("naive", p.plan)
         rebased = best_of(naive, self._variant("rebased", p.compare)) if p.compare is not None else None
         c = live.config.cost
-        return Preview(target, group, naive, rebased, c.per_gb, c.currency, self._budget_line(p))
+        return Preview(target, group, naive, rebased, c.per_gb, c.currency, self._budget_line(p), self._site_lines(p))
+
+    def _site_lines(self, p: GroupPreview) -> tuple[str, ...]:
+        """Per site, what crosses its uplink (naive, and rebased when there is one)."""
+        cur = self.live.config.cost.currency
+        rebased = {s.site: s for s in p.compare_sites}
+        out = []
+        for s in p.sites:
+            line = (f"site {s.site}: {plural(s.devices, 'device')}, cache {s.cache}; uplink naive "
+                    f"{size(s.uplink_bytes)} {cur}{s.uplink_cost:,.2f}")
+            if s.site in rebased:
+                r = rebased[s.site]
+                line += f", rebased {size(r.uplink_bytes)} {cur}{r.uplink_cost:,.2f}"
+            out.append(line + f"; LAN {size(s.lan_bytes)}")
+        return tuple(out)
 
     def _budget_line(self, p: GroupPreview) -> str:
         """The rollout's waves priced against `[rollout] budget` ("" without a budget)."""

@@ -90,6 +90,8 @@ class PreviewScreen(ConsoleScreen):
         saving = Text(line, "bold")
         if p.budget_line:
             saving.append("\n" + p.budget_line, "bold red" if "halts" in p.budget_line else "")
+        for line in p.site_lines:  # a site's devices share one uplink: its cost is the uplink's
+            saving.append("\n" + line, "")
         self.query_one("#saving", Static).update(saving)
         self.show_cohort(rows[table.cursor] if rows else None)
         self.loaded = True

@@ -31,10 +31,10 @@ from fleet_tui.ui.rollout_view import (
     words,
 )
 from fleet_tui.ui.screens.confirm import TypeToConfirm
-from fleet_tui.ui.site_rows import sites_table
 from fleet_tui.ui.screens.device_story import DeviceStoryScreen
 from fleet_tui.ui.screens.listing import ListScreen
 from fleet_tui.ui.screens.report import ReportScreen
+from fleet_tui.ui.site_rows import sites_table
 from fleet_tui.ui.state import DANGEROUS_ACTIONS
 from fleet_tui.ui.widgets.filter_bar import FilterBar
 from fleet_tui.ui.widgets.keys import textual_bindings

@@ -16,58 +16,10 @@ import json
 
 import pytest
 
-from fleet_tui.hub.local import LocalHub
-from tests.support.registry import RegistryServer
-from tests.support.rollout_env import GROUP, make_env, wait_for
-from tests.support.uplink import Uplink
+from tests.support.rollout_env import GROUP, wait_for
+from tests.support.sites import PER_SITE, SITES, make_site_env, tag_sites
 
 pytestmark = [pytest.mark.integration, pytest.mark.sites_e2e]
-
-SITES = ("depot-a", "depot-b", "yard-c")
-PER_SITE, UNSITED = 20, 10
-RATE = 4_000_000  # bytes/s each uplink carries
-DEPS = 4_000_000  # the dependency layer a naive rebuild re-creates
-
-
-class Sites:
-    def __init__(self, tmp_path, registry) -> None:
-        self.uplinks = {s: Uplink(registry.host, RATE) for s in SITES}
-        self.caches = {s: RegistryServer(tmp_path / f"cache-{s}", remoteurl=f"http://{self.uplinks[s].address}").start()
-                       for s in SITES}
-
-    def toml(self, device_ids: list[str]) -> str:
-        out = []
-        for i, s in enumerate(SITES):
-            listed = device_ids[i * PER_SITE:(i + 1) * PER_SITE] if s == "yard-c" else []  # by config; others by tag
-            out.append(f'[sites.{s}]\ncache = "distribution"\ncache_address = "{self.caches[s].host}"\n'
-                       f"devices = {json.dumps(listed)}\n[sites.{s}.uplink]\nper_gb = 10.0\nbandwidth = {RATE}\n")
-        return "\n".join(out)
-
-    def members(self, device_ids: list[str], site: str) -> list[str]:
-        i = SITES.index(site)
-        return device_ids[i * PER_SITE:(i + 1) * PER_SITE]
-
-    def stop(self) -> None:
-        for c in self.caches.values():
-            c.stop()
-        for u in self.uplinks.values():
-            u.close()
-
-
-def _env(tmp_path, registry, repo):
-    sites = Sites(tmp_path, registry)
-    ids = [f"sim-{GROUP}-{i:05d}" for i in range(len(SITES) * PER_SITE + UNSITED)]
-    env = make_env(tmp_path, registry, len(ids), repo, rollout='waves = "1,10%,100%"', extra=sites.toml(ids),
-                   deps_size=DEPS)
-    return env, sites
-
-
-def _tag_sites(env, sites) -> None:
-    hub = LocalHub(env.config.hub_path(), module="scoring")
-    wait_for(lambda: len(list(hub.iter_devices())) == len(env.device_ids), what="the fleet registered")
-    for s in ("depot-a", "depot-b"):
-        hub.bulk_update_tags(sites.members(env.device_ids, s), {"site": s})
-    hub.close()
 
 
 def _target(env, rebased: bool) -> str:
@@ -79,10 +31,10 @@ def _target(env, rebased: bool) -> str:
 
 @pytest.mark.parametrize("rebased", [False, True], ids=["naive", "rebased"])
 def test_each_blob_crosses_each_uplink_once(tmp_path, registry, repo_name, rebased, capsys):
-    env, sites = _env(tmp_path, registry, repo_name)
+    env, sites = make_site_env(tmp_path, registry, repo_name)
     fleet = env.fleet()
     try:
-        _tag_sites(env, sites)
+        tag_sites(env, sites)
         target = _target(env, rebased)
         preview = env.cli_json("preview", target, "--group", GROUP)
         planned = {p["site"]: p for p in preview["sites"]}
@@ -136,11 +88,11 @@ def test_each_blob_crosses_each_uplink_once(tmp_path, registry, repo_name, rebas
 
 
 def test_a_cache_down_halts_its_site_only(tmp_path, registry, repo_name, capsys):
-    env, sites = _env(tmp_path, registry, repo_name)
+    env, sites = make_site_env(tmp_path, registry, repo_name)
     fleet = env.fleet()
     down = "yard-c"
     try:
-        _tag_sites(env, sites)
+        tag_sites(env, sites)
         sites.caches[down].stop()
         out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, codes=(0, 1))
         status = env.cli_json("rollout", "status", out["id"])

@@ -221,7 +221,7 @@ def plan_rollout(
         "naive_total": naive_total,
         "rollback_total": rollback_total,
     }
-    budget = check_budget(config, policy, wave_spend(len(sizes), assignments, variants, sites), group,
+    budget = check_budget(config, policy, wave_spend(len(sizes), assignments, variants, sites, config.cost.per_gb), group,
                           confirm_over_budget)
     spec["budget"] = budget.to_dict() if budget is not None else None
     if policy.pre_stage:  # one more wave: the switch of every device (fleet_tui.rollout.staging)

@@ -122,6 +122,8 @@ class EventText:
     @staticmethod
     def _site(e: Event) -> str:
         site, d = e.data.get("site", "?"), e.data
+        if e.kind == "warm" and d.get("simulated"):
+            return f"site {site}: the simulated gateway fetched {size(int(d.get('bytes', 0)))} over the uplink"
         if e.kind == "warm":
             what = "already held" if d.get("held") else f"fetched over the uplink ({size(int(d.get('bytes', 0)))})"
             return f"site {site}: {str(d.get('digest', ''))[7:19]} {what}"
@@ -129,6 +131,8 @@ class EventText:
             return f"site {site} halted: {d['halt']}"
         if d.get("ready"):
             return f"site {site}: cache holds every blob ({size(int(d.get('bytes', 0)))} over the uplink); its devices follow"
+        if "wait" in d:
+            return f"site {site}: waiting for its uplink's window (opens in {span_text(float(d['wait']))})"
         if d.get("retry"):
             return f"site {site}: warmed again, asked by {d.get('by') or 'the operator'}"
         return f"site {site}: warming its cache"

@@ -214,6 +214,17 @@ class Journal:
             rows = self.conn.execute("SELECT digest FROM warmed WHERE site = ? AND ts >= ?", (site, since)).fetchall()
         return {d for (d,) in rows}
 
+    def site_uplink_since(self, site: str, since: float) -> int:
+        """Bytes every rollout's warm-ups moved over `site`'s uplink since `since` (its `warm` events)."""
+        with self.lock:
+            rows = self.conn.execute("SELECT data FROM events WHERE kind = 'warm' AND ts >= ?", (since,)).fetchall()
+        total = 0
+        for (raw,) in rows:
+            data = json.loads(raw) if raw else {}
+            if data.get("site") == site:
+                total += int(data.get("bytes", 0))
+        return total
+
     def staged_bytes(self, rollout_id: str) -> dict[str, int]:
         with self.lock:
             rows = self.conn.execute("SELECT device_id, bytes FROM staged WHERE rollout_id = ?", (rollout_id,)).fetchall()

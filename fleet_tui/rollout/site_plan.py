@@ -99,8 +99,15 @@ def warm_caches(config: Any, journal: Journal | None) -> dict[str, set[str]]:
             journal.close()
 
 
+def charged(nbytes: int, entry: dict[str, Any], per_gb: float) -> int:
+    """A site's uplink bytes as the budget counts them: at the price of `[cost] per_gb` the
+    budget was set in (a cheaper uplink spends less of it); bytes as they are without a price."""
+    site_per_gb = float(entry.get("per_gb") or 0.0)
+    return int(round(nbytes * site_per_gb / per_gb)) if per_gb > 0 else int(nbytes)
+
+
 def wave_spend(n_waves: int, assignments: list[Any], variants: dict[str, dict[str, Any]],
-               sites: dict[str, dict[str, Any]]) -> list[int]:
+               sites: dict[str, dict[str, Any]], per_gb: float = 0.0) -> list[int]:
     """Bytes each wave spends: its devices of no site by their plan; a site's uplink (its
     warm-up) in the wave that reaches the site first — what a budget holds a rollout to."""
     out, reached = [0] * n_waves, set()
@@ -110,5 +117,5 @@ def wave_spend(n_waves: int, assignments: list[Any], variants: dict[str, dict[st
             out[a.wave] += a.planned_bytes
         elif site not in reached:
             reached.add(site)
-            out[a.wave] += int(sites[site]["planned_uplink"])
+            out[a.wave] += charged(int(sites[site]["planned_uplink"]), sites[site], per_gb)
     return out

@@ -16,13 +16,16 @@ instead of sending its devices over their own link.
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections import defaultdict
 from typing import Any
 
+from fleet_tui import units, windows
 from fleet_tui.errors import FleetError
 from fleet_tui.oci.pullthrough import PullThrough
 from fleet_tui.rollout.context import RolloutContext
+from fleet_tui.rollout.site_plan import charged
 from fleet_tui.rollout.site_warmup import WarmJob
 from fleet_tui.units import plural, size
 
@@ -44,9 +47,17 @@ def site_status(journal: Any, rollout_id: str) -> dict[str, dict[str, Any]]:
             st.update(state="halted", reason=str(e.data["halt"]))
         elif e.data.get("ready"):
             st.update(state="ready", reason="", ready_bytes=int(e.data.get("bytes", 0)))
-        elif e.data.get("retry"):
+        elif e.data.get("retry") or e.data.get("warming"):
             st.update(state="warming", reason="")
+        elif "wait" in e.data:
+            st.update(state="waiting", reason="its uplink's window is closed")
     return out
+
+
+def month_start(now: float) -> float:
+    """The start of `now`'s calendar month, UTC (what a monthly cap counts from)."""
+    t = time.gmtime(now)
+    return calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, 0))
 
 
 def held_sites(journal: Any, rollout_id: str) -> dict[str, str]:
@@ -62,6 +73,7 @@ class SiteSteps:
                         if variants[a.variant].get("site", "") in self.sites}
         self.jobs: dict[str, WarmJob] = {}
         self._checked: dict[str, float] = {}
+        self._waiting: set[str] = set()  # sites whose closed uplink window was recorded
         self._reported: dict[str, set[str]] = {}  # per running job: items whose `warm` event is written
 
     def members(self, site: str) -> list[str]:
@@ -72,6 +84,19 @@ class SiteSteps:
             return set()
         held = held_sites(self.ctx.journal, self.ctx.id)
         return {d for d, s in self.site_of.items() if s in held}
+
+    # --- what the budget counts -----------------------------------------------------------
+    def wave_plan(self, wave: int, per_gb: float) -> int:
+        """The planned uplink of the sites this wave reaches first (fleet_tui.rollout.site_plan.wave_spend)."""
+        reached = {self.site_of[a.device_id] for a in self.ctx.assignments if a.device_id in self.site_of and a.wave < wave}
+        new = {self.site_of[a.device_id] for a in self.ctx.by_wave.get(wave, []) if a.device_id in self.site_of} - reached
+        return sum(charged(int(self.sites[s]["planned_uplink"]), self.sites[s], per_gb) for s in new)
+
+    def uplink_spent(self, per_gb: float) -> int:
+        """What the sites' warm-ups moved so far, as the budget counts it."""
+        status = site_status(self.ctx.journal, self.ctx.id)
+        return sum(charged(max(int(st["warmed"]), int(st.get("ready_bytes", 0))), self.sites[s], per_gb)
+                   for s, st in status.items() if s in self.sites)
 
     # --- admitting a wave's devices --------------------------------------------------------
     def admit(self, wave: int, left: list[str], told: set[str], views: dict[str, Any]) -> list[str]:
@@ -98,9 +123,13 @@ class SiteSteps:
     def _warm(self, site: str, wave: int) -> bool:
         """Start or follow the site's warm-up; True once its cache was found holding everything."""
         entry = self.sites[site]
+        if site not in self.jobs and not self._uplink_allows(site, wave):
+            return False
         if entry["kind"] != "distribution":  # the simulated gateway: what its model says crossed the uplink
+            planned = int(entry.get("planned_uplink", 0))
+            self.ctx.record("warm", "done", wave, {"site": site, "digest": "", "bytes": planned, "simulated": True})
             self.ctx.journal.remember_warm(site, list(entry["items"]))
-            self._ready(site, wave, int(entry.get("planned_uplink", 0)))
+            self._ready(site, wave, planned)
             return True
         job = self.jobs.get(site)
         if job is None:
@@ -123,6 +152,27 @@ class SiteSteps:
             return False
         self.ctx.journal.remember_warm(site, list(entry["items"]))
         self._ready(site, wave, job.done_bytes - sum(job.done[d] for d in job.found_held))
+        return True
+
+    def _uplink_allows(self, site: str, wave: int) -> bool:
+        """A warm-up starts only inside the uplink's windows, and never past its monthly cap."""
+        entry, now = self.sites[site], time.time()
+        is_open, change = windows.window_state(tuple(entry.get("windows") or ()), entry.get("timezone") or "UTC", now)
+        if not is_open:
+            if site not in self._waiting:
+                self._waiting.add(site)
+                self.ctx.record("site", "done", wave, {"site": site, "wait": round(change)})
+                self.ctx.log(f"site {site}: its uplink's window opens in {units.span(change)}")
+            return False
+        self._waiting.discard(site)
+        cap = int(entry.get("monthly_cap") or 0)
+        if cap:
+            used = self.ctx.journal.site_uplink_since(site, month_start(now))
+            planned = int(entry.get("planned_uplink", 0))
+            if used + planned > cap:
+                self.halt(site, wave, f"its uplink's monthly cap: {size(used)} used this month + {size(planned)} "
+                                      f"for this warm-up > {size(cap)}; raise monthly_cap or wait for next month")
+                return False
         return True
 
     def _ready(self, site: str, wave: int, warmed: int) -> None:

@@ -74,8 +74,10 @@ class WaveTagging:
             return
         budget = self.ctx.budget
         if budget is not None and not self.budget_overridden(wave.idx):
-            spent = self.spent_bytes()
-            plan = sum(a.planned_bytes for a in self.ctx.by_wave[wave.idx])
+            spent = self.spent_bytes() + self.sites.uplink_spent(budget.per_gb)
+            # a site's devices pull over its LAN: the budget counts its uplink once (fleet_tui.rollout.site_steps)
+            plan = sum(a.planned_bytes for a in self.ctx.by_wave[wave.idx] if a.device_id not in self.sites.site_of) \
+                + self.sites.wave_plan(wave.idx, budget.per_gb)
             if not budget.allows(spent + plan):
                 reason = (f"budget: wave {wave.idx + 1} would bring spend to {budget.money(spent + plan)}, over the "
                           f"{budget.money(budget.bytes)} budget ({budget.money(spent)} spent); halted before "
@@ -95,7 +97,7 @@ class WaveTagging:
         self.tag_more(self.ctx.journal.waves(self.ctx.id)[wave.idx])
 
     def spent_bytes(self) -> int:
-        """Per device told to update: the larger of its plan and what it reported."""
+        """Per device of no site told to update: the larger of its plan and what it reported."""
         tagged = {d for ids in self.told().values() for d in ids}
         if not tagged:
             return 0
@@ -103,7 +105,7 @@ class WaveTagging:
         views = read_devices(ctx.hub, ctx.id, ctx.spec["module"], sorted(tagged)) \
             if ctx.spec.get("reports_bytes", True) else {}
         return sum(max(a.planned_bytes, views[a.device_id].bytes if a.device_id in views else 0)
-                   for a in ctx.assignments if a.device_id in tagged)
+                   for a in ctx.assignments if a.device_id in tagged and a.device_id not in self.sites.site_of)
 
     def _window_open(self, wave: WaveRow) -> bool:
         now = self.wall_clock()

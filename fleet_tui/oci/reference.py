@@ -17,7 +17,10 @@ from fleet_tui.oci.digest import DIGEST_RE
 DOCKER_HUB = "docker.io"
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9-]+)*(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$")
+# `$upstream[:port]`: IoT Edge's name for the parent gateway a nested child pulls through (its API
+# proxy forwards to the parent's registry module; Azure/iotedge docs "How to connect downstream
+# IoT Edge devices": `$upstream:443/azureiotedge-agent:1.4`)
+_HOST = re.compile(r"^\$upstream(?::[0-9]+)?$|^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9-]+)*(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def parse_reference(text: str, default_tag: str | None = "latest") -> Reference:
         if not _TAG.match(tag):
             raise UsageError(f"malformed tag {tag!r} in image reference {raw!r}")
     parts = name.split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] in ("localhost", "$upstream")):
         registry, path = parts[0], parts[1:]
         if not _HOST.match(registry):
             raise UsageError(f"malformed registry host {registry!r} in image reference {raw!r}")

@@ -19,11 +19,14 @@ def site_cell(p: SiteProgress) -> Text:
 
 
 def sites_table(sites: tuple[SiteProgress, ...], currency: str = "$") -> Table:
-    table = Table("SITE", "CACHE", "ITEMS", "UPLINK", "COST", "DEVICES", "LAN", "", box=None, pad_edge=False,
-                  expand=True)
+    table = Table(box=None, pad_edge=False, expand=True)
+    table.add_column("SITE", no_wrap=True, overflow="ellipsis", max_width=16)
+    for head in ("CACHE", "ITEMS", "UPLINK", "COST", "DEVICES", "LAN"):  # figures are never cut
+        table.add_column(head, no_wrap=True, min_width=len(head))
+    table.add_column("", ratio=1, no_wrap=True, overflow="ellipsis")  # a halted site's reason: what is left
     for p in sites:
         uplink = f"{size(p.uplink_bytes)} of {size(p.uplink_planned)}" if p.kind != "none" else "per device"
         table.add_row(p.site, site_cell(p), f"{p.items_done}/{p.items}", uplink, f"{currency}{p.uplink_cost:,.2f}",
                       f"{p.running}/{p.devices}", size(p.lan_bytes),
-                      Text(p.reason, "red", no_wrap=True, overflow="ellipsis"), end_section=False)
+                      Text(p.reason, "red"), end_section=False)
     return table

@@ -93,3 +93,13 @@ def test_site_events_read_as_lines():
         == "site depot halted: cache http://g:5000: unreachable"
     assert "cache holds every blob (4.0 MB" in text.text(ev({"site": "depot", "ready": True, "bytes": 4_000_000}), None, {})
     assert "already held" in text.text(ev({"site": "depot", "digest": D, "bytes": 0, "held": True}, "warm"), None, {})
+
+
+def test_iot_edge_children_name_images_through_their_parent():
+    cfg = parse_config({"sites": {"floor-2": {"cache": "distribution", "upstream_name": "$upstream:443",
+                                              "cache_url": "http://parent-gw:5000"}}})
+    site = cfg.sites["floor-2"]
+    assert site.ref_host() == "$upstream:443" and site.reach() == "http://parent-gw:5000"
+    child = through("registry.example/ml/scoring@" + D, site.ref_host())
+    assert child == "$upstream:443/ml/scoring@" + D
+    assert upstream_ref(child, cfg.sites, "registry.example") == "registry.example/ml/scoring@" + D

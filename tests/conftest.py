@@ -52,3 +52,33 @@ def repo_name(request: pytest.FixtureRequest) -> str:
     """A repository name unique to the test."""
     name = request.node.name.lower()
     return "test/" + "".join(ch if ch.isalnum() else "-" for ch in name)[:60].strip("-")
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server for the session (tests/support/postgres.py); fails if it cannot start."""
+    from tests.support.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def journal_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a journal-facing test on both journals: SQLite in the state dir, and a fresh database
+    of the session's PostgreSQL server — set through the environment (`FLEET_TUI_JOURNAL__URL`), so
+    every config this test loads, in-process or in a subprocess (detached engines), uses it."""
+    if request.param == "postgres":
+        from fleet_tui.rollout.journal_db import PgConnection
+        from fleet_tui.secrets import Secret
+        from tests.support.postgres import PASSWORD
+
+        server = request.getfixturevalue("postgres")
+        url = server.create_database()
+        pg = PgConnection(url, Secret(PASSWORD), 10.0)
+        pg.create_schema()
+        pg.close()
+        monkeypatch.setenv("FLEET_TUI_JOURNAL__URL", url)
+        monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    return request.param

@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 from pydantic import Field, field_validator
 
+from fleet_tui.config.journal_section import JournalSection
 from fleet_tui.config.rollout_section import RolloutSection
 from fleet_tui.config.sections import (
     CostConfig,
@@ -49,6 +50,8 @@ class Config(Section):
     rollout: RolloutSection = Field(default_factory=RolloutSection, description="rollout policy defaults: `[rollout]`")
     rebase: RebaseConfig = Field(default_factory=RebaseConfig, description="rebases: `[rebase]`")
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="rollout notifications: `[notify]`")
+    journal: JournalSection = Field(default_factory=JournalSection, description="the rollout journal: `[journal]` "
+                                    "(SQLite in the state directory, or a team's PostgreSQL)")
     sites: dict[str, SiteSection] = Field(default_factory=dict, description="sites behind a gateway cache and a metered "
                                           "uplink: `[sites.NAME]` (devices of no site pull over their own link)")
     source: str = Field("", exclude=True, description="the file this came from, for messages")

@@ -48,7 +48,8 @@ def trail(journal: Journal, limit: int = 100) -> list[dict[str, Any]]:
         rows = journal.conn.execute(
             "SELECT ts, who, action, subject, detail FROM audit ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
         acted = journal.conn.execute(
-            "SELECT ts, rollout_id, kind, wave, data FROM events WHERE IFNULL(json_extract(data, '$.by'), '') != '' "
+            # data is json.dumps(…, sort_keys=True): a `by` key reads `"by": ` (both databases match it)
+            "SELECT ts, rollout_id, kind, wave, data FROM events WHERE data LIKE '%\"by\": %' "
             "ORDER BY seq DESC LIMIT ?", (limit,)).fetchall()
     out = [{"ts": ts, "by": who, "action": action, "subject": subject, "detail": json.loads(detail)}
            for ts, who, action, subject, detail in rows]

@@ -20,7 +20,7 @@ from fleet_tui.detach import cli_argv, launch
 from fleet_tui.errors import Conflict, RemoteError, UsageError
 from fleet_tui.rollout.ending import needs_fold
 from fleet_tui.rollout.engine import Engine
-from fleet_tui.rollout.journal import COMMANDS, TERMINAL, EngineLock, Journal
+from fleet_tui.rollout.journal import COMMANDS, TERMINAL, Journal
 from fleet_tui.rollout.site_steps import held_sites
 
 START_TIMEOUT_S = 20.0
@@ -31,7 +31,7 @@ def log_path(journal: Journal, rollout_id: str) -> Path:
 
 
 def engine_alive(journal: Journal, rollout_id: str) -> bool:
-    return EngineLock(journal.path, rollout_id).held_elsewhere()
+    return journal.engine_lock(rollout_id).held_elsewhere()
 
 
 def spawn_engine(config: Any, journal: Journal, rollout_id: str) -> int:
@@ -120,7 +120,7 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
     if kind == "resume" and row.state != "paused" and engine_alive(journal, rollout_id):
         return f"rollout {rollout_id} is {row.state}; already running (engine pid {row.pid})"  # idempotent
     journal.add_command(rollout_id, kind)
-    lock = EngineLock(journal.path, rollout_id)
+    lock = journal.engine_lock(rollout_id)
     try:
         lock.acquire(wait=1.0)
     except Conflict:  # an engine runs: it will consume the command within one poll

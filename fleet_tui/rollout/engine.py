@@ -36,7 +36,8 @@ from fleet_tui.rollout.create import deployment_id
 from fleet_tui.rollout.ending import needs_fold, rollback_settled
 from fleet_tui.rollout.fold import GROUP, KIND, fold
 from fleet_tui.rollout.gate import gate_opened, judge, read_devices
-from fleet_tui.rollout.journal import TERMINAL, EngineLock, Journal, WaveRow
+from fleet_tui.rollout.journal import TERMINAL, Journal, WaveRow
+from fleet_tui.rollout.lease import Superseded
 from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.operator_commands import OperatorCommands
@@ -99,7 +100,7 @@ class Engine:
     # --- running -------------------------------------------------------------------------
     def run(self) -> str:
         """Hold the rollout's lock and step until there is nothing left to do."""
-        lock = EngineLock(self.journal.path, self.id).acquire()
+        lock = self.journal.engine_lock(self.id).acquire()
         try:
             self.journal.set_pid(self.id, os.getpid())
             self.record("engine", "done", data={"pid": os.getpid()})
@@ -119,6 +120,9 @@ class Engine:
             self.log(f"rollout {self.id} {state}; engine exits")
             self.notifier.wait(self.notifier.timeout)
             return state
+        except Superseded as exc:  # another host took the rollout over (shared journal): it carries on
+            self.log(f"engine stops: {one_line(exc)}")
+            raise
         except FleetError as exc:  # the operator must act (a full hub, refused credentials): retrying cannot help
             self.log(f"engine stops: {one_line(exc)}")
             raise type(exc)(f"rollout {self.id} stopped: {exc}; then `fleet-tui rollout resume {self.id}` "

@@ -12,14 +12,19 @@ intent without its done names exactly the action to finish — with the same dev
 same wave start time — so resuming never picks new devices, never targets one twice and
 never judges a gate on reports older than the wave's recorded start.
 
-One engine per rollout: `EngineLock` is an flock on a file next to the journal; the kernel
-drops it when its process dies, so a crashed engine never blocks a resume.
+One engine per rollout: with SQLite, `EngineLock` is an flock on a file next to the journal;
+the kernel drops it when its process dies, so a crashed engine never blocks a resume. With
+PostgreSQL (`[journal] url`, a team's shared journal) it is a lease row with a fencing token
+(lease.py): every write of the engine that holds it checks the token in the same transaction
+(`_fenced`), so an engine another host took the rollout over from can no longer write.
+Both databases read the same SQL (journal_db.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -28,7 +33,10 @@ from pathlib import Path
 from typing import Any, ContextManager, NamedTuple, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError
-from fleet_tui.rollout.engine_lock import EngineLock  # noqa: F401 - re-exported: callers import it from here
+from fleet_tui.rollout.engine_lock import EngineLock
+from fleet_tui.rollout.journal_db import PgConnection
+from fleet_tui.rollout.lease import Lease
+from fleet_tui.secrets import SecretRef
 from fleet_tui.sqlite_tx import ensure_schema, open_wal, write_tx
 
 SCHEMA = """
@@ -139,9 +147,19 @@ class Event:
 
 
 class Journal:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, pg: PgConnection | None = None, lease: float = 30.0) -> None:
+        """`path`: the SQLite file; with `pg`, the name of the state it goes with (logs and
+        locks live beside it) and the journal itself is the PostgreSQL database."""
         self.path = Path(path)
+        self.pg, self.lease = pg, float(lease)
+        self.fences: dict[str, Any] = {}  # rollout id → the Lease this process holds on it (PostgreSQL)
+        if pg is not None:
+            self.lock = pg.lock
+            self.conn: Any = pg
+            self.where = pg.url
+            return
         self.lock = threading.RLock()
+        self.where = str(self.path)
         try:
             self.conn = open_wal(self.path, 30.0, "FULL")  # FULL: an intent must survive power loss too
             ensure_schema(self.conn, self.lock, SCHEMA)
@@ -149,12 +167,50 @@ class Journal:
             raise RemoteError(f"rollout journal {self.path} cannot be opened ({exc}); check state_dir in the config") from None
 
     @classmethod
-    def for_config(cls, config: Any) -> "Journal":
-        return cls(config.state_path() / "rollouts.sqlite")
+    def for_config(cls, config: Any, check: bool = True) -> "Journal":
+        """The config's journal: `[journal] url` (PostgreSQL, schema checked unless `check` is
+        False — `journal init`), else `rollouts.sqlite` in the state directory."""
+        section = config.journal
+        if not section.url:
+            return cls(config.state_path() / "rollouts.sqlite")
+        password = None
+        if section.password_file:
+            password = SecretRef(file=section.password_file).resolve("[journal] password_file")
+        elif section.password_env and os.environ.get(section.password_env):
+            password = SecretRef(env=section.password_env).resolve("[journal] password_env")
+        pg = PgConnection(section.url, password, section.connect_timeout)
+        if check:
+            try:
+                pg.check_schema()
+            except BaseException:
+                pg.close()
+                raise
+        return cls(config.state_path() / "rollouts.pg", pg, section.lease)
 
-    def tx(self) -> ContextManager[sqlite3.Connection]:
-        """One short `BEGIN IMMEDIATE` write transaction (fleet_tui.sqlite_tx)."""
-        return write_tx(self.conn, self.lock)
+    @property
+    def shared(self) -> bool:
+        """A team's journal (PostgreSQL): engines on other hosts may hold its rollouts."""
+        return self.pg is not None
+
+    def tx(self) -> ContextManager[Any]:
+        """One short write transaction (SQLite: `BEGIN IMMEDIATE`, fleet_tui.sqlite_tx)."""
+        return self.pg.write_tx() if self.pg is not None else write_tx(self.conn, self.lock)
+
+    def engine_lock(self, rollout_id: str) -> Any:
+        """What makes one engine per rollout: an flock here (SQLite), the lease (PostgreSQL)."""
+        if self.pg is not None:
+            return Lease(self, rollout_id, self.lease)
+        return EngineLock(self.path, rollout_id)
+
+    def holder(self, rollout_id: str) -> dict[str, Any] | None:
+        """Who holds the rollout's lease (PostgreSQL), while it holds it: host, pid, since, expires."""
+        return Lease(self, rollout_id, self.lease).holder() if self.pg is not None else None
+
+    def _fenced(self, conn: Any, rollout_id: str) -> None:
+        """In a write transaction: refuse it when this process's lease on the rollout was superseded."""
+        lease = self.fences.get(rollout_id)
+        if lease is not None:
+            lease.check(conn)
 
     def close(self) -> None:
         with self.lock:
@@ -166,13 +222,17 @@ class Journal:
         now = time.time()
         with self.tx() as conn:
             # One active rollout per group, checked inside the write transaction that inserts
-            # (BEGIN IMMEDIATE): two concurrent starts serialise here, the second sees the first.
+            # (BEGIN IMMEDIATE; on PostgreSQL a transaction lock every creating host takes):
+            # two concurrent starts serialise here, the second sees the first.
+            if self.pg is not None:
+                conn.execute("SELECT pg_advisory_xact_lock(7316002)")
             for other, state, other_spec in conn.execute(
                 "SELECT id, state, spec FROM rollouts WHERE state NOT IN (%s)" % ",".join("?" * len(TERMINAL)), TERMINAL,
             ).fetchall():
                 if spec.get("group") is not None and json.loads(other_spec).get("group") == spec["group"]:
-                    raise Conflict(f"rollout {other} is already {state} in group {spec.get('group')!r}; "
-                                   f"watch it (fleet-tui rollout status {other}) or abort it first")
+                    raise Conflict(f"rollout {other} is already {state} in group {spec.get('group')!r}"
+                                   f"{self._held_by(conn, other)}; watch it (fleet-tui rollout status {other}) "
+                                   "or abort it first")
             conn.execute(
                 "INSERT INTO rollouts (id, created, updated, state, spec) VALUES (?,?,?,?,?)",
                 (rollout_id, now, now, "pending", json.dumps(spec, sort_keys=True)),
@@ -188,7 +248,19 @@ class Journal:
             )
             conn.executemany("INSERT INTO metered VALUES (?,?)", [(rollout_id, d) for d in metered])
             self._event(conn, rollout_id, "created", "done", None,
-                        {"waves": list(sizes), "devices": len(assignments), "by": operator()})
+                        {"waves": list(sizes), "devices": len(assignments), "by": operator(),
+                         "host": socket.gethostname()})
+
+    def _held_by(self, conn: Any, rollout_id: str) -> str:
+        """`, started by U on H` and, on a shared journal, `, engine on H pid P` while leased."""
+        row = conn.execute("SELECT data FROM events WHERE rollout_id = ? AND kind = 'created'", (rollout_id,)).fetchone()
+        data = json.loads(row[0]) if row else {}
+        text = f", started by {data['by']}" + (f" on {data['host']}" if data.get("host") else "") if data.get("by") else ""
+        if self.pg is not None:
+            lease = Lease(self, rollout_id, self.lease).holder(conn)
+            if lease:
+                text += f", engine on {lease['host']} pid {lease['pid']}"
+        return text
 
     def metered(self, rollout_id: str) -> set[str]:
         """Devices on metered links, for a link-aware policy (empty otherwise)."""
@@ -199,14 +271,17 @@ class Journal:
     def set_staged_bytes(self, rollout_id: str, staged: dict[str, int]) -> None:
         """Bytes each device downloaded while pre-staging (kept when its stage module goes)."""
         with self.tx() as conn:
-            conn.executemany("INSERT OR REPLACE INTO staged VALUES (?,?,?)",
+            self._fenced(conn, rollout_id)
+            conn.executemany("INSERT INTO staged VALUES (?,?,?) ON CONFLICT (rollout_id, device_id) "
+                             "DO UPDATE SET bytes = excluded.bytes",
                              [(rollout_id, d, int(n)) for d, n in staged.items()])
 
     def remember_warm(self, site: str, digests: Sequence[str], ts: float | None = None) -> None:
         """A site's cache was seen holding these (fleet_tui.rollout.site_warmup checked each)."""
         now = time.time() if ts is None else ts
         with self.tx() as conn:
-            conn.executemany("INSERT OR REPLACE INTO warmed VALUES (?,?,?)", [(site, d, now) for d in digests])
+            conn.executemany("INSERT INTO warmed VALUES (?,?,?) ON CONFLICT (site, digest) DO UPDATE SET ts = excluded.ts",
+                             [(site, d, now) for d in digests])
 
     def warm_digests(self, site: str, since: float) -> set[str]:
         """What the site's cache was last seen holding after `since` (older: maybe expired)."""
@@ -233,7 +308,9 @@ class Journal:
     def set_finals(self, rollout_id: str, finals: dict[str, tuple[str, int]]) -> None:
         """Each device's last state and bytes, kept once the rollout's tags are gone (fold)."""
         with self.tx() as conn:
-            conn.executemany("INSERT OR REPLACE INTO finals VALUES (?,?,?,?)",
+            self._fenced(conn, rollout_id)
+            conn.executemany("INSERT INTO finals VALUES (?,?,?,?) ON CONFLICT (rollout_id, device_id) "
+                             "DO UPDATE SET state = excluded.state, bytes = excluded.bytes",
                              [(rollout_id, d, state, nbytes) for d, (state, nbytes) in finals.items()])
 
     def finals(self, rollout_id: str) -> dict[str, tuple[str, int]]:
@@ -273,7 +350,7 @@ class Journal:
                 "SELECT id, created, updated, state, reason, spec, pid FROM rollouts WHERE id = ?", (rollout_id,)
             ).fetchone()
         if row is None:
-            raise NotFound(f"rollout {rollout_id!r} is not in the journal {self.path}; see fleet-tui rollout list")
+            raise NotFound(f"rollout {rollout_id!r} is not in the journal {self.where}; see fleet-tui rollout list")
         return RolloutRow(row[0], row[1], row[2], row[3], row[4], json.loads(row[5]), row[6])
 
     def list_rollouts(self) -> list[RolloutRow]:
@@ -318,7 +395,7 @@ class Journal:
         """(seq, kind, who sent it) of the commands not yet applied, oldest first."""
         with self.lock:
             return self.conn.execute(
-                "SELECT c.seq, c.kind, IFNULL(b.who, '') FROM commands c LEFT JOIN command_by b ON b.seq = c.seq "
+                "SELECT c.seq, c.kind, COALESCE(b.who, '') FROM commands c LEFT JOIN command_by b ON b.seq = c.seq "
                 "WHERE c.rollout_id = ? AND c.consumed IS NULL ORDER BY c.seq", (rollout_id,)
             ).fetchall()
 
@@ -326,10 +403,8 @@ class Journal:
     def add_command(self, rollout_id: str, kind: str) -> int:
         self.rollout(rollout_id)
         with self.tx() as conn:
-            cur = conn.execute(
-                "INSERT INTO commands (rollout_id, ts, kind) VALUES (?,?,?)", (rollout_id, time.time(), kind)
-            )
-            seq = int(cur.lastrowid or 0)
+            seq = int(conn.execute("INSERT INTO commands (rollout_id, ts, kind) VALUES (?,?,?) RETURNING seq",
+                                   (rollout_id, time.time(), kind)).fetchone()[0])
             conn.execute("INSERT INTO command_by (seq, who) VALUES (?, ?)", (seq, operator()))
             return seq
 
@@ -341,10 +416,11 @@ class Journal:
         """One transaction: an event, and the state changes it stands for. Returns its seq."""
         now = time.time()
         with self.tx() as conn:
+            self._fenced(conn, rollout_id)
             seq = self._event(conn, rollout_id, kind, phase, wave, data or {}, now)
             if state is not None or reason is not None:
                 conn.execute(
-                    "UPDATE rollouts SET state = IFNULL(?, state), reason = IFNULL(?, reason), updated = ? WHERE id = ?",
+                    "UPDATE rollouts SET state = COALESCE(?, state), reason = COALESCE(?, reason), updated = ? WHERE id = ?",
                     (state, reason, now, rollout_id),
                 )
             if wave_set:
@@ -360,6 +436,7 @@ class Journal:
         """Mark a rollout whose engine never began (still pending, no action recorded)
         aborted, in one transaction; False when anything already happened to it."""
         with self.tx() as conn:
+            self._fenced(conn, rollout_id)
             row = conn.execute("SELECT state FROM rollouts WHERE id = ?", (rollout_id,)).fetchone()
             kinds = {k for (k,) in conn.execute("SELECT DISTINCT kind FROM events WHERE rollout_id = ?", (rollout_id,))}
             if row is None or row[0] != "pending" or kinds - {"created", "engine"}:
@@ -371,12 +448,13 @@ class Journal:
 
     def set_pid(self, rollout_id: str, pid: int) -> None:
         with self.tx() as conn:
+            self._fenced(conn, rollout_id)
             conn.execute("UPDATE rollouts SET pid = ? WHERE id = ?", (pid, rollout_id))
 
-    def _event(self, conn: sqlite3.Connection, rollout_id: str, kind: str, phase: str, wave: int | None,
+    def _event(self, conn: Any, rollout_id: str, kind: str, phase: str, wave: int | None,
                data: dict[str, Any], now: float | None = None) -> int:
         cur = conn.execute(
-            "INSERT INTO events (rollout_id, ts, wave, kind, phase, data) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO events (rollout_id, ts, wave, kind, phase, data) VALUES (?,?,?,?,?,?) RETURNING seq",
             (rollout_id, now or time.time(), wave, kind, phase, json.dumps(data, sort_keys=True)),
         )
-        return int(cur.lastrowid or 0)
+        return int(cur.fetchone()[0])

@@ -36,7 +36,7 @@ from fleet_tui.hub.protocol import stage_module
 from fleet_tui.rollout.ending import folded
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
-from fleet_tui.rollout.journal import NEEDS_ENGINE, Assignment, EngineLock, Journal
+from fleet_tui.rollout.journal import NEEDS_ENGINE, Assignment, Journal
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.site_progress import SiteProgress, cost_with_sites, site_progress
 from fleet_tui.units import span as span_text
@@ -267,7 +267,7 @@ class SnapshotReader:
         )
 
     def _engine(self, state: str) -> str:
-        held = EngineLock(self.journal.path, self.id).held_elsewhere()
+        held = self.journal.engine_lock(self.id).held_elsewhere()
         return "running" if held else ("stopped" if state in NEEDS_ENGINE else "")
 
     def _rate(self, now: float, total: int) -> float:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from fleet_tui.rollout.journal import EngineLock
 from tests.integration.test_rollout_detached import engines, start_detached  # noqa: F401 (fixture)
 from tests.support.rollout_env import FAST_SPEED, GROUP, SLOW_SPEED, make_env, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 
 CASES = {  # abort when wave 2 (index 1) is in this state: (flags, fleet speed)
     "targeting": (("--rate", "4", "--bake", "0"), FAST_SPEED),
@@ -42,7 +41,7 @@ def test_abort_in_any_wave_state_then_rollback_returns_every_reached_device(tmp_
         code, out = env.cli("rollout", "abort", rid)
         assert code == 0, out
         wait_for(lambda: journal.rollout(rid).state == "aborted", 20, "aborted")
-        wait_for(lambda: not EngineLock(journal.path, rid).held_elsewhere(), 20, "the engine to exit")
+        wait_for(lambda: not journal.engine_lock(rid).held_elsewhere(), 20, "the engine to exit")
         abort_seq = max(e.seq for e in journal.events(rid) if e.kind == "abort")
         reached = {w.idx for w in journal.waves(rid) if w.started is not None}
         moved = {a.device_id for a in journal.assignments(rid) if a.wave in reached}

@@ -15,10 +15,9 @@ import time
 import pytest
 
 from fleet_tui.rollout.fold import image_key
-from fleet_tui.rollout.journal import EngineLock
 from tests.support.rollout_env import FAST_SPEED, GROUP, SLOW_SPEED, make_env, pid_alive, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ def test_sigkill_in_wave_three_then_resume_finishes_exactly(tmp_path, registry, 
         fleet.set_speed(SLOW_SPEED)  # a device now needs ~10 s: time to kill the engine in wave 3
         wait_for(lambda: journal.waves(rid)[2].started, 30, "wave 3 to start")
         for _ in range(3):
-            pid = wait_for(lambda: journal.rollout(rid).pid if EngineLock(journal.path, rid).held_elsewhere() else 0,
+            pid = wait_for(lambda: journal.rollout(rid).pid if journal.engine_lock(rid).held_elsewhere() else 0,
                            20, "an engine to run")
             time.sleep(rng.uniform(0.0, 0.6))
             os.kill(pid, signal.SIGKILL)
@@ -117,7 +116,7 @@ def test_abort_stops_with_devices_consistent(tmp_path, registry, repo_name, engi
         code, _ = env.cli("rollout", "abort", rid)
         assert code == 0
         wait_for(lambda: journal.rollout(rid).state == "aborted", 10, "aborted")
-        wait_for(lambda: not EngineLock(journal.path, rid).held_elsewhere(), 10, "the engine to exit")
+        wait_for(lambda: not journal.engine_lock(rid).held_elsewhere(), 10, "the engine to exit")
         fleet.set_speed(FAST_SPEED)
         targeted = {a.device_id for a in journal.assignments(rid) if a.wave < 2}
         hub = env.hub()
@@ -165,6 +164,6 @@ def test_concurrent_resumes_start_one_engine_and_both_succeed(tmp_path, registry
         assert sum("engine restarted" in out for _, out, _ in results) == 1, results
         again = env.cli_proc("rollout", "resume", rid)
         assert again.returncode == 0 and "already running (engine pid" in again.stdout, again.stdout + again.stderr
-        assert EngineLock(journal.path, rid).held_elsewhere()
+        assert journal.engine_lock(rid).held_elsewhere()
     finally:
         fleet.stop()

@@ -13,7 +13,7 @@ import pytest
 from fleet_tui.planning.pullplan import plan_pull
 from tests.support.rollout_env import GROUP, make_env
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 
 
 def test_300_devices_roll_out_in_four_waves(tmp_path, registry, repo_name, capsys):

@@ -29,7 +29,7 @@ from fleet_tui.rollout.journal import TERMINAL, Journal
 from fleet_tui.rollout.policy import Policy
 from tests.support.rollout_env import GROUP, SLOW_SPEED, make_env, pid_alive, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

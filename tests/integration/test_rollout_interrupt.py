@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet_tui.rollout.journal import EngineLock
 from tests.support.rollout_env import FAST_SPEED, GROUP, SLOW_SPEED, make_env, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,7 +34,7 @@ def test_ctrl_c_on_a_foreground_start_leaves_a_resumable_rollout_and_says_so(tmp
         lines = err.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in err
         assert f"rollout resume {rid}`" in lines[0] and "-c " in lines[0] and "engine of rollout" in lines[0]
-        assert not EngineLock(journal.path, rid).held_elsewhere()
+        assert not journal.engine_lock(rid).held_elsewhere()
 
         status = env.cli_json("rollout", "status", rid)
         assert status["state"] == "running" and status["engine"] == "stopped"

@@ -21,7 +21,7 @@ from fleet_tui.rollout.policy import order_devices
 from fleet_tui.rollout.tagging import WaveTagging
 from tests.support.rollout_env import GROUP, make_env, pid_alive, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 
 
 def tag_batches(journal, rid: str) -> list[tuple[float, list[str]]]:
@@ -317,7 +317,6 @@ def test_report_numbers_are_the_status_numbers_and_the_rebase_saving_is_priced(t
 
 
 def test_sigkill_while_staging_and_at_the_switch_resumes_without_moving_bytes_twice(tmp_path, registry, repo_name):
-    from fleet_tui.rollout.journal import EngineLock
     from tests.support.rollout_env import FAST_SPEED, SLOW_SPEED
 
     env = make_env(tmp_path, registry, 20, repo_name)
@@ -326,7 +325,7 @@ def test_sigkill_while_staging_and_at_the_switch_resumes_without_moving_bytes_tw
     pids: list[int] = []
 
     def kill_and_resume(rid: str) -> None:
-        pid = wait_for(lambda: journal.rollout(rid).pid if EngineLock(journal.path, rid).held_elsewhere() else 0,
+        pid = wait_for(lambda: journal.rollout(rid).pid if journal.engine_lock(rid).held_elsewhere() else 0,
                        20, "an engine to run")
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not pid_alive(pid), 10, "the engine to die")

@@ -25,7 +25,7 @@ from tests.support.images import Entry, push_layers
 from tests.support.rollout_env import GROUP, LINK, MODULE, make_env
 from tests.support.sim_thread import SimFleetThread
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 V1_DEVICES = 6
 ODD = "odd-vans-00000"
 

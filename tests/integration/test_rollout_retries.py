@@ -15,7 +15,7 @@ from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.ui.live_data import LiveConsoleData
 from tests.support.rollout_env import GROUP, make_env, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 
 
 def retry_intents(journal, rid: str) -> list[dict]:

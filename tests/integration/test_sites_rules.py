@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.rollout_env import GROUP, make_env, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 
 N, AT_SITE = 30, 20
 

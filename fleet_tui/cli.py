@@ -26,7 +26,7 @@ from fleet_tui.terminal_text import SafeStream, visible
 
 # Areas whose modules exist are loaded; each adds its own subcommands.
 AREAS = ["images", "rebase", "releases", "fleet", "preview", "sim", "rollout", "deployments", "console", "demo", "config",
-         "doctor", "audit_log"]
+         "doctor", "audit_log", "journal"]
 
 EPILOG = """\
 examples:

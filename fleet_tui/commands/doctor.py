@@ -29,6 +29,7 @@ from fleet_tui.hub import open_hub
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.oci.registry import RegistryClient
 from fleet_tui.rollout.journal import NEEDS_ENGINE, TERMINAL, Journal
+from fleet_tui.rollout.journal_db import SCHEMA_VERSION
 from fleet_tui.secrets import redact
 from fleet_tui.units import plural
 
@@ -101,14 +102,16 @@ def _state_dir(config: Any) -> tuple[str, str]:
 
 
 def _journal(config: Any) -> tuple[str, str]:
-    journal = Journal.for_config(config)
+    journal = Journal.for_config(config)  # PostgreSQL: connects and checks the schema version
     try:
         rows = journal.list_rollouts()
+        live = [r for r in rows if r.state not in TERMINAL]
+        stopped = [r.id for r in live if r.state in NEEDS_ENGINE and not journal.engine_lock(r.id).held_elsewhere()]
+        where = f"{journal.where} (PostgreSQL, schema {SCHEMA_VERSION}): " if journal.shared else ""
     finally:
         journal.close()
-    live = [r for r in rows if r.state not in TERMINAL]
-    text = f"{plural(len(rows), 'rollout')}, {len(live)} unfinished" + (f" ({', '.join(r.id for r in live[:3])})" if live else "")
-    stopped = [r.id for r in live if r.state in NEEDS_ENGINE and not journal.engine_lock(r.id).held_elsewhere()]
+    text = where + f"{plural(len(rows), 'rollout')}, {len(live)} unfinished" + (
+        f" ({', '.join(r.id for r in live[:3])})" if live else "")
     if stopped:  # running or pending with no engine: nothing advances them (a Ctrl-C'd foreground start)
         return "warn", (f"{text}; no engine runs {', '.join(stopped[:3])}{' …' if len(stopped) > 3 else ''}: "
                         f"`{command(config, 'rollout', 'resume', stopped[0])}` continues it")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Any
 
 from fleet_tui.commands.output import add_json_flag, command, duration_arg, print_json, table
@@ -25,7 +26,7 @@ from fleet_tui.rollout.control import (
     stop_signal_safe,
 )
 from fleet_tui.rollout.engine import Engine
-from fleet_tui.rollout.journal import COMMANDS, Journal
+from fleet_tui.rollout.journal import COMMANDS, TERMINAL, Journal
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.policy import ON_FAILURE
 from fleet_tui.rollout.site_progress import cost_with_sites
@@ -196,6 +197,11 @@ def cmd_start(args: argparse.Namespace, ctx: Any) -> int:
     return 0 if state == "succeeded" else 1
 
 
+def holder_text(holder: dict[str, Any]) -> str:
+    """`vm-ops-2 pid 4121 since 14:02`: the engine holding a rollout of a team's journal."""
+    return f"{holder['host']} pid {holder['pid']} since {time.strftime('%H:%M', time.localtime(holder['since']))}"
+
+
 def _echo(line: str) -> None:
     print(line, flush=True)
 
@@ -219,15 +225,18 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         snap = SnapshotReader(journal, hub, args.id, ctx.config.cost.per_gb).take()
         pid = engine_pid(journal, args.id)
         actions = journal.actions(args.id)
+        holder = journal.holder(args.id)  # a team's journal: which host's engine holds it, since when
     finally:
         hub.close()
         journal.close()
     if args.json:
-        print_json({**snap.to_json(), "engine_pid": pid, "actions": actions})
+        print_json({**snap.to_json(), "engine_pid": pid, "actions": actions, "holder": holder})
         return 0
     print(f"rollout {snap.id}: {snap.state}{' — ' + snap.reason if snap.reason else ''}")
     engine = f"pid {pid}" if pid else (f"stopped — `{command(ctx.config, 'rollout', 'resume', snap.id)}` continues it"
                                        if snap.engine == "stopped" else "not running")
+    if holder:
+        engine = f"on {holder_text(holder)}"
     print(f"  {snap.target} → group {snap.group}; engine {engine}")
     table(["WAVE", "SIZE", "STATE", "RUNNING", "FAILED", "GATE"],
           [[w.index + 1, w.size, w.state, w.done, w.failed, w.verdict] for w in snap.waves], right=(0, 1, 3, 4))
@@ -267,21 +276,23 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
     try:
         rows = journal.list_rollouts()
         waves = {r.id: journal.waves(r.id) for r in rows}
+        holders = {r.id: journal.holder(r.id) for r in rows if r.state not in TERMINAL} if journal.shared else {}
     finally:
         journal.close()
     if args.json:
         print_json({"rollouts": [
             {"id": r.id, "state": r.state, "group": r.spec["group"], "target": r.spec["target"], "created": r.created,
-             "waves": [{"size": w.size, "state": w.state} for w in waves[r.id]]}
+             "waves": [{"size": w.size, "state": w.state} for w in waves[r.id]], "holder": holders.get(r.id)}
             for r in rows
         ]})
         return 0
     if not rows:
         print("no rollouts yet (fleet-tui rollout start TARGET --group G)")
         return 0
-    table(["ID", "STATE", "GROUP", "WAVES PASSED", "TARGET"],
-          [[r.id, r.state, r.spec["group"], f"{sum(w.state == 'passed' for w in waves[r.id])}/{len(waves[r.id])}",
-            r.spec["target"]] for r in rows])
+    heads = ["ID", "STATE", "GROUP", "WAVES PASSED", "TARGET"] + (["ENGINE"] if holders else [])
+    table(heads, [[r.id, r.state, r.spec["group"], f"{sum(w.state == 'passed' for w in waves[r.id])}/{len(waves[r.id])}",
+                   r.spec["target"]] + ([holder_text(holders[r.id]) if holders.get(r.id) else "-"] if holders else [])
+                  for r in rows])
     return 0
 
 

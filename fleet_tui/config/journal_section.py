@@ -25,6 +25,8 @@ class JournalSection(Section):
     password_file: str = Field("", description="a file holding the database password (instead of `password_env`)")
     lease: Duration = Field(30.0, ge=2, le=3600, description="PostgreSQL: how long an engine's hold on a rollout lasts "
                             "unless renewed; after it lapses another host may take the rollout over")
+    host: str = Field("", description="PostgreSQL: the name this host gives itself in leases (who holds which "
+                      "rollout); empty: its hostname")
     connect_timeout: Duration = Field(10.0, gt=0, le=300, description="PostgreSQL: seconds to wait for the server")
 
     @field_validator("url")

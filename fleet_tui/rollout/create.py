@@ -104,7 +104,8 @@ def plan_rollout(
         raise NotFound(f"group {group!r} has no devices in the hub; see fleet-tui groups")
     for other in journal.list_rollouts() if check_active else ():
         if other.spec.get("group") == group and other.state not in TERMINAL:
-            raise Conflict(f"rollout {other.id} is still {other.state} in group {group!r}; finish, abort or roll it back first")
+            raise Conflict(f"rollout {other.id} is already {other.state} in group {group!r}{journal.held_by(other.id)}; "
+                           "finish, abort or roll it back first")
 
     rid = rollout_id or new_id()
     prev_of = [previous_image(st.key) for st in states.states]  # per state

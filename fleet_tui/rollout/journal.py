@@ -147,11 +147,11 @@ class Event:
 
 
 class Journal:
-    def __init__(self, path: str | Path, pg: PgConnection | None = None, lease: float = 30.0) -> None:
+    def __init__(self, path: str | Path, pg: PgConnection | None = None, lease: float = 30.0, host: str = "") -> None:
         """`path`: the SQLite file; with `pg`, the name of the state it goes with (logs and
         locks live beside it) and the journal itself is the PostgreSQL database."""
         self.path = Path(path)
-        self.pg, self.lease = pg, float(lease)
+        self.pg, self.lease, self.host_name = pg, float(lease), host
         self.fences: dict[str, Any] = {}  # rollout id → the Lease this process holds on it (PostgreSQL)
         if pg is not None:
             self.lock = pg.lock
@@ -185,7 +185,7 @@ class Journal:
             except BaseException:
                 pg.close()
                 raise
-        return cls(config.state_path() / "rollouts.pg", pg, section.lease)
+        return cls(config.state_path() / "rollouts.pg", pg, section.lease, section.host)
 
     @property
     def shared(self) -> bool:
@@ -249,7 +249,12 @@ class Journal:
             conn.executemany("INSERT INTO metered VALUES (?,?)", [(rollout_id, d) for d in metered])
             self._event(conn, rollout_id, "created", "done", None,
                         {"waves": list(sizes), "devices": len(assignments), "by": operator(),
-                         "host": socket.gethostname()})
+                         "host": self.host_name or socket.gethostname()})
+
+    def held_by(self, rollout_id: str) -> str:
+        """Who started the rollout and, on a shared journal, which engine holds it (`, …` or "")."""
+        with self.lock:
+            return self._held_by(self.conn, rollout_id)
 
     def _held_by(self, conn: Any, rollout_id: str) -> str:
         """`, started by U on H` and, on a shared journal, `, engine on H pid P` while leased."""

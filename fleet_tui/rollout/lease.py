@@ -37,7 +37,7 @@ class Superseded(Conflict):
 class Lease:
     def __init__(self, journal: Any, rollout_id: str, ttl: float) -> None:
         self.journal, self.id, self.ttl = journal, rollout_id, float(ttl)
-        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.host, self.pid = getattr(journal, "host_name", "") or socket.gethostname(), os.getpid()
         self.me = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.token: int | None = None
         self.lost = ""  # why the lease is gone ("" while held)

@@ -21,14 +21,14 @@ from typing import Any, Callable
 
 from fleet_tui.cli import main
 from fleet_tui.config import Config, load_config
+from fleet_tui.devices.linkmodel import LinkProfile
+from fleet_tui.devices.simconfig import FailureRule, GroupSpec, SimSpec
 from fleet_tui.hub.local import LocalHub
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
 from fleet_tui.oci.image import load_image
 from fleet_tui.oci.registry import RegistryClient
 from fleet_tui.rollout.journal import Journal
 from tests.support.images import ml_pair
-from fleet_tui.devices.linkmodel import LinkProfile
-from fleet_tui.devices.simconfig import FailureRule, GroupSpec, SimSpec
 from tests.support.sim_thread import SimFleetThread
 
 MODULE = "scoring"

@@ -1,4 +1,4 @@
-"""A metered uplink for tests: a TCP relay on loopback between a site's cache and the upstream
+"""A metered uplink for tests (or any link to cut: `cut`/`restore`): a TCP relay on loopback between a site's cache and the upstream
 registry that carries at most `rate` bytes per second downstream (shared by all its
 connections, as one cellular link is) and counts every byte it delivered to the cache.
 
@@ -27,6 +27,7 @@ class Uplink:
         self._sock.listen(64)
         self.address = f"127.0.0.1:{self._sock.getsockname()[1]}"
         self._open: list[socket.socket] = []
+        self.down_now = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -35,6 +36,9 @@ class Uplink:
                 client, _ = self._sock.accept()
             except OSError:
                 return
+            if self.down_now:  # the link is cut: connections are refused until `restore`
+                client.close()
+                continue
             try:
                 upstream = socket.create_connection(self.target)
             except OSError:
@@ -75,6 +79,21 @@ class Uplink:
                 except OSError:
                     pass
                 s.close()
+
+    def cut(self) -> None:
+        """The link goes down: every open connection is dropped, new ones are refused."""
+        self.down_now = True
+        with self._lock:
+            for s in self._open:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+            self._open = []
+
+    def restore(self) -> None:
+        self.down_now = False
 
     def close(self) -> None:
         self._sock.close()

@@ -15,6 +15,7 @@ command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || need+=(docker.
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)  # the team journal tests
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "installing Debian packages: ${need[*]}"

@@ -82,3 +82,29 @@ def journal_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv("FLEET_TUI_JOURNAL__URL", url)
         monkeypatch.setenv("PGPASSWORD", PASSWORD)
     return request.param
+
+
+@pytest.fixture
+def open_journal(journal_backend: str, tmp_path):
+    """A function opening the test's journal (`path`: the SQLite file, ignored on PostgreSQL)."""
+    import os
+
+    from fleet_tui.config.load import parse_config
+    from fleet_tui.rollout.journal import Journal
+
+    opened = []
+
+    def open_(path=None):
+        if journal_backend == "sqlite":
+            journal = Journal(path or tmp_path / "rollouts.sqlite")
+        else:
+            journal = Journal.for_config(parse_config({"state_dir": str(tmp_path / "state")}, environ=os.environ))
+        opened.append(journal)
+        return journal
+
+    yield open_
+    for journal in opened:
+        try:
+            journal.close()
+        except Exception:  # noqa: BLE001 - closed by the test already
+            pass

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from fleet_tui.hub.azure_edge import join_create_options
-from tests.support.azure_bed import AzureBed, CREATE_OPTIONS, GROUP
+from tests.support.azure_bed import CREATE_OPTIONS, GROUP, AzureBed
 
 pytestmark = [pytest.mark.integration, pytest.mark.azure_e2e]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet_tui.oci.registry import RegistryClient
 from fleet_tui.config import parse_config
+from fleet_tui.oci.registry import RegistryClient
 from tests.support.images import ml_pair
 from tests.support.registry import RegistryServer, make_htpasswd
 

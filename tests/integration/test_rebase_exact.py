@@ -24,8 +24,7 @@ from fleet_tui.rebase import rebase
 from fleet_tui.rebase.verify import verify_refs
 from tests.support import oracle
 from tests.support.dockerd import DockerDaemon
-from tests.support.tricky import (CAP_NET_ADMIN, CAP_NET_RAW, end, entry, global_pax, image, raw_header,
-                                  raw_layer)
+from tests.support.tricky import CAP_NET_ADMIN, CAP_NET_RAW, end, entry, global_pax, image, raw_header, raw_layer
 
 GNU_MAGIC = b"ustar  \0"
 

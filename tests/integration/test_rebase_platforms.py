@@ -20,6 +20,7 @@ from tests.support import oracle
 from tests.support.dockerd import DockerDaemon
 from tests.support.tricky import PLATFORMS, push_release
 
+
 @pytest.fixture
 def devices(registry, tmp_path):
     """One real dockerd per platform: a device of that platform, which has pulled nothing else."""

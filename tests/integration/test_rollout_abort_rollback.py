@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.test_rollout_detached import engines, start_detached  # noqa: F401 (fixture)
-from tests.support.rollout_env import FAST_SPEED, GROUP, SLOW_SPEED, make_env, wait_for
+from tests.support.rollout_env import FAST_SPEED, SLOW_SPEED, make_env, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("journal_backend")]  # both journals: SQLite and PostgreSQL (tests/conftest.py)
 

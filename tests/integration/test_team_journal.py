@@ -116,6 +116,13 @@ def test_kill_the_holder_then_the_other_host_takes_over(tmp_path, registry, post
         env.kill_engines()
     told_once(journal, rid)
     assert {d["state"] for d in status["devices"].values()} == {"running"}
+    # the database password: never in a log, a state file, the journal's rows or the status
+    for f in [*(tmp_path / "a").rglob("*"), *(tmp_path / "b").rglob("*")]:
+        if f.is_file() and f.suffix in (".log", ".toml", ".json", ""):
+            assert PASSWORD not in f.read_text(errors="replace"), f
+    rows = journal.conn.execute("SELECT string_agg(data, ' ') FROM events").fetchone()[0]
+    specs = journal.conn.execute("SELECT string_agg(spec, ' ') FROM rollouts").fetchone()[0]
+    assert PASSWORD not in rows + specs + json.dumps(status)
     tokens = [e.data.get("pid") for e in journal.events(rid, "engine")]
     assert len(tokens) == 1 + len(points)
     journal.close()

@@ -23,8 +23,8 @@ def _ended(journal: Journal, rid: str, group: str, finals: dict[str, str], ended
         conn.execute("UPDATE rollouts SET updated = ? WHERE id = ?", (time.time() - ended, rid))
 
 
-def test_an_image_a_rollout_replaced_is_held_until_garbage_collection(tmp_path):
-    journal = Journal(tmp_path / "rollouts.sqlite")
+def test_an_image_a_rollout_replaced_is_held_until_garbage_collection(tmp_path, open_journal):
+    journal = open_journal()
     _ended(journal, "r-old", "a", {"d1": "running", "d2": "running"}, 9 * DAY, prev=V0)  # collected by now
     _ended(journal, "r-new", "b", {"d1": "running", "d2": "failed", "d3": "running"}, 2 * DAY)
     held = modelled_cache(journal, ["d1", "d2", "d3", "d4"], 7 * DAY)
@@ -33,7 +33,7 @@ def test_an_image_a_rollout_replaced_is_held_until_garbage_collection(tmp_path):
     assert modelled_cache(journal, ["d1"], 10 * DAY) == {"d1": (V1, V0)}  # newest first
 
 
-def test_hubs_that_report_caches_are_believed_and_azure_is_modelled(tmp_path):
+def test_hubs_that_report_caches_are_believed_and_azure_is_modelled(tmp_path, open_journal):
     twin = DeviceTwin("d1", reported={"scoring": ModuleReport("scoring", V1, V1[-71:], "running", cached=(V0,))})
     assert twin.cached("scoring") == (V0,)
 
@@ -45,7 +45,7 @@ def test_hubs_that_report_caches_are_believed_and_azure_is_modelled(tmp_path):
 
     config = parse_config({"state_dir": str(tmp_path), "hub": {"image_gc_threshold": "3d"}})
     assert inventory(config, Local(), [twin.device_id]) == (None, True)
-    journal = Journal(tmp_path / "rollouts.sqlite")
+    journal = open_journal()
     _ended(journal, "r1", "g", {"d1": "running"}, 1 * DAY, prev=V0)
     assert inventory(config, Azure(), [twin.device_id], journal) == ({"d1": (V0,)}, True)
     off = parse_config({"state_dir": str(tmp_path), "hub": {"image_gc_threshold": 0}})

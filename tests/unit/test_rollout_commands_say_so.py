@@ -13,8 +13,8 @@ from fleet_tui.rollout.journal import Assignment, Journal
 from fleet_tui.rollout.policy import Policy
 
 
-def _rollout(tmp_path, approve_each: bool = True) -> Journal:
-    journal = Journal(tmp_path / "rollouts.sqlite")
+def _rollout(open_journal, approve_each: bool = True) -> Journal:
+    journal = open_journal()
     spec = {"group": "vans", "policy": Policy(approve_each=approve_each).to_dict()}
     journal.create("r1", spec, [1, 2, 3], [Assignment(d, w, "full", "", "", 10)
                                           for d, w in (("a", 0), ("b", 1), ("c", 1), ("d", 2), ("e", 2), ("f", 2))])
@@ -22,8 +22,8 @@ def _rollout(tmp_path, approve_each: bool = True) -> Journal:
     return journal
 
 
-def test_approve_when_no_wave_waits_is_refused_unless_asked_ahead(tmp_path):
-    journal = _rollout(tmp_path)
+def test_approve_when_no_wave_waits_is_refused_unless_asked_ahead(open_journal):
+    journal = _rollout(open_journal)
     journal.record("r1", "wave", "done", 0, wave_set={"state": "running", "started": 1.0})
     with pytest.raises(UsageError, match=r"no wave waits for approval yet \(wave 1 is not done\).*approve --ahead r1"):
         check_approve(journal, "r1", "running", ahead=False)
@@ -37,8 +37,8 @@ def test_approve_when_no_wave_waits_is_refused_unless_asked_ahead(tmp_path):
         check_approve(journal, "r1", "halted", ahead=True)
 
 
-def test_approve_on_a_rollout_that_needs_none_and_continue_or_retry_when_not_halted(tmp_path):
-    journal = _rollout(tmp_path, approve_each=False)
+def test_approve_on_a_rollout_that_needs_none_and_continue_or_retry_when_not_halted(tmp_path, open_journal):
+    journal = _rollout(open_journal, approve_each=False)
     with pytest.raises(UsageError, match="starts every wave itself"):
         send_command(None, journal, None, "r1", "approve")
     for kind in ("continue", "retry"):

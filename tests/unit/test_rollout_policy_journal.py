@@ -86,8 +86,8 @@ def test_local_fast_path_matches_the_protocol_path(tmp_path):
            {k: (v.tag, v.state, v.digest, v.bytes, v.connected) for k, v in slow.items()}
 
 
-def test_an_open_intent_is_found_and_its_devices_are_fixed(tmp_path):
-    journal = Journal(tmp_path / "rollouts.sqlite")
+def test_an_open_intent_is_found_and_its_devices_are_fixed(tmp_path, open_journal):
+    journal = open_journal()
     journal.create("rz", {"policy": Policy().to_dict()}, [1, 2],
                    [Assignment("a", 0, "full", "", "", 10), Assignment("b", 1, "full", "", "", 10),
                     Assignment("c", 1, "full", "", "", 10)])
@@ -115,8 +115,8 @@ def test_mixed_waves_are_checked_against_the_group_and_must_reach_all_of_it():
     assert Policy(waves=("1", "10", "100%")).wave_sizes(4) == [1, 3]  # the whole group reached early: fine
 
 
-def test_the_journal_refuses_a_second_live_rollout_in_a_group(tmp_path):
-    journal = Journal(tmp_path / "rollouts.sqlite")
+def test_the_journal_refuses_a_second_live_rollout_in_a_group(tmp_path, open_journal):
+    journal = open_journal()
     spec = {"group": "vans", "policy": Policy().to_dict()}
     journal.create("r1", spec, [1], [Assignment("a", 0, "full", "", "", 10)])
     with pytest.raises(Conflict, match="rollout r1 is already pending in group 'vans'"):

@@ -9,7 +9,7 @@ import time
 from fleet_tui.hub.local import LocalHub
 from fleet_tui.hub.protocol import ModuleReport
 from fleet_tui.rollout.gate import tag_name
-from fleet_tui.rollout.journal import Assignment, Journal
+from fleet_tui.rollout.journal import Assignment
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.snapshot import SnapshotReader
 
@@ -18,9 +18,9 @@ OLD = "sha256:" + "11" * 32
 RID = "rgate0001"
 
 
-def setup(tmp_path, approve_each: bool = True):
+def setup(tmp_path, open_journal, approve_each: bool = True):
     hub = LocalHub(tmp_path / "hub.sqlite")
-    journal = Journal(tmp_path / "journal.sqlite")
+    journal = open_journal(tmp_path / "journal.sqlite")
     ids = [f"dev-{i:02d}" for i in range(25)]  # wave 1: dev-00; wave 2: the other 24
     policy = Policy(waves=("1", "100%"), success="95%", gate_timeout=300.0, approve_each=approve_each)
     spec = {"group": "vans", "target": "reg/ml/scoring:2", "module": "scoring", "tag": tag_name(RID),
@@ -31,8 +31,8 @@ def setup(tmp_path, approve_each: bool = True):
     return hub, journal, ids
 
 
-def test_open_gate_reports_needed_and_deadline(tmp_path) -> None:
-    hub, journal, ids = setup(tmp_path)
+def test_open_gate_reports_needed_and_deadline(tmp_path, open_journal) -> None:
+    hub, journal, ids = setup(tmp_path, open_journal)
     started = time.time() - 70
     journal.record(RID, "deploy", "done", state="running")
     journal.record(RID, "target", "done", 0, wave_set={"state": "passed", "started": started - 60})
@@ -57,10 +57,10 @@ def test_open_gate_reports_needed_and_deadline(tmp_path) -> None:
     journal.close()
 
 
-def test_an_operator_retry_restarts_the_deadline_the_console_shows(tmp_path) -> None:
+def test_an_operator_retry_restarts_the_deadline_the_console_shows(tmp_path, open_journal) -> None:
     """After `rollout retry` the engine times the gate from the retry; so does the snapshot
     (it once kept counting from the wave's start and showed "timing out" on a fresh gate)."""
-    hub, journal, _ids = setup(tmp_path)
+    hub, journal, _ids = setup(tmp_path, open_journal)
     journal.record(RID, "deploy", "done", state="running")
     journal.record(RID, "target", "done", 0, wave_set={"state": "running", "started": time.time() - 900})
     journal.record(RID, "halt", "done", 0, state="halted", wave_set={"state": "failed"})
@@ -75,8 +75,8 @@ def test_an_operator_retry_restarts_the_deadline_the_console_shows(tmp_path) -> 
     journal.close()
 
 
-def test_approve_while_paused_is_a_pre_approval(tmp_path) -> None:
-    hub, journal, _ids = setup(tmp_path)
+def test_approve_while_paused_is_a_pre_approval(tmp_path, open_journal) -> None:
+    hub, journal, _ids = setup(tmp_path, open_journal)
     journal.record(RID, "deploy", "done", state="running")
     journal.record(RID, "target", "done", 0, wave_set={"state": "running", "started": time.time()})
     snap = SnapshotReader(journal, hub, RID).take()

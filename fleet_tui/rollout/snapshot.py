@@ -104,6 +104,7 @@ class RolloutSnapshot:
     pacing: str = ""  # what holds the next devices back ("waiting for window (opens in 3h12m)")
     target_name: str = ""  # short repo:tag of the target, when the reader knows it ("": show the reference)
     engine: str = ""  # "running", or "stopped" when the rollout needs an engine and none holds it ("" otherwise)
+    holder: str = ""  # a team's journal: the engine holding the rollout ("host-b pid 4121"), "" when none or SQLite
     sites: tuple[SiteProgress, ...] = ()  # per site: warm-up, uplink bytes vs plan, LAN bytes (site_progress.py)
 
     def count(self, state: str) -> int:
@@ -263,8 +264,14 @@ class SnapshotReader:
             row.reason,
             approvable, "reported" if self.reports_bytes else "planned", int(self.spec.get("rollback_total", -1)),
             int(budget.get("bytes", -1)), str(budget.get("text", "")),
-            pacing_text(self.policy, row.state, waves, views, now), "", self._engine(row.state), sites,
+            pacing_text(self.policy, row.state, waves, views, now), "", self._engine(row.state), self._holder(), sites,
         )
+
+    def _holder(self) -> str:
+        if not getattr(self.journal, "shared", False):
+            return ""
+        h = self.journal.holder(self.id)
+        return f"{h['host']} pid {h['pid']}" if h else ""
 
     def _engine(self, state: str) -> str:
         held = self.journal.engine_lock(self.id).held_elsewhere()

@@ -168,6 +168,8 @@ class RolloutScreen(ListScreen):
         if s.pacing:
             status.append("   ")
             status.append(s.pacing, "yellow")
+        if s.holder:  # a team's journal: which host's engine drives it
+            status.append(f"   engine on {s.holder}", "dim")
         hint, style = status_hint(s, self.untouched)
         if hint:
             status.append("   ")

@@ -1,0 +1,101 @@
+"""Azure IoT Hub at fleet scale, as one JSON object a script reads: a 4-wave rollout of `--devices`
+IoT Edge twins created, run and folded through the real azure-iot-hub SDK against the loopback
+fake hub (bench/azure_calls.py holds the set-up: populated twins, emulated agents, the fake's own
+throttling off so the run is quick, every request classed as the hub classes it).
+
+Keys: `devices`, `waves`, `calls` by class (`queries`, `configurations`, `jobs`, `job_device_ops`,
+`twin_reads`, `twin_updates`, plus `job_polls`), `modelled_seconds` at `S1x1` and `S3x1` by the
+documented quotas (calls of a class / its rate, job device operations at the tier's job rate)
+excluding the hub's apply cadence, `apply_cadence_seconds` (the hub's own evaluation waits a
+design based on target conditions adds: 0 for tag-based waves, which the hub applies at once),
+`wall_seconds` (fleet-tui's own time, from `rollout start` to the fold) and `design`.
+
+Run: python bench/azure_scale.py --devices 100000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from azure_calls import classes, emulate_agents, images, modelled, populate  # noqa: E402
+
+from fleet_tui.config import Config  # noqa: E402
+from fleet_tui.hub.azure import AzureHub  # noqa: E402
+from fleet_tui.hub.azure_retry import HubLimits  # noqa: E402
+from fleet_tui.rollout.create import create_rollout  # noqa: E402
+from fleet_tui.rollout.engine import Engine  # noqa: E402
+from fleet_tui.rollout.journal import Journal  # noqa: E402
+from fleet_tui.rollout.policy import Policy  # noqa: E402
+from fleet_tui.secrets import Secret  # noqa: E402
+from tests.support.fake_iothub import FakeIotHub  # noqa: E402
+
+WAVES = ("1", "10%", "50%", "100%")
+
+
+def run(devices: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="fleet-azure-scale-"))
+    registry, v1, v2 = images(work)
+    fake = FakeIotHub(work, throttle=False).start()
+    fake.evaluation_delay = 0.0
+    fake.metrics_interval = 300.0
+    fake.throttle.rates["job_device"] = 10**9  # jobs finish at once here; their pace is modelled
+    populate(fake, devices, v1)
+    fast = HubLimits(queries_per_s=1e6, config_writes_per_s=1e6, twin_updates_per_s=1e6, other_per_s=1e6,
+                     burst=1e6, job_poll_interval=0.05)
+    hub = AzureHub(Secret(fake.connection_string), limits=fast, ca_bundle=str(fake.cert))
+    stop = threading.Event()
+    threading.Thread(target=emulate_agents, args=(fake, stop), daemon=True).start()
+    journal = Journal(work / "rollouts.sqlite")
+    config = Config(state_dir=str(work / "state"))
+    mark = len(fake.requests)
+    t0 = time.monotonic()
+    policy = Policy(waves=WAVES, poll=0.5, gate_timeout=3600, min_finished=1)
+    rid = create_rollout(config, hub, journal, v2, "vans", policy)
+    engine = Engine(journal, hub, rid, log=lambda line: None)
+    while not engine.step():
+        time.sleep(policy.poll)
+    wall = time.monotonic() - t0
+    stop.set()
+    counts = classes(fake, mark)
+    device_ops = sum(len(j["_targets"]) for j in fake.jobs.values())
+    state = journal.rollout(rid).state
+    hub.close()
+    fake.stop()
+    registry.stop()
+    return {
+        "devices": devices, "waves": len(WAVES), "state": state, "design": "tag-per-device waves (twin-update jobs)",
+        "calls": {"queries": counts["query"], "configurations": counts["config"], "jobs": counts["jobs"],
+                  "job_polls": counts["job_polls"], "job_device_ops": device_ops,
+                  "twin_reads": counts["twin_read"], "twin_updates": counts["twin_update"]},
+        "modelled_seconds": {"S1x1": round(modelled(counts, device_ops, "S1", 1), 1),
+                             "S3x1": round(modelled(counts, device_ops, "S3", 1), 1)},
+        "apply_cadence_seconds": 0.0,
+        "wall_seconds": round(wall, 1),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--devices", type=int, default=100_000)
+    ap.add_argument("--json", action="store_true", help="the JSON object only (the default prints it too)")
+    args = ap.parse_args()
+    out = run(args.devices)
+    print(json.dumps(out))
+    if not args.json:
+        m = out["modelled_seconds"]
+        print(f"{out['devices']:,} devices, {out['waves']} waves: modelled {m['S1x1'] / 3600:.1f} h at S1x1, "
+              f"{m['S3x1'] / 3600:.2f} h at S3x1; fleet-tui's own wall time {out['wall_seconds']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

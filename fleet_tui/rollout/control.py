@@ -121,8 +121,8 @@ def send_command(config: Any, journal: Journal, hub: Any, rollout_id: str, kind:
         holder = journal.holder(rollout_id)
         if holder:  # a team's journal: the engine may be on another host, or that host may be gone
             until = time.strftime("%H:%M:%S", time.localtime(holder["expires"]))
-            return (f"rollout {rollout_id} is {row.state}; held by the engine on {holder['host']} pid {holder['pid']} "
-                    f"(lease until {until}); if that host is gone, resume again once its lease lapses")
+            return (f"rollout {rollout_id} is {row.state}; already running (engine pid {holder['pid']} on "
+                    f"{holder['host']}, lease until {until}); if that host is gone, resume again once its lease lapses")
         return f"rollout {rollout_id} is {row.state}; already running (engine pid {row.pid})"  # idempotent
     journal.add_command(rollout_id, kind)
     lock = journal.engine_lock(rollout_id)

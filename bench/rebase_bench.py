@@ -38,9 +38,9 @@ from fleet_tui.oci.image import load_image  # noqa: E402
 from fleet_tui.oci.layer import Entry, write_layer  # noqa: E402
 from fleet_tui.oci.registry import RegistryClient  # noqa: E402
 from fleet_tui.rebase import rebase, verify_images  # noqa: E402
-from fleet_tui.rebase.delta import Spool, _LazyFile  # noqa: E402
 from fleet_tui.rebase.diff import diff_images  # noqa: E402
 from fleet_tui.rebase.layerindex import LayerIndex  # noqa: E402
+from fleet_tui.rebase.spooling import LazyFile, Spool  # noqa: E402
 from fleet_tui.rebase.tree import read_range  # noqa: E402
 from tests.support.dockerd import DockerDaemon  # noqa: E402
 from tests.support.images import build  # noqa: E402
@@ -89,7 +89,7 @@ def dir_layer(root: Path, prefix: str, mtime: int):
         elif path.is_dir():
             entries.append(Entry(rel, kind="dir", mode=st.st_mode & 0o7777))
         else:
-            entries.append(Entry(rel, mode=st.st_mode & 0o7777, source=_LazyFile(Spool(path=str(path)), st.st_size),
+            entries.append(Entry(rel, mode=st.st_mode & 0o7777, source=LazyFile(Spool(path=str(path)), st.st_size),
                                  size=st.st_size))
     return write_layer(entries, mtime=mtime, compresslevel=6)
 

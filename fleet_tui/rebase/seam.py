@@ -19,7 +19,8 @@ mode the merged filesystem equals NEW whatever k is; in *paths* mode dropping OL
 layers must not change anything outside the paths (the changes outside are the same as
 against all of OLD). Candidates: k = len(OLD) (append) down to the layers OLD shares with
 NEW (never below 1, at most `MAX_CANDIDATES`); a keep that would re-ship more live files than
-the tolerance allows is never diffed.
+the tolerance allows is never diffed. `seam_candidates` diffs and costs them (the first diff
+reads the layers; the others take them from the index's memory and reuse NEW's build).
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from fleet_tui.errors import FleetError
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import LayerResult
 from fleet_tui.oci.manifest import ImageConfig, Manifest
-from fleet_tui.rebase.diff import Change, Diff, layer_changes, shared_prefix
+from fleet_tui.rebase.diff import Built, Change, Diff, diff_images, layer_changes, shared_prefix
+from fleet_tui.rebase.layerindex import LayerIndex
+from fleet_tui.rebase.spooling import Keeper
+from fleet_tui.rebase.tree import Progress, ancestors, is_under
 
 TOLERANCE, SLACK = 1.05, 1024
 MAX_CANDIDATES = 8
@@ -169,3 +174,38 @@ def same_outside(a: list[Change], b: list[Change]) -> bool:
     def key(changes: list[Change]) -> set[tuple]:
         return {(c.path, c.new.identity() if c.new is not None else None) for c in changes}
     return key(a) == key(b)
+
+
+def inside_paths(change: Change, paths: list[str]) -> bool:
+    if any(is_under(change.path, p) for p in paths):
+        return True
+    # a parent directory NEW adds for the paths comes along (else the engine would invent one)
+    return (change.old is None and change.new is not None and change.new.kind == "dir"
+            and any(change.path in set(ancestors(p)) for p in paths))
+
+
+def seam_candidates(old: Image, new: Image, wanted: list[str], auto: bool, append: bool,
+                    progress: Progress | None, cache: LayerIndex, keeper: Keeper | None = None) -> list[Candidate]:
+    """One costed candidate per number of OLD's layers kept (fleet_tui.rebase.seam); keeps
+    whose new layer cannot come near the cheapest are never diffed."""
+    def split(diff: Diff) -> tuple[list[Change], list[Change]]:
+        if auto:
+            return diff.changes, []
+        inside = [c for c in diff.changes if inside_paths(c, wanted)]
+        return inside, [c for c in diff.changes if not inside_paths(c, wanted)]
+
+    keeps = candidate_keeps(old, new, append)
+    built: Built = {}  # NEW's layers are built once for every candidate
+    diff = diff_images(old, new, progress, exact=False, cache=cache, keeper=keeper, built=built)
+    inside, reference = split(diff)
+    if not inside:
+        raise FleetError(f"nothing under {', '.join('/' + p for p in wanted) or '/'} differs between NEW and "
+                         "OLD; check --paths (`fleet-tui verify OLD NEW` lists the differences)")
+    first = costed(len(old.layers), old, diff, inside, reference)
+    out = [first]
+    for keep in worth_trying(keeps, first, live_bytes(diff)):
+        diff = diff_images(prefix_view(old, keep), new, progress, exact=False, cache=cache, built=built)
+        inside, outside = split(diff)
+        if inside and same_outside(outside, reference):  # paths mode: nothing outside the paths may move
+            out.append(costed(keep, old, diff, inside, outside))
+    return out

@@ -120,21 +120,34 @@ Built = dict[tuple, Optional[MergedFS]]  # open-lower builds by (start, layers);
 
 def _open_lower(image: Image, upper: list[list[Member]], k: int, built: Built | None) -> MergedFS:
     """Layers k.. of `image` over an open lower part; the same layers are built once per `built`
-    (a rebase's seam candidates diff NEW's same layers against several of OLD's prefixes)."""
-    key = (k, tuple((layer.digest, layer.diff_id) for layer in image.layers[k:]))
-    if built is not None and key in built:
-        fs = built[key]
+    (a rebase's seam candidates diff NEW's same layers against several of OLD's prefixes). With
+    `built`, the filesystem after each layer but the last is kept too (a copy: inodes are
+    frozen), so a candidate that keeps fewer of OLD's layers starts from the longest prefix built."""
+    def key(n: int) -> tuple:
+        return (k, tuple((layer.digest, layer.diff_id) for layer in image.layers[k:n]))
+    end = len(image.layers)
+    if built is None:
+        return build(image, upper, k, MergedFS(open_lower=True))
+    if key(end) in built:
+        fs = built[key(end)]
         if fs is None:
             raise NeedLower("(as before)")
         return fs
-    try:
-        fs = build(image, upper, k, MergedFS(open_lower=True))
-    except NeedLower:
-        if built is not None:
-            built[key] = None
-        raise
-    if built is not None:
-        built[key] = fs  # never changed afterwards: a Diff only reads its filesystems
+    start, fs = k, MergedFS(open_lower=True)
+    for n in range(end - 1, k, -1):  # the longest prefix already built
+        if (prefix := built.get(key(n))) is not None:
+            start, fs = n, prefix.copy()
+            break
+    for index in range(start, end):
+        try:
+            build(image, [upper[index - k]], index, fs)
+        except NeedLower:
+            for n in range(index + 1, end + 1):
+                built[key(n)] = None  # the same layer on the same filesystem needs the lower part again
+            raise
+        if index + 1 < end and key(index + 1) not in built:
+            built[key(index + 1)] = fs.copy()
+    built[key(end)] = fs  # never changed afterwards: a Diff only reads its filesystems
     return fs
 
 

@@ -5,7 +5,10 @@ did not keep is extracted by streaming only the layers that hold it (`spools_for
 from the blob, never from the layer index, which holds no bytes). Spools are
 content-addressed by sha256 (a file's bytes are checked against B's model before they are
 written), in memory up to `spooling.SPOOL_IN_MEMORY`, else in a temp file. Entries keep B's
-type, mode, owner, xattrs and device numbers; mtimes are fixed.
+type, mode, owner, xattrs and device numbers; mtimes are fixed. A file whose zero runs save
+at least `sparse.SPARSE_MIN` is written as a PAX 1.0 sparse file (`fleet_tui.oci.sparse`),
+whether NEW stored it sparse or not: engines read its holes as zeros, so the merged
+filesystem's bytes are NEW's, and the layer costs the file's data, not its apparent size.
 
 A directory NEW's engine implied (no entry of its own) is not written where OLD lacks it and
 an entry below it is: the device's engine implies it again, with the mode its version uses.
@@ -88,6 +91,7 @@ def entries_for(writes: list[Change], whiteouts: list[Change], spools: dict[tupl
             if spool is None:
                 raise FleetError(f"could not read /{c.path} from NEW's layer {node.source[0] + 1}; the image may be corrupted")
             entry.source, entry.size = LazyFile(spool, node.size), node.size  # type: ignore[assignment]
+            entry.sparse = spool.data_regions(node.size)  # a mostly-hole file: PAX 1.0 sparse
         body.append(entry)
     return first + body + links
 

@@ -36,6 +36,7 @@ from fleet_tui.oci.layer import LayerResult
 from fleet_tui.oci.manifest import ImageConfig, Manifest
 from fleet_tui.rebase.diff import Built, Change, Diff, diff_images, layer_changes, shared_prefix
 from fleet_tui.rebase.layerindex import LayerIndex
+from fleet_tui.rebase.mergedfs import Inode
 from fleet_tui.rebase.spooling import Keeper
 from fleet_tui.rebase.tree import Progress, ancestors, is_under
 
@@ -145,9 +146,13 @@ def worth_trying(keeps: list[int], append: "Candidate", live: dict[int, int]) ->
     return out
 
 
-def costed(keep: int, old: Image, diff: Diff, inside: list[Change], outside: list[Change]) -> Candidate:
+def costed(keep: int, old: Image, diff: Diff, inside: list[Change], outside: list[Change],
+           stored: Callable[[Inode], int] | None = None) -> Candidate:
+    """`stored`: the bytes a file of NEW takes in the new layer (a sparse file: its data only);
+    default its size."""
     writes, whiteouts = layer_changes(inside)
-    unpacked = sum(TAR_HEADER + (c.new.size if c.new is not None and c.new.kind == "file" else 0) for c in writes)
+    size = stored or (lambda node: node.size)
+    unpacked = sum(TAR_HEADER + (size(c.new) if c.new is not None and c.new.kind == "file" else 0) for c in writes)
     unpacked += TAR_HEADER * len(whiteouts)
     dead = sum(c.old.size for c in inside if c.old is not None and c.old.kind == "file")
     kept = sum(layer.size for layer in old.layers[:keep])
@@ -201,11 +206,12 @@ def seam_candidates(old: Image, new: Image, wanted: list[str], auto: bool, appen
     if not inside:
         raise FleetError(f"nothing under {', '.join('/' + p for p in wanted) or '/'} differs between NEW and "
                          "OLD; check --paths (`fleet-tui verify OLD NEW` lists the differences)")
-    first = costed(len(old.layers), old, diff, inside, reference)
+    stored = keeper.stored_size if keeper is not None else None
+    first = costed(len(old.layers), old, diff, inside, reference, stored)
     out = [first]
     for keep in worth_trying(keeps, first, live_bytes(diff)):
         diff = diff_images(prefix_view(old, keep), new, progress, exact=False, cache=cache, built=built)
         inside, outside = split(diff)
         if inside and same_outside(outside, reference):  # paths mode: nothing outside the paths may move
-            out.append(costed(keep, old, diff, inside, outside))
+            out.append(costed(keep, old, diff, inside, outside, stored))
     return out

@@ -14,7 +14,11 @@ one read, every regular file the rebase could ship:
   kept too. Without `learn_old` (OLD not read first) every file is kept.
 
 Spools are content-addressed by (NEW's layer index, sha256 of the bytes), in memory up to
-`SPOOL_IN_MEMORY`, else in a temp file of the rebase's workdir (removed with it).
+`SPOOL_IN_MEMORY`, else in a temp file of the rebase's workdir (removed with it; zero pieces
+are left as holes, so a sparse file costs no disk). A big spool's data map
+(`Spool.data_regions`, `fleet_tui.oci.sparse`) is computed once: the seam's costing
+(`Keeper.stored_size`) and the delta writer both use it, so a mostly-hole file is costed and
+written at its data, not its apparent size.
 
 Invariants: a spool is recorded only once the layer it came from was read to its end with
 every check held (`commit`, called after `map_layer` returned); a file the keeper did not
@@ -30,10 +34,11 @@ import io
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
-from fleet_tui.rebase.mergedfs import clean
+from fleet_tui.oci.sparse import SPARSE_MIN, Region, data_map, holes_worth_it
+from fleet_tui.rebase.mergedfs import Inode, clean
 from fleet_tui.rebase.tarscan import Member
 from fleet_tui.rebase.tree import is_under
 
@@ -41,12 +46,23 @@ if TYPE_CHECKING:
     from fleet_tui.rebase.blobstream import Data
 
 SPOOL_IN_MEMORY = 4 << 20
+_ZEROS = bytes(1 << 20)
 
 
 @dataclass
 class Spool:
     data: bytes | None = None
     path: str | None = None
+    _regions: list[Region] | None = field(default=None, repr=False, compare=False)
+
+    def data_regions(self, size: int) -> list[Region] | None:
+        """The file's data map when it is worth writing sparse (`fleet_tui.oci.sparse`), else None;
+        computed once per spool (one read of it)."""
+        if size < SPARSE_MIN:
+            return None
+        if self._regions is None:
+            self._regions = data_map(self.open, size)
+        return self._regions if holes_worth_it(self._regions, size) else None
 
     def open(self) -> BinaryIO:
         return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")  # type: ignore[arg-type]
@@ -91,7 +107,11 @@ def spool_bytes(pieces: Iterable[bytes | memoryview], size: int, workdir: str) -
     with os.fdopen(fd, "wb") as out:
         for piece in pieces:
             h.update(piece)
-            out.write(piece)
+            if len(piece) >= 4096 and piece == _ZEROS[:len(piece)]:
+                out.seek(len(piece), os.SEEK_CUR)  # a hole in the temp file: sparse files cost no disk
+            else:
+                out.write(piece)
+        out.truncate(out.tell())
     return h.hexdigest(), Spool(path=tmp)
 
 
@@ -146,6 +166,13 @@ class Keeper:
                 return member, None
             return member, spool
         return visit
+
+    def stored_size(self, node: Inode) -> int:
+        """Bytes NEW's file takes in the new layer: its data when written sparse, else its size
+        (a file not kept is costed at its size)."""
+        spool = self.spools.get((node.source[0], node.sha256)) if node.size >= SPARSE_MIN else None
+        regions = spool.data_regions(node.size) if spool is not None else None
+        return node.size if regions is None else sum(n for _, n in regions)
 
     def commit(self, index: int, kept: list[Kept]) -> list[Member]:
         """Record the spools of NEW's layer `index`, read whole and checked; its entries."""

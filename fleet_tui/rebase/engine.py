@@ -14,6 +14,13 @@ bytes of NEW's files the new layer may ship (`spooling.Keeper`); only a file it 
 makes the layer holding it be read again (`delta.spools_for`), e.g. a NEW layer that came
 from the index. Pushing mounts OLD's blobs (never reads them).
 
+Layer budget: a result has at most `rebase.max_layers` (125, what engines register). When
+OLD is that deep, appending is ruled out and the new layer is merged into a seam over OLD's
+top layer(s) (`seam.py` prices it; the appended layer is built too, so the result says what
+merging cost devices holding OLD: `layer_budget`); a rebase is refused, before anything is
+pushed, only when no candidate fits (`--append`, or *paths* mode when OLD's top layers hold
+files outside the paths).
+
 Modes: *paths* ships NEW's entries under the given paths that differ from OLD (and
 whiteouts for what NEW lacks there; parents NEW adds come along); it refuses when
 dependencies changed outside the paths (see `safety.py`). *auto* ships every difference,
@@ -77,6 +84,7 @@ class RebaseResult:
     onto_layers: int = 0  # OLD's layers; `reused_layers` of them are kept (the rest dropped: the seam)
     bytes_for_fresh: int = 0  # a device holding nothing pulls this
     seam: list[dict[str, Any]] = field(default_factory=list)  # each candidate costed (fleet_tui.rebase.seam)
+    layer_budget: dict[str, Any] = field(default_factory=dict)  # what merging into a seam cost (SeamChoice.budget_json)
 
     @property
     def saving(self) -> float:
@@ -92,7 +100,7 @@ class RebaseResult:
             "changes": self.changes, "blobs": self.blobs, "seconds": round(self.seconds, 3),
             "platforms": self.platforms, "index_bytes": self.index_bytes,
             "onto_layers": self.onto_layers, "dropped_layers": max(0, self.onto_layers - self.reused_layers),
-            "bytes_for_fresh": self.bytes_for_fresh, "seam": self.seam,
+            "bytes_for_fresh": self.bytes_for_fresh, "seam": self.seam, "layer_budget": self.layer_budget,
         }
 
 
@@ -159,6 +167,7 @@ class RebasePlan:
             list(self.report.warnings), refused, self.fallback, counts, blobs or {}, time.monotonic() - self.started,
             onto_layers=len(onto.layers), bytes_for_fresh=sum(layer.size for layer in self.old.layers) + self.layer.size
             + extra, seam=self.seam.to_json(len(onto.layers), extra) if self.seam else [],
+            layer_budget=self.seam.budget_json(len(onto.layers), self.config.rebase.max_layers, extra) if self.seam else {},
         )
 
     def push(self, progress: Progress | None = None) -> RebaseResult:
@@ -217,6 +226,14 @@ def check_depth(old: Image, max_layers: int = MAX_LAYERS) -> None:
                          f"\"max depth exceeded\") — deploy NEW instead, or rebase onto an image with fewer layers")
 
 
+def _no_fit(old: Image, max_layers: int, auto: bool) -> str:
+    why = ("no rebase onto fewer of its layers keeps everything outside --paths as OLD has it (OLD's top layers hold "
+           "files there) — use --auto, or deploy NEW" if not auto else "no rebase onto fewer of its layers could be "
+           "built — deploy NEW")
+    return (f"{old.ref} has {len(old.layers)} layers and a result may have at most {max_layers} "
+            f"(rebase.max_layers; engines refuse more than {MAX_LAYERS}: \"max depth exceeded\"); {why}")
+
+
 def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
                    auto: bool = False, force: bool = False, progress: Progress | None = None,
                    compression: str = "gzip", platform: str = DEFAULT_PLATFORM, append: bool = False) -> RebasePlan:
@@ -234,14 +251,19 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     workdir = tempfile.mkdtemp(prefix="fleet-rebase-")
     try:
         keeper = Keeper(workdir, None if auto else wanted)  # NEW's files kept during the diff's read
-        candidates = seam_candidates(old_img, new_img, wanted, auto, append, progress, cache, keeper)
+        max_keep = config.rebase.max_layers - 1  # the layer budget, less the new layer
+        candidates = seam_candidates(old_img, new_img, wanted, auto, append, progress, cache, keeper, max_keep)
+        if not any(c.keep <= max_keep for c in candidates):
+            if append:
+                check_depth(old_img, config.rebase.max_layers)
+            raise FleetError(_no_fit(old_img, config.rebase.max_layers, auto))
 
         def build(c: Candidate, where: str) -> None:
             os.makedirs(where, exist_ok=True)
             spools = spools_for(new_img, c.writes, keeper, progress)  # reads only what was not kept
             c.layer, c.layer_path = build_delta(new_img, c.writes, c.whiteouts, where, progress, compression, spools)
 
-        seam = choose(candidates, build, workdir)
+        seam = choose(candidates, build, workdir, max_keep)
         chosen = seam.chosen
         base = prefix_view(old_img, chosen.keep)
         check_depth(base, config.rebase.max_layers)

@@ -164,6 +164,11 @@ def _human(r: RebaseResult, dry_run: bool) -> None:
           f"{size(r.new_layer['size'])} ({r.changes.get('written', 0)} entries, {r.changes.get('whiteouts', 0)} whiteouts)")
     print(f"  a device running OLD pulls {size(r.bytes_for_old_holders)} instead of {size(r.bytes_naive)}"
           f" (saves {r.saving:.1%}, {r.bytes_naive / max(r.bytes_for_old_holders, 1):.0f}x less)")
+    if b := r.layer_budget:
+        print(f"  layer budget: OLD has {b['onto_layers']} layers and a result at most {b['max_layers']}, so the new layer "
+              f"is merged with OLD's top {plural(b['merged_layers'], 'layer')}: a device holding OLD pulls "
+              f"{size(b['old_holder_bytes'])} instead of {size(b['old_holder_bytes_if_appended'])} appended "
+              f"(+{size(b['extra_old_holder_bytes'])})")
     if r.bytes_for_fresh:
         print(f"  a device holding nothing pulls {size(r.bytes_for_fresh)}; {plural(r.reused_layers + 1, 'layer')}")
     if len(r.seam) > 1:

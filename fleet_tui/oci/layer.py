@@ -4,7 +4,9 @@ Invariants: entries are written in sorted path order (or in the caller's order, 
 with normalised mtimes, uid/gid as given, empty user/group names, PAX format (xattrs as
 `SCHILY.xattr.*`); gzip header mtime 0 and no file name (or zstd); fixed compression level. So the same entries always give the same `diff_id` (sha256 of the tar)
 and the same `digest` (sha256 of the gzip) — devices cache by digest.
-Memory stays bounded: file contents stream from file objects.
+Memory stays bounded: file contents stream from file objects. A file entry given a data
+map (`Entry.sparse`, from `sparse.data_map`) is written as a PAX 1.0 sparse file: its data
+regions only (`sparse.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import io
 import tarfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable
+
+from fleet_tui.oci import sparse as sp
 
 NORMAL_MTIME = 0  # 1970-01-01: what "normalised" means here (as in SOURCE_DATE_EPOCH=0)
 WHITEOUT = ".wh."
@@ -67,6 +71,7 @@ class Entry:
     linkname: str = ""
     xattrs: dict[str, str] = field(default_factory=dict)
     dev: tuple[int, int] = (0, 0)  # char/block device numbers
+    sparse: list[tuple[int, int]] | None = None  # files: data regions; written as PAX 1.0 sparse
 
     def tarinfo(self, mtime: int) -> tarfile.TarInfo:
         path = self.path.strip("/")
@@ -81,6 +86,9 @@ class Entry:
         ti.size = (len(self.data) if self.data is not None else self.size) if self.kind == "file" else 0
         if self.xattrs:
             ti.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in sorted(self.xattrs.items())}
+        if self.kind == "file" and self.sparse is not None:
+            ti.pax_headers = {**ti.pax_headers, **sp.pax_records(path, ti.size)}
+            ti.name, ti.size = sp.stored_name(path), sp.stored_size(self.sparse)
         return ti
 
 
@@ -115,7 +123,7 @@ def write_layer(entries: Iterable[Entry], out: BinaryIO | None = None, mtime: in
             ti = entry.tarinfo(mtime)
             if entry.kind == "file":
                 src = io.BytesIO(entry.data) if entry.data is not None else entry.source
-                tar.addfile(ti, src)
+                tar.addfile(ti, sp.SparseReader(src, entry.sparse) if entry.sparse is not None else src)
             else:
                 tar.addfile(ti)
     gz.close()

@@ -1,10 +1,14 @@
 """Write the one new layer of a rebase: B's entries for the changed paths + whiteouts.
 
-File contents are extracted from B's layers by streaming only the layers that hold them
-(always from the blob, never from the layer index, which holds no bytes), content-addressed
-by sha256 (a file's bytes are checked against B's model before they are written) and
-spooled (in memory up to `SPOOL_IN_MEMORY`, else to a temp file). Entries keep B's type,
-mode, owner, xattrs and device numbers; mtimes are fixed.
+File contents come from the spools the diff's one read of B kept (`spooling.Keeper`); what it
+did not keep is extracted by streaming only the layers that hold it (`spools_for`: always
+from the blob, never from the layer index, which holds no bytes). Spools are
+content-addressed by sha256 (a file's bytes are checked against B's model before they are
+written), in memory up to `spooling.SPOOL_IN_MEMORY`, else in a temp file. Entries keep B's
+type, mode, owner, xattrs and device numbers; mtimes are fixed. A file whose zero runs save
+at least `sparse.SPARSE_MIN` is written as a PAX 1.0 sparse file (`fleet_tui.oci.sparse`),
+whether NEW stored it sparse or not: engines read its holes as zeros, so the merged
+filesystem's bytes are NEW's, and the layer costs the file's data, not its apparent size.
 
 A directory NEW's engine implied (no entry of its own) is not written where OLD lacks it and
 an entry below it is: the device's engine implies it again, with the mode its version uses.
@@ -22,52 +26,19 @@ Invariant: the same changes always give the same bytes (hence digests).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import tempfile
-from dataclasses import dataclass
-from typing import BinaryIO, Iterable
+from typing import Iterable
 
 from fleet_tui.errors import FleetError
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import Entry, LayerResult, whiteout, write_layer
 from fleet_tui.rebase.blobstream import map_layer
 from fleet_tui.rebase.diff import Change
+from fleet_tui.rebase.spooling import Keeper, LazyFile, Spool, spool_bytes
 from fleet_tui.rebase.tarscan import Member
 from fleet_tui.rebase.tree import Progress
 
-SPOOL_IN_MEMORY = 4 << 20
-
-
-class _LazyFile(io.RawIOBase):
-    """Opens its spool on first read and closes it at the end: thousands of entries, few fds."""
-
-    def __init__(self, spool: "Spool", size: int) -> None:
-        self.spool = spool
-        self.left = size
-        self.fh: BinaryIO | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
-        if self.fh is None:
-            self.fh = self.spool.open()
-        data = self.fh.read(n)
-        self.left -= len(data)
-        if not data or n < 0 or self.left <= 0:
-            self.fh.close()
-        return data
-
-
-@dataclass
-class Spool:
-    data: bytes | None = None
-    path: str | None = None
-
-    def open(self) -> BinaryIO:
-        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")  # type: ignore[arg-type]
+__all__ = ["Spool", "LazyFile", "extract", "entries_for", "wanted_from", "build_delta", "spools_for"]
 
 
 def extract(image: Image, wanted: dict[int, set[str]], workdir: str,
@@ -81,24 +52,10 @@ def extract(image: Image, wanted: dict[int, set[str]], workdir: str,
         names = wanted[index]
 
         def keep(member: Member, data: Iterable[bytes | memoryview]) -> tuple[str, Spool] | None:
-            return _spool(data, member.size, workdir) if member.isreg() and member.name in names else None
+            return spool_bytes(data, member.size, workdir) if member.isreg() and member.name in names else None
         for digest, spool in map_layer(image, image.layers[index], keep):
             spools[(index, digest)] = spool
     return spools
-
-
-def _spool(pieces: Iterable[bytes | memoryview], size: int, workdir: str) -> tuple[str, Spool]:
-    h = hashlib.sha256()
-    if size <= SPOOL_IN_MEMORY:
-        data = b"".join(pieces)
-        h.update(data)
-        return h.hexdigest(), Spool(data=data)
-    fd, tmp = tempfile.mkstemp(dir=workdir, prefix="spool-")
-    with os.fdopen(fd, "wb") as out:
-        for piece in pieces:
-            h.update(piece)
-            out.write(piece)
-    return h.hexdigest(), Spool(path=tmp)
 
 
 def _check_dir_xattrs(c: Change) -> None:
@@ -133,7 +90,8 @@ def entries_for(writes: list[Change], whiteouts: list[Change], spools: dict[tupl
             spool = spools.get((node.source[0], node.sha256))
             if spool is None:
                 raise FleetError(f"could not read /{c.path} from NEW's layer {node.source[0] + 1}; the image may be corrupted")
-            entry.source, entry.size = _LazyFile(spool, node.size), node.size  # type: ignore[assignment]
+            entry.source, entry.size = LazyFile(spool, node.size), node.size  # type: ignore[assignment]
+            entry.sparse = spool.data_regions(node.size)  # a mostly-hole file: PAX 1.0 sparse
         body.append(entry)
     return first + body + links
 
@@ -162,11 +120,16 @@ def build_delta(image: Image, writes: list[Change], whiteouts: list[Change], wor
     return result, path
 
 
-def extract_for(image: Image, writes: Iterable[list[Change]], workdir: str,
-                progress: Progress | None = None) -> dict[tuple[int, str], Spool]:
-    """Spool once every file any of several write lists needs (one pass over each layer)."""
-    wanted: dict[int, set[str]] = {}
-    for one in writes:
-        for index, names in wanted_from(one).items():
-            wanted.setdefault(index, set()).update(names)
-    return extract(image, wanted, workdir, progress)
+def spools_for(image: Image, writes: list[Change], keeper: Keeper,
+               progress: Progress | None = None) -> dict[tuple[int, str], Spool]:
+    """The spools `writes` need: what the keeper kept while the diff read NEW, plus the rest
+    extracted now from the layers that hold it (only those layers are read again)."""
+    missing: dict[int, set[str]] = {}
+    for c in writes:
+        node = c.new
+        if node is not None and node.kind == "file" and (node.source[0], node.sha256) not in keeper.spools:
+            missing.setdefault(node.source[0], set()).add(node.source[1])
+    spools = dict(keeper.spools)
+    if missing:
+        spools.update(extract(image, missing, keeper.workdir, progress))
+    return spools

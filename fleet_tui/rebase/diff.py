@@ -7,6 +7,9 @@ lower part holds (no whiteout, implied parent, symlinked parent or outside hard-
 touches it) and both sides name the same paths, the shared layers are never read. Otherwise
 the shared prefix is read once (from the layer index when it has it) and both images are
 compared whole. So comparing a model update over a 1 GB base costs the same as over 1 MB.
+Both images' upper layers are read in one `readplan.read_layers` call (every blob once,
+streams in parallel over the cores); a rebase's `spooling.Keeper` keeps NEW's file bytes
+during that read, and in auto mode gets OLD's entries before NEW is streamed.
 
 A difference is type, content, mode, owner, link target, device numbers, xattrs, or the set
 of paths sharing the inode (hard links); timestamps never count. Paths are as the engine
@@ -16,14 +19,18 @@ Invariant: `changes` is sorted by path and names every path whose state differs.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from fleet_tui.oci.image import Image
 from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.mergedfs import Inode, MergedFS, NeedLower
+from fleet_tui.rebase.readplan import Want, read_layers
+from fleet_tui.rebase.tarscan import Member
 from fleet_tui.rebase.tree import Progress, ancestors, build, read_range
+
+if TYPE_CHECKING:
+    from fleet_tui.rebase.spooling import Keeper
 
 NO_LINKS: frozenset[str] = frozenset()
 
@@ -91,25 +98,76 @@ def shared_prefix(a: Image, b: Image) -> int:
     return n
 
 
+Ranges = list[list[Member]]
+
+
+def read_uppers(a: Image, b: Image, k: int, cache: LayerIndex | None, progress: Progress | None,
+                keeper: "Keeper | None" = None, labels: tuple[str, str] = ("OLD", "NEW")) -> tuple[Ranges, Ranges]:
+    """The entries of both images' layers above the first `k`, read at once (readplan.py).
+    A `keeper` that wants OLD's (A's) files first gets them before B is streamed."""
+    wants_a = [Want(a, i) for i in range(k, len(a.layers))]
+    wants_b = [Want(b, i, keeper) for i in range(k, len(b.layers))]
+    if keeper is not None and keeper.wants_old_first:
+        upper_a = read_layers(wants_a, cache, progress, f"{labels[0]} layers")
+        keeper.learn_old(upper_a, [w.layer.size for w in wants_a])
+        return upper_a, read_layers(wants_b, cache, progress, f"{labels[1]} layers")
+    both = read_layers(wants_a + wants_b, cache, progress, f"{labels[0]} and {labels[1]} layers")
+    return both[:len(wants_a)], both[len(wants_a):]
+
+
+Built = dict[tuple, Optional[MergedFS]]  # open-lower builds by (start, layers); None: NeedLower
+
+
+def _open_lower(image: Image, upper: list[list[Member]], k: int, built: Built | None) -> MergedFS:
+    """Layers k.. of `image` over an open lower part; the same layers are built once per `built`
+    (a rebase's seam candidates diff NEW's same layers against several of OLD's prefixes). With
+    `built`, the filesystem after each layer but the last is kept too (a copy: inodes are
+    frozen), so a candidate that keeps fewer of OLD's layers starts from the longest prefix built."""
+    def key(n: int) -> tuple:
+        return (k, tuple((layer.digest, layer.diff_id) for layer in image.layers[k:n]))
+    end = len(image.layers)
+    if built is None:
+        return build(image, upper, k, MergedFS(open_lower=True))
+    if key(end) in built:
+        fs = built[key(end)]
+        if fs is None:
+            raise NeedLower("(as before)")
+        return fs
+    start, fs = k, MergedFS(open_lower=True)
+    for n in range(end - 1, k, -1):  # the longest prefix already built
+        if (prefix := built.get(key(n))) is not None:
+            start, fs = n, prefix.copy()
+            break
+    for index in range(start, end):
+        try:
+            build(image, [upper[index - k]], index, fs)
+        except NeedLower:
+            for n in range(index + 1, end + 1):
+                built[key(n)] = None  # the same layer on the same filesystem needs the lower part again
+            raise
+        if index + 1 < end and key(index + 1) not in built:
+            built[key(index + 1)] = fs.copy()
+    built[key(end)] = fs  # never changed afterwards: a Diff only reads its filesystems
+    return fs
+
+
 def diff_images(a: Image, b: Image, progress: Progress | None = None, labels: tuple[str, str] = ("OLD", "NEW"),
-                exact: bool = True, cache: LayerIndex | None = None) -> Diff:
+                exact: bool = True, cache: LayerIndex | None = None, keeper: "Keeper | None" = None,
+                built: Built | None = None) -> Diff:
     """Every path whose state differs between A's and B's merged filesystems.
 
     With `exact=False` (rebase), a path only B's upper layers name counts as a change without
-    reading the shared layers to check (shipping B's entry is right either way).
+    reading the shared layers to check (shipping B's entry is right either way). `keeper`
+    (rebase): keeps the bytes of B's files the rebase may ship while B's layers are read;
+    `built`: open-lower builds to reuse across calls (see `_open_lower`).
     """
     k = shared_prefix(a, b)
-    ahead_a = cache is not None and cache.has_all(b.layers[k:])  # one side wholly indexed: read ahead
-    ahead_b = cache is not None and cache.has_all(a.layers[k:])
-    with ThreadPoolExecutor(2) as pool:  # zlib and sha256 release the GIL: both images at once
-        fa = pool.submit(read_range, a, k, progress=progress, label=labels[0], cache=cache, ahead=ahead_a)
-        fb = pool.submit(read_range, b, k, progress=progress, label=labels[1], cache=cache, ahead=ahead_b)
-        upper_a, upper_b = fa.result(), fb.result()
+    upper_a, upper_b = read_uppers(a, b, k, cache, progress, keeper, labels)
     layers_read = len(upper_a) + len(upper_b)
     if k:
         try:
-            ua = build(a, upper_a, k, MergedFS(open_lower=True))
-            ub = build(b, upper_b, k, MergedFS(open_lower=True))
+            ua = _open_lower(a, upper_a, k, built)
+            ub = _open_lower(b, upper_b, k, built)
             pa, pb = set(ua.paths), set(ub.paths)
             if (pa == pb or (not exact and pa <= pb)) and ua.node("") == ub.node(""):
                 return Diff(compare(ua, ub, pb), k, layers_read, ua, ub, whole=False)

@@ -4,8 +4,22 @@
 safety report, the new layer (in a temp dir), config and manifest, byte counts — and
 pushes nothing; the UI shows that preview before the operator confirms. Layers are read
 through the layer index cache in the state dir (`layerindex.py`): OLD's layers, indexed
-when OLD was NEW at the previous release, are not streamed again. `RebasePlan.push()`
-then publishes (blobs first, manifest last). `rebase()` is both in one call.
+when OLD was NEW at the previous release, are not streamed again, and the new layer is
+indexed when written. `RebasePlan.push()` then publishes (blobs first, manifest last).
+`rebase()` is both in one call.
+
+Reads: one rebase streams each blob at most once. The diff reads OLD's and NEW's layers
+above the shared prefix together (`readplan.py`: over the cores), keeping meanwhile the
+bytes of NEW's files the new layer may ship (`spooling.Keeper`); only a file it did not keep
+makes the layer holding it be read again (`delta.spools_for`), e.g. a NEW layer that came
+from the index. Pushing mounts OLD's blobs (never reads them).
+
+Layer budget: a result has at most `rebase.max_layers` (125, what engines register). When
+OLD is that deep, appending is ruled out and the new layer is merged into a seam over OLD's
+top layer(s) (`seam.py` prices it; the appended layer is built too, so the result says what
+merging cost devices holding OLD: `layer_budget`); a rebase is refused, before anything is
+pushed, only when no candidate fits (`--append`, or *paths* mode when OLD's top layers hold
+files outside the paths).
 
 Modes: *paths* ships NEW's entries under the given paths that differ from OLD (and
 whiteouts for what NEW lacks there; parents NEW adds come along); it refuses when
@@ -22,6 +36,7 @@ import posixpath
 import shutil
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,24 +47,15 @@ from fleet_tui.oci.layer import LayerResult
 from fleet_tui.oci.reference import Reference, parse_reference
 from fleet_tui.oci.store import open_store
 from fleet_tui.planning.pullplan import plan_pull
-from fleet_tui.rebase.delta import build_delta, extract_for
-from fleet_tui.rebase.diff import Change, Diff, diff_images
+from fleet_tui.rebase.delta import build_delta, spools_for
+from fleet_tui.rebase.diff import Change, Diff
 from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.publish import Assembled, assemble, push_rebased
+from fleet_tui.rebase.readplan import index_written
 from fleet_tui.rebase.safety import SafetyReport, safety_report
-from fleet_tui.rebase.seam import (
-    Candidate,
-    SeamChoice,
-    candidate_keeps,
-    choose,
-    costed,
-    live_bytes,
-    near_cheapest,
-    prefix_view,
-    same_outside,
-    worth_trying,
-)
-from fleet_tui.rebase.tree import Progress, ancestors, is_under
+from fleet_tui.rebase.seam import Candidate, SeamChoice, choose, prefix_view, seam_candidates
+from fleet_tui.rebase.spooling import Keeper
+from fleet_tui.rebase.tree import Progress
 
 MIN_SAVING = 0.20
 MAX_LAYERS = 125  # moby refuses deeper images: "max depth exceeded" (layer/layer_store.go maxLayerDepth)
@@ -78,6 +84,7 @@ class RebaseResult:
     onto_layers: int = 0  # OLD's layers; `reused_layers` of them are kept (the rest dropped: the seam)
     bytes_for_fresh: int = 0  # a device holding nothing pulls this
     seam: list[dict[str, Any]] = field(default_factory=list)  # each candidate costed (fleet_tui.rebase.seam)
+    layer_budget: dict[str, Any] = field(default_factory=dict)  # what merging into a seam cost (SeamChoice.budget_json)
 
     @property
     def saving(self) -> float:
@@ -93,7 +100,7 @@ class RebaseResult:
             "changes": self.changes, "blobs": self.blobs, "seconds": round(self.seconds, 3),
             "platforms": self.platforms, "index_bytes": self.index_bytes,
             "onto_layers": self.onto_layers, "dropped_layers": max(0, self.onto_layers - self.reused_layers),
-            "bytes_for_fresh": self.bytes_for_fresh, "seam": self.seam,
+            "bytes_for_fresh": self.bytes_for_fresh, "seam": self.seam, "layer_budget": self.layer_budget,
         }
 
 
@@ -160,6 +167,7 @@ class RebasePlan:
             list(self.report.warnings), refused, self.fallback, counts, blobs or {}, time.monotonic() - self.started,
             onto_layers=len(onto.layers), bytes_for_fresh=sum(layer.size for layer in self.old.layers) + self.layer.size
             + extra, seam=self.seam.to_json(len(onto.layers), extra) if self.seam else [],
+            layer_budget=self.seam.budget_json(len(onto.layers), self.config.rebase.max_layers, extra) if self.seam else {},
         )
 
     def push(self, progress: Progress | None = None) -> RebaseResult:
@@ -211,19 +219,19 @@ def normalise_paths(paths: list[str]) -> list[str]:
     return sorted(set(out))
 
 
-def _inside(change: Change, paths: list[str]) -> bool:
-    if any(is_under(change.path, p) for p in paths):
-        return True
-    # a parent directory NEW adds for the paths comes along (else the engine would invent one)
-    return (change.old is None and change.new is not None and change.new.kind == "dir"
-            and any(change.path in set(ancestors(p)) for p in paths))
-
-
 def check_depth(old: Image, max_layers: int = MAX_LAYERS) -> None:
     if len(old.layers) + 1 > max_layers:
         raise FleetError(f"{old.ref} has {len(old.layers)} layers; a rebase onto it would have {len(old.layers) + 1}, "
                          f"more than rebase.max_layers = {max_layers} (engines refuse more than {MAX_LAYERS}: "
                          f"\"max depth exceeded\") — deploy NEW instead, or rebase onto an image with fewer layers")
+
+
+def _no_fit(old: Image, max_layers: int, auto: bool) -> str:
+    why = ("no rebase onto fewer of its layers keeps everything outside --paths as OLD has it (OLD's top layers hold "
+           "files there) — use --auto, or deploy NEW" if not auto else "no rebase onto fewer of its layers could be "
+           "built — deploy NEW")
+    return (f"{old.ref} has {len(old.layers)} layers and a result may have at most {max_layers} "
+            f"(rebase.max_layers; engines refuse more than {MAX_LAYERS}: \"max depth exceeded\"); {why}")
 
 
 def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,
@@ -234,29 +242,37 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
     if compression not in COMPRESSIONS:
         raise UsageError(f"--compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
     started = time.monotonic()
-    new_img = new if isinstance(new, Image) else load_image(new, config, platform)
-    old_img = onto if isinstance(onto, Image) else load_image(onto, config, platform)
+    new_img, old_img = _load_both(new, onto, config, platform)
     if compression == "zstd" and old_img.family != "oci":
         raise UsageError(f"--compression zstd needs an OCI image; {old_img.ref} is Docker v2 (its layers are gzip only)")
     target = target_reference(tag, new_img)
     wanted = [] if auto else normalise_paths(paths or [])
-    candidates = _candidates(old_img, new_img, wanted, auto, append, progress, LayerIndex.for_config(config))
+    cache = LayerIndex.for_config(config)
     workdir = tempfile.mkdtemp(prefix="fleet-rebase-")
     try:
-        # the files every candidate near the cheapest ships, extracted from NEW in one pass
-        spools = extract_for(new_img, (c.writes for c in near_cheapest(candidates)), workdir, progress)
+        keeper = Keeper(workdir, None if auto else wanted)  # NEW's files kept during the diff's read
+        max_keep = config.rebase.max_layers - 1  # the layer budget, less the new layer
+        candidates = seam_candidates(old_img, new_img, wanted, auto, append, progress, cache, keeper, max_keep)
+        if not any(c.keep <= max_keep for c in candidates):
+            if append:
+                check_depth(old_img, config.rebase.max_layers)
+            raise FleetError(_no_fit(old_img, config.rebase.max_layers, auto))
 
         def build(c: Candidate, where: str) -> None:
             os.makedirs(where, exist_ok=True)
+            spools = spools_for(new_img, c.writes, keeper, progress)  # reads only what was not kept
             c.layer, c.layer_path = build_delta(new_img, c.writes, c.whiteouts, where, progress, compression, spools)
 
-        seam = choose(candidates, build, workdir)
+        seam = choose(candidates, build, workdir, max_keep)
         chosen = seam.chosen
         base = prefix_view(old_img, chosen.keep)
         check_depth(base, config.rebase.max_layers)
         how = "--auto" if auto else "--paths " + ",".join("/" + p for p in wanted)
         assert chosen.layer is not None
         assembled = assemble(base, new_img, chosen.layer, f"fleet-tui rebase {how}")
+        # the new layer, read back through every check, is indexed: a rebase onto this result
+        # (next month's OLD) or a verify of it reads none of its bytes
+        index_written(chosen.layer_path, chosen.layer, assembled.layer_descriptor.media_type, new_img, target, cache)
         naive = plan_pull(new_img, [old_img]).total_bytes
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -266,29 +282,13 @@ def prepare_rebase(new: Image | str, onto: Image | str, tag: str, config: Config
                       naive, workdir, config, force, started, onto=old_img, seam=seam)
 
 
-def _candidates(old: Image, new: Image, wanted: list[str], auto: bool, append: bool, progress: Progress | None,
-                cache: LayerIndex) -> list[Candidate]:
-    """One costed candidate per number of OLD's layers kept (fleet_tui.rebase.seam); keeps
-    whose new layer cannot come near the cheapest are never diffed."""
-    def split(diff: Diff) -> tuple[list[Change], list[Change]]:
-        if auto:
-            return diff.changes, []
-        return ([c for c in diff.changes if _inside(c, wanted)], [c for c in diff.changes if not _inside(c, wanted)])
-
-    keeps = candidate_keeps(old, new, append)
-    diff = diff_images(old, new, progress, exact=False, cache=cache)
-    inside, reference = split(diff)
-    if not inside:
-        raise FleetError(f"nothing under {', '.join('/' + p for p in wanted) or '/'} differs between NEW and "
-                         "OLD; check --paths (`fleet-tui verify OLD NEW` lists the differences)")
-    first = costed(len(old.layers), old, diff, inside, reference)
-    out = [first]
-    for keep in worth_trying(keeps, first, live_bytes(diff)):
-        diff = diff_images(prefix_view(old, keep), new, progress, exact=False, cache=cache)
-        inside, outside = split(diff)
-        if inside and same_outside(outside, reference):  # paths mode: nothing outside the paths may move
-            out.append(costed(keep, old, diff, inside, outside))
-    return out
+def _load_both(new: Image | str, onto: Image | str, config: Config, platform: str) -> tuple[Image, Image]:
+    """NEW and OLD, their manifests and configs fetched at the same time."""
+    def load(image: Image | str) -> Image:
+        return image if isinstance(image, Image) else load_image(image, config, platform)
+    with ThreadPoolExecutor(2) as pool:
+        new_f, old_f = pool.submit(load, new), pool.submit(load, onto)
+        return new_f.result(), old_f.result()
 
 
 def preview_rebase(new: Image | str, onto: Image | str, tag: str, config: Config, paths: list[str] | None = None,

@@ -19,7 +19,8 @@ mode the merged filesystem equals NEW whatever k is; in *paths* mode dropping OL
 layers must not change anything outside the paths (the changes outside are the same as
 against all of OLD). Candidates: k = len(OLD) (append) down to the layers OLD shares with
 NEW (never below 1, at most `MAX_CANDIDATES`); a keep that would re-ship more live files than
-the tolerance allows is never diffed.
+the tolerance allows is never diffed. `seam_candidates` diffs and costs them (the first diff
+reads the layers; the others take them from the index's memory and reuse NEW's build).
 """
 
 from __future__ import annotations
@@ -29,10 +30,15 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from fleet_tui.errors import FleetError
 from fleet_tui.oci.image import Image
 from fleet_tui.oci.layer import LayerResult
 from fleet_tui.oci.manifest import ImageConfig, Manifest
-from fleet_tui.rebase.diff import Change, Diff, layer_changes, shared_prefix
+from fleet_tui.rebase.diff import Built, Change, Diff, diff_images, layer_changes, shared_prefix
+from fleet_tui.rebase.layerindex import LayerIndex
+from fleet_tui.rebase.mergedfs import Inode
+from fleet_tui.rebase.spooling import Keeper
+from fleet_tui.rebase.tree import Progress, ancestors, is_under
 
 TOLERANCE, SLACK = 1.05, 1024
 MAX_CANDIDATES = 8
@@ -91,6 +97,17 @@ class Candidate:
 class SeamChoice:
     chosen: Candidate
     candidates: list[Candidate] = field(default_factory=list)
+    appended: Candidate | None = None  # built too when the layer budget ruled appending out
+
+    def budget_json(self, layers_total: int, max_layers: int, extra: int) -> dict[str, Any]:
+        """What the layer budget cost (empty when appending was allowed): the bytes a device
+        holding OLD pulls for the merged layer vs for an appended one (both built)."""
+        if self.appended is None or self.appended.layer is None:
+            return {}
+        merged, appended = self.chosen.layer_bytes + extra, self.appended.layer_bytes + extra
+        return {"max_layers": max_layers, "onto_layers": layers_total, "merged_layers": layers_total - self.chosen.keep,
+                "old_holder_bytes": merged, "old_holder_bytes_if_appended": appended,
+                "extra_old_holder_bytes": merged - appended, "layers": self.chosen.keep + 1}
 
     def to_json(self, layers_total: int, extra: int) -> list[dict[str, Any]]:
         return [c.to_json(layers_total, c is self.chosen, extra) for c in self.candidates]
@@ -140,9 +157,13 @@ def worth_trying(keeps: list[int], append: "Candidate", live: dict[int, int]) ->
     return out
 
 
-def costed(keep: int, old: Image, diff: Diff, inside: list[Change], outside: list[Change]) -> Candidate:
+def costed(keep: int, old: Image, diff: Diff, inside: list[Change], outside: list[Change],
+           stored: Callable[[Inode], int] | None = None) -> Candidate:
+    """`stored`: the bytes a file of NEW takes in the new layer (a sparse file: its data only);
+    default its size."""
     writes, whiteouts = layer_changes(inside)
-    unpacked = sum(TAR_HEADER + (c.new.size if c.new is not None and c.new.kind == "file" else 0) for c in writes)
+    size = stored or (lambda node: node.size)
+    unpacked = sum(TAR_HEADER + (size(c.new) if c.new is not None and c.new.kind == "file" else 0) for c in writes)
     unpacked += TAR_HEADER * len(whiteouts)
     dead = sum(c.old.size for c in inside if c.old is not None and c.old.kind == "file")
     kept = sum(layer.size for layer in old.layers[:keep])
@@ -155,13 +176,22 @@ def near_cheapest(candidates: list[Candidate]) -> list[Candidate]:
     return [c for c in candidates if c.unpacked <= best * TOLERANCE + SLACK]
 
 
-def choose(candidates: list[Candidate], build: Callable[[Candidate, str], None], workdir: str) -> SeamChoice:
+def choose(candidates: list[Candidate], build: Callable[[Candidate, str], None], workdir: str,
+           max_keep: int | None = None) -> SeamChoice:
     """Among the candidates near the cheapest estimate for old holders, build and return the one
     a fresh device pulls least of (ties: fewer layers). One layer is built: the candidates ship
-    the same kind of files, so their estimates rank them as their compressed sizes would."""
-    near = sorted(near_cheapest(candidates), key=lambda c: (c.kept_bytes + c.unpacked, c.keep))
+    the same kind of files, so their estimates rank them as their compressed sizes would.
+    `max_keep` (the layer budget less the new layer): only candidates within it count; when
+    that rules appending out, the appended layer is built too, to say what merging costs. The
+    caller checks that some candidate fits."""
+    fits = [c for c in candidates if max_keep is None or c.keep <= max_keep]
+    near = sorted(near_cheapest(fits), key=lambda c: (c.kept_bytes + c.unpacked, c.keep))
     build(near[0], os.path.join(workdir, f"keep-{near[0].keep}"))
-    return SeamChoice(near[0], candidates)
+    appended = max(candidates, key=lambda c: c.keep)
+    if appended in fits:
+        return SeamChoice(near[0], candidates)
+    build(appended, os.path.join(workdir, f"keep-{appended.keep}"))
+    return SeamChoice(near[0], candidates, appended)
 
 
 def same_outside(a: list[Change], b: list[Change]) -> bool:
@@ -169,3 +199,48 @@ def same_outside(a: list[Change], b: list[Change]) -> bool:
     def key(changes: list[Change]) -> set[tuple]:
         return {(c.path, c.new.identity() if c.new is not None else None) for c in changes}
     return key(a) == key(b)
+
+
+def inside_paths(change: Change, paths: list[str]) -> bool:
+    if any(is_under(change.path, p) for p in paths):
+        return True
+    # a parent directory NEW adds for the paths comes along (else the engine would invent one)
+    return (change.old is None and change.new is not None and change.new.kind == "dir"
+            and any(change.path in set(ancestors(p)) for p in paths))
+
+
+def seam_candidates(old: Image, new: Image, wanted: list[str], auto: bool, append: bool,
+                    progress: Progress | None, cache: LayerIndex, keeper: Keeper | None = None,
+                    max_keep: int | None = None) -> list[Candidate]:
+    """One costed candidate per number of OLD's layers kept (fleet_tui.rebase.seam); keeps
+    whose new layer cannot come near the cheapest are never diffed — unless none of those fits
+    the layer budget (`max_keep`): then the keeps within it are tried, most kept first, until
+    one gives a valid candidate (merging the new layer into a seam over OLD's top layers)."""
+    def split(diff: Diff) -> tuple[list[Change], list[Change]]:
+        if auto:
+            return diff.changes, []
+        inside = [c for c in diff.changes if inside_paths(c, wanted)]
+        return inside, [c for c in diff.changes if not inside_paths(c, wanted)]
+
+    keeps = candidate_keeps(old, new, append)
+    built: Built = {}  # NEW's layers are built once for every candidate
+    diff = diff_images(old, new, progress, exact=False, cache=cache, keeper=keeper, built=built)
+    inside, reference = split(diff)
+    if not inside:
+        raise FleetError(f"nothing under {', '.join('/' + p for p in wanted) or '/'} differs between NEW and "
+                         "OLD; check --paths (`fleet-tui verify OLD NEW` lists the differences)")
+    stored = keeper.stored_size if keeper is not None else None
+    first = costed(len(old.layers), old, diff, inside, reference, stored)
+    out = [first]
+    tries = worth_trying(keeps, first, live_bytes(diff))
+    over_budget = max_keep is not None and not append and all(k > max_keep for k in [first.keep, *tries])
+    if over_budget:  # most of OLD kept first; below the shared layers too (the result equals NEW in auto mode)
+        tries += [k for k in range(min(max_keep, len(old.layers)), 0, -1) if k not in tries][:MAX_CANDIDATES]  # type: ignore[arg-type]
+    for keep in tries:
+        if over_budget and any(c.keep <= max_keep for c in out):  # type: ignore[operator]
+            break  # the budget needs one candidate within it: the one keeping most of OLD
+        diff = diff_images(prefix_view(old, keep), new, progress, exact=False, cache=cache, built=built)
+        inside, outside = split(diff)
+        if inside and same_outside(outside, reference):  # paths mode: nothing outside the paths may move
+            out.append(costed(keep, old, diff, inside, outside, stored))
+    return out

@@ -2,9 +2,10 @@
 
 Each layer's entries come from the layer index cache when it has that exact layer (see
 `layerindex.py`), else from streaming the blob (`blobstream.map_layer`), which then indexes
-it: both give the same entries, so a merged filesystem never depends on the cache. File
-contents are hashed while streaming and never held in memory; only per-path metadata is
-kept, so memory grows with the number of paths, never with layer size.
+it, as `readplan.py` schedules them; both give the same entries, so a merged filesystem
+never depends on the cache. File contents are hashed while streaming and never held in
+memory; only per-path metadata is kept, so memory grows with the number of paths, never
+with layer size.
 
 A layer a device would refuse (`mergedfs.LayerRefused`: a hard link to nothing, an entry
 type engines do not handle, a whiteout of what the same layer created…) is a `LayerError`
@@ -13,17 +14,17 @@ naming the image and the layer.
 
 from __future__ import annotations
 
-import hashlib
-from typing import Callable, Iterable
+from typing import Iterable
 
 from fleet_tui.oci.image import Image
-from fleet_tui.rebase.blobstream import map_layer
 from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.layerstream import layer_error
 from fleet_tui.rebase.mergedfs import LayerRefused, MergedFS
+from fleet_tui.rebase.readplan import Progress, Want, layer_members, read_layer, read_layers
 from fleet_tui.rebase.tarscan import Member
 
-Progress = Callable[[str, int, int], None]  # (what, n, of)
+__all__ = ["Progress", "ancestors", "is_under", "layer_members", "read_layer", "apply_layer", "read_range",
+           "build", "merged"]
 
 
 def ancestors(path: str) -> Iterable[str]:
@@ -38,36 +39,6 @@ def is_under(path: str, top: str) -> bool:
     return not top or path == top or path.startswith(top + "/")
 
 
-def _hash(views: Iterable[memoryview | bytes]) -> str:
-    h = hashlib.sha256()
-    for view in views:
-        h.update(view)
-    return h.hexdigest()
-
-
-def _hashed(member: Member, data: Iterable[memoryview | bytes]) -> Member:
-    if member.isreg():
-        member.sha256 = _hash(data)
-    return member
-
-
-def read_layer(image: Image, index: int, ahead: bool = False) -> list[Member]:
-    """Every entry of one layer, regular files hashed; returned only once the whole layer
-    was read and checked (blob digest, end of stream, diff_id)."""
-    return map_layer(image, image.layers[index], _hashed, ahead)
-
-
-def layer_members(image: Image, index: int, cache: LayerIndex | None = None, ahead: bool = False) -> list[Member]:
-    """The layer's entries from the index cache if it has them, else from the blob (then indexed)."""
-    layer = image.layers[index]
-    members = cache.load(layer) if cache is not None else None
-    if members is None:
-        members = read_layer(image, index, ahead)
-        if cache is not None:
-            cache.save(layer, members)
-    return members
-
-
 def apply_layer(fs: MergedFS, image: Image, index: int, members: list[Member]) -> MergedFS:
     """Apply one layer's entries; a layer engines refuse is a LayerError naming it."""
     try:
@@ -77,15 +48,10 @@ def apply_layer(fs: MergedFS, image: Image, index: int, members: list[Member]) -
 
 
 def read_range(image: Image, start: int = 0, end: int | None = None, progress: Progress | None = None,
-               label: str = "", cache: LayerIndex | None = None, ahead: bool = False) -> list[list[Member]]:
-    """The entries of `image.layers[start:end]`, layer by layer."""
+               label: str = "", cache: LayerIndex | None = None) -> list[list[Member]]:
+    """The entries of `image.layers[start:end]`, layer by layer (read as `readplan` reads)."""
     end = len(image.layers) if end is None else end
-    out = []
-    for index in range(start, end):
-        if progress:
-            progress(f"reading {label or image.ref} layer", index + 1, len(image.layers))
-        out.append(layer_members(image, index, cache, ahead))
-    return out
+    return read_layers([Want(image, i) for i in range(start, end)], cache, progress, f"{label or image.ref} layers")
 
 
 def build(image: Image, ranges: list[list[Member]], start: int, fs: MergedFS | None = None) -> MergedFS:

@@ -23,7 +23,8 @@ from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.rebase.diff import Change, diff_images
 from fleet_tui.rebase.layerindex import LayerIndex
 from fleet_tui.rebase.multiplatform import platform_entries
-from fleet_tui.rebase.tree import Progress, layer_members
+from fleet_tui.rebase.readplan import Want, read_layers
+from fleet_tui.rebase.tree import Progress
 
 PLATFORM_KEYS = ("architecture", "os", "variant", "os.version", "os.features")
 
@@ -73,9 +74,10 @@ def verify_images(a: Image | str, b: Image | str, config: Config, progress: Prog
     img_b = b if isinstance(b, Image) else load_image(b, config, platform)
     cache = LayerIndex.for_config(config)
     diff = diff_images(img_a, img_b, progress, labels=("A", "B"), cache=cache)
-    for img in (img_a, img_b):  # every blob checked once (an index entry exists only for a checked blob)
-        for index in range(len(img.layers)):
-            layer_members(img, index, cache)
+    # every blob checked once (an index entry exists only for a checked blob): the layers the
+    # diff did not need, read together; those it read are in the index's memory already
+    read_layers([Want(img, i) for img in (img_a, img_b) for i in range(len(img.layers))], cache, progress,
+                "the rest of A's and B's layers")
     return VerifyResult(img_a.pinned, img_b.pinned, diff.changes, diff.layers_read, config_differences(img_a, img_b))
 
 

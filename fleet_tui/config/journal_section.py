@@ -8,7 +8,7 @@ environment variable `password_env` (libpq's own `PGPASSWORD` by default) or the
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, field_validator
 
@@ -45,6 +45,10 @@ class JournalSection(Section):
         if parts.password is not None:
             remember(parts.password)  # the error below quotes the value: masked wherever it is shown
             raise ValueError("carries a password; remove it from the URL and put it in the environment variable "
+                             "named by password_env (or password_file)")
+        if "password" in parse_qs(parts.query):
+            remember(parse_qs(parts.query)["password"][0])
+            raise ValueError("carries a password (?password=); remove it and put it in the environment variable "
                              "named by password_env (or password_file)")
         if not parts.hostname or not parts.path.strip("/"):
             raise ValueError("needs a host and a database: postgresql://USER@HOST:PORT/DATABASE")

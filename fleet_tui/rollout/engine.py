@@ -46,6 +46,7 @@ from fleet_tui.rollout.site_steps import SiteSteps, held_sites
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.rollout.tagging import WaveTagging
+from fleet_tui.secrets import redact
 from fleet_tui.units import plural
 
 # What a step may meet when the hub or the journal is busy (another writer holds the lock
@@ -55,7 +56,7 @@ TRANSIENT = (RemoteError, sqlite3.OperationalError, OSError)
 
 
 def one_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    return redact((str(exc).splitlines() or [type(exc).__name__])[0][:200])  # engine logs never carry a secret
 
 
 def _stdout_log(line: str) -> None:

@@ -160,6 +160,9 @@ class Journal:
             return
         self.lock = threading.RLock()
         self.where = str(self.path)
+        if sqlite3.sqlite_version_info < (3, 35):  # RETURNING (every event's seq) needs 3.35
+            raise RemoteError(f"rollout journal {self.path}: this Python's SQLite is {sqlite3.sqlite_version}, the "
+                              "journal needs 3.35 or newer; use a newer Python (3.11 builds bundle it) or [journal] url")
         try:
             self.conn = open_wal(self.path, 30.0, "FULL")  # FULL: an intent must survive power loss too
             ensure_schema(self.conn, self.lock, SCHEMA)

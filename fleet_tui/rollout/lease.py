@@ -70,6 +70,9 @@ class Lease:
         journal = self.journal
         with journal.tx() as conn:
             now = journal.pg.now()
+            # a row to lock even for a rollout's first lease: two first takers then serialise on it
+            conn.execute("INSERT INTO leases VALUES (?, '', '', 0, 0, 0, 0) ON CONFLICT (rollout_id) DO NOTHING",
+                         (self.id,))
             row = conn.execute("SELECT holder, host, pid, token, expires FROM leases WHERE rollout_id = ? FOR UPDATE",
                                (self.id,)).fetchone()
             if row is not None and row[0] != self.me and row[4] > now and not self._dead_here(row[1], int(row[2])):
@@ -98,8 +101,8 @@ class Lease:
         """Extend the lease; False (and `lost` says why) once another host holds the rollout."""
         with self.journal.tx() as conn:
             now = self.journal.pg.now()
-            cur = conn.execute("UPDATE leases SET expires = ? WHERE rollout_id = ? AND token = ?",
-                               (now + self.ttl, self.id, self.token))
+            cur = conn.execute("UPDATE leases SET expires = ? WHERE rollout_id = ? AND token = ? AND holder = ?",
+                               (now + self.ttl, self.id, self.token, self.me))
             if cur.rowcount == 0:
                 self.lost = self._taken_by(conn)
                 return False
@@ -110,7 +113,7 @@ class Lease:
             try:
                 if not self.renew():
                     return
-            except FleetError:
+            except Exception:  # noqa: BLE001 - the server is away (or hiccuped): the next renewal tries again
                 continue  # the server is away: the next renewal tries again; `check` fences the writes
 
     def _taken_by(self, conn: Any) -> str:
@@ -121,8 +124,8 @@ class Lease:
 
     def check(self, conn: Any) -> None:
         """Inside a write transaction: raise `Superseded` unless this lease still holds the rollout."""
-        row = conn.execute("SELECT token FROM leases WHERE rollout_id = ? FOR SHARE", (self.id,)).fetchone()
-        if row is None or int(row[0]) != self.token:
+        row = conn.execute("SELECT token, holder FROM leases WHERE rollout_id = ? FOR SHARE", (self.id,)).fetchone()
+        if row is None or int(row[0]) != self.token or row[1] != self.me:
             self.lost = self.lost or self._taken_by(conn)
             raise Superseded(f"{self.lost}; this engine (pid {self.pid}) wrote nothing more and stops")
 

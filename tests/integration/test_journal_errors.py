@@ -80,6 +80,7 @@ def test_wrong_password_missing_database_and_no_server_are_one_line_each(tmp_pat
     ("mysql://u@h/db", ("scheme 'mysql'",)),
     (f"postgresql://u:{PASSWORD}@h/db", ("carries a password", "password_env")),
     ("postgresql://h", ("needs a host and a database",)),
+    (f"postgresql://u@h/db?password={PASSWORD}", ("carries a password",)),
 ])
 def test_a_bad_url_is_one_line_and_never_shows_a_password(tmp_path, url, words):
     one_line(run(tmp_path, url, "rollout", "list"), *words)

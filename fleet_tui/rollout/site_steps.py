@@ -206,7 +206,7 @@ class SiteSteps:
             return ids
         view = views[canary]
         if view.state == "failed":
-            self.halt(site, wave, f"its canary {canary} failed: {(view.message or '')[:120]}")
+            self.halt(site, wave, f"its canary {canary} failed: {(view.error or '')[:120]}")
             return []
         return ids if view.state == "running" and view.digest == ctx.expected.get(canary) else []
 

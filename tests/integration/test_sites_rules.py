@@ -72,3 +72,18 @@ def test_a_monthly_cap_halts_the_site_and_the_rest_goes_on(tmp_path, registry, r
     assert out["state"] == "halted" and "shed" in status["reason"] and "monthly cap" in status["reason"], status
     assert {status["devices"][d]["state"] for d in site} == {"pending"}
     assert sum(d["state"] == "running" for d in status["devices"].values()) == N - AT_SITE
+
+
+def test_a_failed_canary_halts_its_site_and_the_rest_goes_on(tmp_path, registry, repo_name):
+    # one wave: the rollout's own canary wave would judge whichever device the seeded order puts first
+    env, site = site_env(tmp_path, registry, repo_name, rollout='waves = "100%"')
+    fleet = env.fleet(fail=tuple(site), fail_image=env.v2)  # every device of the site fails the new image
+    try:
+        out = env.cli_json("rollout", "start", env.v2, "--group", GROUP, codes=(0, 1))
+        status = env.cli_json("rollout", "status", out["id"])
+    finally:
+        fleet.stop()
+    assert out["state"] == "halted" and "shed" in status["reason"] and "canary" in status["reason"], status
+    states = [status["devices"][d]["state"] for d in site]
+    assert states.count("failed") == 1 and states.count("pending") == AT_SITE - 1, states  # only the canary was told
+    assert sum(d["state"] == "running" for d in status["devices"].values()) == N - AT_SITE

@@ -384,12 +384,14 @@ class Journal:
             rows = self.conn.execute(sql + " ORDER BY wave, device_id", params).fetchall()
         return [Assignment(*r) for r in rows]
 
-    def events(self, rollout_id: str, kind: str | None = None, after: int = 0) -> list[Event]:
+    def events(self, rollout_id: str, kind: str | Sequence[str] | None = None, after: int = 0) -> list[Event]:
+        """The rollout's events in order; `kind`: one kind, or several."""
         sql = "SELECT seq, ts, wave, kind, phase, data FROM events WHERE rollout_id = ? AND seq > ?"
         params: list[Any] = [rollout_id, after]
         if kind:
-            sql += " AND kind = ?"
-            params.append(kind)
+            kinds = [kind] if isinstance(kind, str) else list(kind)
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            params += kinds
         with self.lock:
             rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
         return [Event(s, t, w, k, p, json.loads(d)) for s, t, w, k, p, d in rows]

@@ -35,9 +35,7 @@ RECHECK_S = 120.0
 def site_status(journal: Any, rollout_id: str) -> dict[str, dict[str, Any]]:
     """Site → {"state": warming|ready|halted, "reason", "warmed" bytes, "items"} from the journal."""
     out: dict[str, dict[str, Any]] = {}
-    for e in journal.events(rollout_id):
-        if e.kind not in ("site", "warm"):
-            continue
+    for e in journal.events(rollout_id, ("site", "warm")):
         name = str(e.data.get("site", ""))
         st = out.setdefault(name, {"state": "warming", "reason": "", "warmed": 0, "items": 0, "ready_bytes": 0})
         if e.kind == "warm":
@@ -71,13 +69,14 @@ class SiteSteps:
         variants = ctx.spec["variants"]
         self.site_of = {a.device_id: variants[a.variant].get("site", "") for a in ctx.assignments
                         if variants[a.variant].get("site", "") in self.sites}
+        self.members: dict[str, list[str]] = defaultdict(list)  # site → its devices, in assignment order
+        for a in ctx.assignments:
+            if a.device_id in self.site_of:
+                self.members[self.site_of[a.device_id]].append(a.device_id)
         self.jobs: dict[str, WarmJob] = {}
         self._checked: dict[str, float] = {}
         self._waiting: set[str] = set()  # sites whose closed uplink window was recorded
         self._reported: dict[str, set[str]] = {}  # per running job: items whose `warm` event is written
-
-    def members(self, site: str) -> list[str]:
-        return [a.device_id for a in self.ctx.assignments if self.site_of.get(a.device_id) == site]
 
     def held_devices(self) -> set[str]:
         if not self.sites:
@@ -198,7 +197,8 @@ class SiteSteps:
     def _past_canary(self, site: str, wave: int, ids: list[str], told: set[str], views: dict[str, Any]) -> list[str]:
         """One device of the site first; the rest once it runs the new image."""
         ctx = self.ctx
-        ever = [d for d in self.members(site) if d in told or d in self._told_before(wave)]
+        before = self._told_before(wave)  # one journal read, not one per device
+        ever = [d for d in self.members[site] if d in told or d in before]
         if not ever:
             return ids[:1]
         canary = ever[0]
@@ -218,7 +218,7 @@ class SiteSteps:
         return out
 
     def halt(self, site: str, wave: int, reason: str) -> None:
-        n = len(self.members(site))
+        n = len(self.members[site])
         self.ctx.record("site", "done", wave, {"site": site, "halt": reason})
         self.ctx.log(f"site {site} halted ({plural(n, 'device')} held back): {reason}")
 

@@ -33,7 +33,7 @@ from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.inventory import read_group_states
 from fleet_tui.rollout.journal import TERMINAL, Assignment, Journal
 from fleet_tui.rollout.policy import Policy, order_ranked
-from fleet_tui.rollout.site_plan import site_variants, upstream_ref, warm_caches, wave_spend
+from fleet_tui.rollout.site_plan import base_variant, site_variants, upstream_ref, warm_caches, wave_spend
 from fleet_tui.rollout.staging import stage_index
 
 MAX_VARIANTS = 8
@@ -191,7 +191,7 @@ def plan_rollout(
         start += size
     naive_total = rollback_total = 0
     for st, (variant, pinned, _digest, planned) in zip(states.states, per_state):
-        n, plain = len(st.device_ids), variant.split("@", 1)[0]  # `full@depot-3`: `full`, through a site's cache
+        n, plain = len(st.device_ids), base_variant(variant)  # `full@depot-3`: `full`, through a site's cache
         naive_total += n * (planned if plain == "full" else plan_bytes("full", pinned, st.key.platform, st.key.held))
         rollback_total += n * rollback_bytes(plain, pinned, st.key.platform)
     prev = {p: d for p, d in prev_of}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_tui.rollout.journal import Journal
+from fleet_tui.rollout.site_plan import variant_site
 from fleet_tui.rollout.site_progress import cost_with_sites
 from fleet_tui.rollout.snapshot import RolloutSnapshot
 
@@ -71,7 +72,7 @@ class Report:
             "states": {state: s.count(state) for state in sorted({d.state for d in s.devices})},
             "timeline": [{"t": round(t, 1), "bytes": b} for t, b in self.timeline()],
             "per_device": {d.id: {"wave": d.wave, "variant": d.variant, "state": d.state, "bytes": d.bytes,
-                                  "planned": d.total, "site": site_of(d.variant)} for d in s.devices},
+                                  "planned": d.total, "site": variant_site(d.variant)} for d in s.devices},
             "sites": [p.to_json() for p in s.sites],
         }
 
@@ -81,7 +82,7 @@ class Report:
         writer.writerow(["device", "wave", "variant", "state", "bytes", "planned", f"cost_{self.currency}", "site"])
         sites = {p.site for p in self.snapshot.sites if p.kind != "none"}
         for d in self.snapshot.devices:
-            site = site_of(d.variant)  # a site's devices pull over its LAN: the uplink's cost is the site's row
+            site = variant_site(d.variant)  # a site's devices pull over its LAN: the uplink's cost is the site's row
             cost = 0.0 if site in sites else d.bytes / 1e9 * self.per_gb
             writer.writerow([d.id, d.wave + 1, d.variant, d.state, d.bytes, d.total, f"{cost:.4f}", site])
         return out.getvalue()
@@ -146,11 +147,6 @@ class Report:
                 f'<polyline fill="none" stroke="#2a7" stroke-width="2" points="{xy}"/>'
                 f'<text x="20" y="14" font-size="11">{b_max:,} B</text>'
                 f'<text x="{CHART_W - 20}" y="{CHART_H - 5}" font-size="11" text-anchor="end">{t_max:,.0f} s</text></svg>')
-
-
-def site_of(variant: str) -> str:
-    """`full@depot-3` → `depot-3` (a site's variant), else ""."""
-    return variant.partition("@")[2]
 
 
 def build_report(journal: Journal, snapshot: RolloutSnapshot, per_gb: float, currency: str) -> Report:

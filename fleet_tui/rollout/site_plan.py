@@ -28,6 +28,21 @@ from fleet_tui.rollout.journal import Journal
 Have = Callable[[str, str], "Image | None"]
 
 
+def site_variant(variant: str, site: str) -> str:
+    """The key of `variant` as given to the devices of `site`: `full@depot-3`."""
+    return f"{variant}@{site}"
+
+
+def variant_site(key: str) -> str:
+    """`full@depot-3` → `depot-3`; "" for a variant of no site."""
+    return key.partition("@")[2]
+
+
+def base_variant(key: str) -> str:
+    """`full@depot-3` → `full`: the variant a site's key stands for."""
+    return key.partition("@")[0]
+
+
 def through(ref: str, host: str) -> str:
     """`ref` (pinned) named through a site's cache: `<host>/<repository>@<digest>`."""
     parsed = parse_reference(ref)
@@ -56,7 +71,7 @@ def site_variants(config: Any, states: GroupStates, per_state: list[tuple[str, s
         if site is None or site.cache == "none":
             out.append((variant, pinned, digest, planned))
             continue
-        key = f"{variant}@{name}"
+        key = site_variant(variant, name)
         base = variants[variant]
         if key not in variants:
             image = through(base["image"], site.ref_host()) if site.cache == "distribution" else base["image"]

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from fleet_tui.rollout.site_plan import variant_site
 from fleet_tui.rollout.site_steps import site_status
 
 
@@ -76,5 +77,5 @@ def cost_with_sites(devices: Iterable[Any], sites: tuple[SiteProgress, ...], per
     """What a rollout's bytes cost: devices of no site (or of a site without a cache) by their
     own bytes at `per_gb`; a site with a cache by its uplink (variant `<key>@<site>`)."""
     cached = {p.site for p in sites if p.kind != "none"}
-    own = sum(d.bytes for d in devices if d.variant.partition("@")[2] not in cached)
+    own = sum(d.bytes for d in devices if variant_site(d.variant) not in cached)
     return own / 1e9 * per_gb + sum(p.uplink_cost for p in sites if p.site in cached)

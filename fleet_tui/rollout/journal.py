@@ -34,54 +34,10 @@ from typing import Any, ContextManager, NamedTuple, Sequence
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError
 from fleet_tui.rollout.engine_lock import EngineLock
-from fleet_tui.rollout.journal_db import PgConnection
+from fleet_tui.rollout.journal_db import SQLITE_SCHEMA, PgConnection
 from fleet_tui.rollout.lease import Lease
 from fleet_tui.secrets import SecretRef
 from fleet_tui.sqlite_tx import ensure_schema, open_wal, write_tx
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS rollouts (
-    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
-    state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL, pid INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS waves (
-    rollout_id TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL,
-    started REAL, judged REAL, result TEXT, approved INTEGER NOT NULL DEFAULT 0, bake_until REAL,
-    PRIMARY KEY (rollout_id, idx)
-);
-CREATE TABLE IF NOT EXISTS assignments (
-    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, wave INTEGER NOT NULL, variant TEXT NOT NULL,
-    prev_image TEXT NOT NULL, prev_digest TEXT NOT NULL, planned_bytes INTEGER NOT NULL,
-    PRIMARY KEY (rollout_id, device_id)
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
-    wave INTEGER, kind TEXT NOT NULL, phase TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS events_rollout ON events (rollout_id, kind);
-CREATE TABLE IF NOT EXISTS finals (
-    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, state TEXT NOT NULL, bytes INTEGER NOT NULL,
-    PRIMARY KEY (rollout_id, device_id)
-);
-CREATE TABLE IF NOT EXISTS commands (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
-    kind TEXT NOT NULL, consumed REAL
-);
-CREATE TABLE IF NOT EXISTS command_by (seq INTEGER PRIMARY KEY, who TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS staged (
-    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (rollout_id, device_id)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
-    subject TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS warmed (
-    site TEXT NOT NULL, digest TEXT NOT NULL, ts REAL NOT NULL, PRIMARY KEY (site, digest)
-);
-CREATE TABLE IF NOT EXISTS metered (
-    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id)
-);
-"""
 
 
 def operator() -> str:
@@ -165,7 +121,7 @@ class Journal:
                               "journal needs 3.35 or newer; use a newer Python (3.11 builds bundle it) or [journal] url")
         try:
             self.conn = open_wal(self.path, 30.0, "FULL")  # FULL: an intent must survive power loss too
-            ensure_schema(self.conn, self.lock, SCHEMA)
+            ensure_schema(self.conn, self.lock, SQLITE_SCHEMA)
         except (sqlite3.DatabaseError, OSError) as exc:
             raise RemoteError(f"rollout journal {self.path} cannot be opened ({exc}); check state_dir in the config") from None
 

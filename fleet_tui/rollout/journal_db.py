@@ -18,63 +18,80 @@ Invariants (PostgreSQL):
 
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from fleet_tui.errors import RemoteError, UsageError
 from fleet_tui.secrets import Secret, redact
 
 SCHEMA_VERSION = 1
 
-PG_SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
-    id TEXT PRIMARY KEY, created DOUBLE PRECISION NOT NULL, updated DOUBLE PRECISION NOT NULL,
-    state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL, pid BIGINT NOT NULL DEFAULT 0
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
+    state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL, pid INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS waves (
-    rollout_id TEXT NOT NULL, idx INTEGER NOT NULL, size BIGINT NOT NULL, state TEXT NOT NULL,
-    started DOUBLE PRECISION, judged DOUBLE PRECISION, result TEXT, approved INTEGER NOT NULL DEFAULT 0,
-    bake_until DOUBLE PRECISION, PRIMARY KEY (rollout_id, idx)
+    rollout_id TEXT NOT NULL, idx INTEGER NOT NULL, size INTEGER NOT NULL, state TEXT NOT NULL,
+    started REAL, judged REAL, result TEXT, approved INTEGER NOT NULL DEFAULT 0, bake_until REAL,
+    PRIMARY KEY (rollout_id, idx)
 );
 CREATE TABLE IF NOT EXISTS assignments (
     rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, wave INTEGER NOT NULL, variant TEXT NOT NULL,
-    prev_image TEXT NOT NULL, prev_digest TEXT NOT NULL, planned_bytes BIGINT NOT NULL,
+    prev_image TEXT NOT NULL, prev_digest TEXT NOT NULL, planned_bytes INTEGER NOT NULL,
     PRIMARY KEY (rollout_id, device_id)
 );
 CREATE TABLE IF NOT EXISTS events (
-    seq BIGSERIAL PRIMARY KEY, rollout_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
     wave INTEGER, kind TEXT NOT NULL, phase TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS events_rollout ON events (rollout_id, kind);
 CREATE TABLE IF NOT EXISTS finals (
-    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, state TEXT NOT NULL, bytes BIGINT NOT NULL,
+    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, state TEXT NOT NULL, bytes INTEGER NOT NULL,
     PRIMARY KEY (rollout_id, device_id)
 );
 CREATE TABLE IF NOT EXISTS commands (
-    seq BIGSERIAL PRIMARY KEY, rollout_id TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL,
-    kind TEXT NOT NULL, consumed DOUBLE PRECISION
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id TEXT NOT NULL, ts REAL NOT NULL,
+    kind TEXT NOT NULL, consumed REAL
 );
-CREATE TABLE IF NOT EXISTS command_by (seq BIGINT PRIMARY KEY, who TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS command_by (seq INTEGER PRIMARY KEY, who TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS staged (
-    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, bytes BIGINT NOT NULL, PRIMARY KEY (rollout_id, device_id)
+    rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY (rollout_id, device_id)
 );
 CREATE TABLE IF NOT EXISTS audit (
-    seq BIGSERIAL PRIMARY KEY, ts DOUBLE PRECISION NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
     subject TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}'
 );
 CREATE TABLE IF NOT EXISTS warmed (
-    site TEXT NOT NULL, digest TEXT NOT NULL, ts DOUBLE PRECISION NOT NULL, PRIMARY KEY (site, digest)
+    site TEXT NOT NULL, digest TEXT NOT NULL, ts REAL NOT NULL, PRIMARY KEY (site, digest)
 );
 CREATE TABLE IF NOT EXISTS metered (
     rollout_id TEXT NOT NULL, device_id TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id)
 );
+"""
+
+# PostgreSQL's own tables: the schema's version, and the leases of a shared journal (lease.py)
+PG_ONLY = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     rollout_id TEXT PRIMARY KEY, holder TEXT NOT NULL, host TEXT NOT NULL, pid BIGINT NOT NULL,
     token BIGINT NOT NULL, since DOUBLE PRECISION NOT NULL, expires DOUBLE PRECISION NOT NULL
 );
 """
+
+
+def pg_schema(sqlite_schema: str) -> str:
+    """The journal's tables in PostgreSQL's types, from the one SQLite text (so the two cannot
+    drift): an autoincrement key becomes BIGSERIAL, REAL DOUBLE PRECISION (PostgreSQL's REAL is
+    4 bytes: a timestamp would lose its seconds), INTEGER BIGINT (byte counts pass 2^31)."""
+    text = sqlite_schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+    text = re.sub(r"\bREAL\b", "DOUBLE PRECISION", text)
+    return PG_ONLY + re.sub(r"\bINTEGER\b", "BIGINT", text)
+
+
+PG_SCHEMA = pg_schema(SQLITE_SCHEMA)
 
 
 def _sql(text: str) -> str:
@@ -88,6 +105,7 @@ class PgConnection:
     def __init__(self, url: str, password: Secret | None, connect_timeout: float) -> None:
         self.url, self.password, self.connect_timeout = url, password, connect_timeout
         self._conn: Any = None
+        self._in_tx = False
         self.lock = threading.RLock()
         self.connect()
 
@@ -116,29 +134,29 @@ class PgConnection:
             return RemoteError(f"journal {self.url}: {text}; create it (createdb) or fix [journal] url")
         return RemoteError(f"journal {self.url} is unreachable ({text}); check the server and [journal] url")
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def _call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run `fn(connection)` under the lock (threads share this connection); a lost connection
+        is a `RemoteError` and is reopened by the next call — except inside a transaction, whose
+        first half would be gone: that one fails whole instead."""
         import psycopg
 
-        conn = self.connect()
-        try:
-            return conn.execute(_sql(sql), tuple(params))
-        except psycopg.OperationalError as exc:
-            self._drop()
-            raise self.error(exc) from None
+        with self.lock:
+            if self._conn is None and self._in_tx:
+                raise RemoteError(f"journal {self.url}: the connection was lost in the middle of a transaction")
+            conn = self.connect()
+            try:
+                return fn(conn)
+            except psycopg.OperationalError as exc:
+                self._drop()
+                raise self.error(exc) from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._call(lambda conn: conn.execute(_sql(sql), tuple(params)))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        import psycopg
-
         rows = list(rows)
-        if not rows:
-            return
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.executemany(_sql(sql), rows)
-        except psycopg.OperationalError as exc:
-            self._drop()
-            raise self.error(exc) from None
+        if rows:
+            self._call(lambda conn: conn.cursor().executemany(_sql(sql), rows))
 
     def _drop(self) -> None:
         try:
@@ -157,16 +175,20 @@ class PgConnection:
 
         with self.lock:
             self.execute("BEGIN")
+            self._in_tx = True
             try:
-                yield self
-            except BaseException:
                 try:
-                    if self._conn is not None:
-                        self._conn.execute("ROLLBACK")
-                except psycopg.Error:
-                    self._drop()
-                raise
-            self.execute("COMMIT")
+                    yield self
+                except BaseException:
+                    try:
+                        if self._conn is not None:
+                            self._conn.execute("ROLLBACK")
+                    except psycopg.Error:
+                        self._drop()
+                    raise
+                self.execute("COMMIT")
+            finally:
+                self._in_tx = False
 
     # --- schema --------------------------------------------------------------------------
     def schema_version(self) -> int | None:

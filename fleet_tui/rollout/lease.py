@@ -44,10 +44,6 @@ class Lease:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @property
-    def path(self) -> str:  # what EngineLock callers print
-        return f"lease of rollout {self.id} in {self.journal.where}"
-
     # --- taking and keeping it -------------------------------------------------------------
     def acquire(self, wait: float = 2.0) -> "Lease":
         deadline = time.monotonic() + wait
@@ -131,6 +127,8 @@ class Lease:
 
     def release(self) -> None:
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()  # a renewal already under way must not extend the lease after this
         if self.journal.fences.get(self.id) is self:
             del self.journal.fences[self.id]
         if self.token is None:
@@ -146,9 +144,9 @@ class Lease:
     def holder(self, conn: Any = None) -> dict[str, Any] | None:
         """The holder while its lease runs (None when lapsed or never taken)."""
         conn = conn or self.journal.conn
-        row = conn.execute("SELECT host, pid, token, since, expires FROM leases WHERE rollout_id = ?",
-                           (self.id,)).fetchone()
-        if row is None or row[4] <= self.journal.pg.now() or self._dead_here(row[0], int(row[1])):
+        row = conn.execute("SELECT host, pid, token, since, expires, extract(epoch FROM clock_timestamp()) "
+                           "FROM leases WHERE rollout_id = ?", (self.id,)).fetchone()  # one round trip, the server's clock
+        if row is None or row[4] <= float(row[5]) or self._dead_here(row[0], int(row[1])):
             return None
         return {"host": row[0], "pid": int(row[1]), "token": int(row[2]), "since": float(row[3]),
                 "expires": float(row[4])}

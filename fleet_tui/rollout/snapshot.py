@@ -264,18 +264,17 @@ class SnapshotReader:
             row.reason,
             approvable, "reported" if self.reports_bytes else "planned", int(self.spec.get("rollback_total", -1)),
             int(budget.get("bytes", -1)), str(budget.get("text", "")),
-            pacing_text(self.policy, row.state, waves, views, now), "", self._engine(row.state), self._holder(), sites,
+            pacing_text(self.policy, row.state, waves, views, now), "", *self._engine(row.state), sites,
         )
 
-    def _holder(self) -> str:
-        if not getattr(self.journal, "shared", False):
-            return ""
-        h = self.journal.holder(self.id)
-        return f"{h['host']} pid {h['pid']}" if h else ""
-
-    def _engine(self, state: str) -> str:
-        held = self.journal.engine_lock(self.id).held_elsewhere()
-        return "running" if held else ("stopped" if state in NEEDS_ENGINE else "")
+    def _engine(self, state: str) -> tuple[str, str]:
+        """(engine: running|stopped|"", holder text) — on a shared journal from one lease read."""
+        if getattr(self.journal, "shared", False):
+            h = self.journal.holder(self.id)
+            held, holder = h is not None, f"{h['host']} pid {h['pid']}" if h else ""
+        else:
+            held, holder = self.journal.engine_lock(self.id).held_elsewhere(), ""
+        return ("running" if held else ("stopped" if state in NEEDS_ENGINE else "")), holder
 
     def _rate(self, now: float, total: int) -> float:
         self.samples.append((now, total))

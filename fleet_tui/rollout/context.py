@@ -73,6 +73,19 @@ class RolloutContext:
     def started_waves(self) -> list[int]:
         return [w.idx for w in self.journal.waves(self.id) if w.started is not None]
 
+    def told(self) -> dict[int, list[str]]:
+        """Per wave, the devices target intents named (an intent naming no devices names its
+        whole wave; an open intent is finished first); one journal read for every wave. What a
+        rollback moves back: an abort while a wave is being told leaves the rest of it untold,
+        and a device never told is never written to."""
+        out: dict[int, list[str]] = {}
+        for e in self.journal.events(self.id, "target"):
+            if e.phase == "intent" and e.wave is not None:
+                devices = e.data.get("devices")
+                out.setdefault(e.wave, []).extend(
+                    devices if isinstance(devices, list) else [a.device_id for a in self.by_wave[e.wave]])
+        return {w: list(dict.fromkeys(ids)) for w, ids in out.items()}
+
     # --- deployments ---------------------------------------------------------------------
     def modules(self, image: str, version: str = "") -> dict[str, ModuleSpec]:
         """The release's modules: the managed one as it stands in force, image replaced; its

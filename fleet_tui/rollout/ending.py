@@ -42,9 +42,10 @@ def needs_fold(journal: Journal, rollout_id: str) -> bool:
 
 
 def rollback_settled(journal: Journal, hub: Any, rollout_id: str, module: str, assignments: list[Assignment],
-                     timeout: float, now: float | None = None) -> bool:
-    """Every device the last rollback moved runs its previous image again, failed, or is offline
-    — or `timeout` seconds passed since the rollback."""
+                     told: dict[int, list[str]], timeout: float, now: float | None = None) -> bool:
+    """Every device the last rollback moved (the devices told in its waves: `told`, per wave)
+    runs its previous image again, failed, or is offline — or `timeout` seconds passed since
+    the rollback."""
     back = _last(journal, rollout_id, "rollback", "done")
     intent = _last(journal, rollout_id, "rollback", "intent")
     if back is None or intent is None:
@@ -52,7 +53,8 @@ def rollback_settled(journal: Journal, hub: Any, rollout_id: str, module: str, a
     if (time.time() if now is None else now) - back.ts >= timeout:
         return True
     waves = set(intent.data.get("waves") or [])
-    moved = {a.device_id: a for a in assignments if a.wave in waves and a.prev_digest}
+    by_id = {a.device_id: a for a in assignments}
+    moved = {d: by_id[d] for w in waves for d in told.get(w, []) if by_id[d].prev_digest}
     views = read_devices(hub, rollout_id, module, sorted(moved))
     for device_id, a in moved.items():
         view = views.get(device_id)

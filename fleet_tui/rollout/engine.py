@@ -149,7 +149,8 @@ class Engine:
         state = self.journal.rollout(self.id).state
         if state in TERMINAL and needs_fold(self.journal, self.id):
             if state == "rolled_back" and not rollback_settled(self.journal, self.hub, self.id, self.spec["module"],
-                                                               self.ctx.assignments, self.policy.gate_timeout):
+                                                               self.ctx.assignments, self.ctx.told(),
+                                                               self.policy.gate_timeout):
                 return False  # fold once the devices are back: the journal keeps where they ended
             self.keep_finals()
             self.intend("fold")
@@ -282,10 +283,11 @@ class Engine:
 
     def _roll_back(self, waves: list[int]) -> None:
         keys = self.spec["rollbacks"]
+        by_id = {a.device_id: a for a in self.ctx.assignments}
+        told = self.ctx.told()
         by_key: dict[str, list[str]] = defaultdict(list)
-        for wave in waves:
-            for a in self.by_wave[wave]:
-                by_key[keys.get(a.prev_image, "")].append(a.device_id)
+        for device_id in dict.fromkeys(d for wave in waves for d in told.get(wave, [])):  # never an untold device
+            by_key[keys.get(by_id[device_id].prev_image, "")].append(device_id)
         for image, key in sorted(keys.items()):
             if key in by_key:
                 self.ctx.create(key, image, self.spec["priority"] + 1)

@@ -74,8 +74,7 @@ class OperatorCommands:
         held = self.sites.held_devices()
         if held:  # sites held back: warm and check them again; waves that left their devices untold reopen
             self.sites.retry(who)
-            told = {d for e in ctx.journal.events(ctx.id, "target") if e.phase == "intent"
-                    for d in (e.data.get("devices") or [])}
+            told = {d for ids in ctx.told().values() for d in ids}
             reopen = sorted({a.wave for a in ctx.assignments if a.device_id in held and a.device_id not in told})
             for idx in reopen:
                 if waves[idx].state == "passed":

@@ -47,15 +47,7 @@ class WaveTagging:
 
     # --- facts from the journal ---------------------------------------------------------
     def told(self) -> dict[int, list[str]]:
-        """Per wave, the devices target intents named (an open intent is finished first); one
-        journal read for every wave."""
-        out: dict[int, list[str]] = {}
-        for e in self.ctx.journal.events(self.ctx.id, "target"):
-            if e.phase == "intent" and e.wave is not None:
-                devices = e.data.get("devices")
-                out.setdefault(e.wave, []).extend(
-                    devices if isinstance(devices, list) else [a.device_id for a in self.ctx.by_wave[e.wave]])
-        return {w: list(dict.fromkeys(ids)) for w, ids in out.items()}
+        return self.ctx.told()
 
     def tagged_in(self, wave: int) -> list[str]:
         return self.told().get(wave, [])

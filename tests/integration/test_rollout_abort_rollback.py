@@ -2,8 +2,9 @@
 
 An operator who stops a bad release wants the devices that already took it back on the old
 image. For an abort in each state a wave can be in — being told (paced), gate open, baking,
-waiting for approval — then `rollout rollback`: every device of the waves the rollout reached
-ends on v1 and reads `rolled_back`, devices of waves never started were never written to, and
+waiting for approval — then `rollout rollback`: every device the rollout told ends on v1 and
+reads `rolled_back`, devices never told (later waves, the rest of a wave being told) were never
+written to and read `pending`, and
 after the abort the journal holds no device write but the rollback's (no target, no retry).
 """
 
@@ -43,9 +44,19 @@ def test_abort_in_any_wave_state_then_rollback_returns_every_reached_device(tmp_
         wait_for(lambda: journal.rollout(rid).state == "aborted", 20, "aborted")
         wait_for(lambda: not journal.engine_lock(rid).held_elsewhere(), 20, "the engine to exit")
         abort_seq = max(e.seq for e in journal.events(rid) if e.kind == "abort")
-        reached = {w.idx for w in journal.waves(rid) if w.started is not None}
-        moved = {a.device_id for a in journal.assignments(rid) if a.wave in reached}
-        assert moved, "the abort came before any wave started"
+        # the devices the engine told before it stopped: an abort while a wave is being told stops
+        # telling, so the rest of that wave is never written to and stays `pending`
+        by_wave = {}
+        for a in journal.assignments(rid):
+            by_wave.setdefault(a.wave, []).append(a.device_id)
+        moved = set()
+        for e in journal.events(rid, "target"):
+            if e.phase == "intent":
+                named = e.data.get("devices")
+                moved.update(named if isinstance(named, list) else by_wave[e.wave])
+        assert moved, "the abort came before any device was told"
+        if when == "targeting":  # 4 a minute: the abort lands while wave 2 is being told
+            assert set(by_wave[1]) - moved, "every device of wave 2 was told before the abort"
 
         code, out = env.cli("rollout", "rollback", rid, "--yes", rid)
         assert code == 0, out

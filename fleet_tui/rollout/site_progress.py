@@ -64,7 +64,7 @@ def site_progress(spec: dict[str, Any], journal: Any, rollout_id: str, devices: 
     for name, entry in sites.items():
         st = status.get(name)
         state = "waiting" if st is None else st["state"]
-        moved = 0 if st is None else max(int(st["warmed"]), int(st.get("ready_bytes", 0)))
+        moved = 0 if st is None else int(st["warmed"])
         done = len(entry["items"]) if state == "ready" else (0 if st is None else int(st["items"]))
         n, running, lan = counts[name]
         out.append(SiteProgress(name, entry["kind"], state, "" if st is None else st["reason"], done,

@@ -37,14 +37,14 @@ def site_status(journal: Any, rollout_id: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for e in journal.events(rollout_id, ("site", "warm")):
         name = str(e.data.get("site", ""))
-        st = out.setdefault(name, {"state": "warming", "reason": "", "warmed": 0, "items": 0, "ready_bytes": 0})
+        st = out.setdefault(name, {"state": "warming", "reason": "", "warmed": 0, "items": 0})
         if e.kind == "warm":
             st["warmed"] += int(e.data.get("bytes", 0))
             st["items"] += 1
         elif "halt" in e.data:
             st.update(state="halted", reason=str(e.data["halt"]))
         elif e.data.get("ready"):
-            st.update(state="ready", reason="", ready_bytes=int(e.data.get("bytes", 0)))
+            st.update(state="ready", reason="")  # its "bytes" are the warm events' sum
         elif e.data.get("retry") or e.data.get("warming"):
             st.update(state="warming", reason="")
         elif "wait" in e.data:
@@ -94,7 +94,7 @@ class SiteSteps:
     def uplink_spent(self, per_gb: float) -> int:
         """What the sites' warm-ups moved so far, as the budget counts it."""
         status = site_status(self.ctx.journal, self.ctx.id)
-        return sum(charged(max(int(st["warmed"]), int(st.get("ready_bytes", 0))), self.sites[s], per_gb)
+        return sum(charged(int(st["warmed"]), self.sites[s], per_gb)
                    for s, st in status.items() if s in self.sites)
 
     # --- admitting a wave's devices --------------------------------------------------------

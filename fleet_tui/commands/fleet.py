@@ -18,6 +18,7 @@ from typing import Any
 
 import humanize
 
+from fleet_tui.commands import shards
 from fleet_tui.commands.output import add_json_flag, print_json, table
 from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.hub import open_hub
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
     add_json_flag(p)
     p.set_defaults(handler=cmd_devices)
 
-    hub = subparsers.add_parser("hub", help="local hub maintenance (seed a demo fleet)")
+    hub = subparsers.add_parser("hub", help="hub maintenance: seed a demo fleet, stable shard tags")
     hub_sub = hub.add_subparsers(dest="hub_command", metavar="ACTION", required=True)
     p = hub_sub.add_parser("seed", help="register N devices in groups, reporting IMAGE as running")
     p.add_argument("--devices", type=int, required=True, metavar="N", help="how many devices to register")
@@ -50,6 +51,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--prefix", default="dev-", help="device id prefix (default dev-)")
     add_json_flag(p)
     p.set_defaults(handler=cmd_seed)
+    shards.register(hub_sub)
 
 
 def short_digest(digest: str) -> str:

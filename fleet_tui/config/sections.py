@@ -52,6 +52,13 @@ class HubConfig(Section):
     group_tag: str = Field("fleetGroup", min_length=1, description="twin tag that names a device's group: `tags.<group_tag>`")
     site_tag: str = Field("site", min_length=1, description="twin tag that names a device's site (`[sites.NAME]`): "
                           "`tags.<site_tag>`")
+    shard_tag: str = Field("fleetShard", pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$",
+                           description="twin tag holding a device's stable shard `00`-`99` (set at enrollment or by "
+                           "`fleet-tui hub shards --backfill`): big rollouts widen a target condition over shards "
+                           "instead of tagging every device")
+    waves_by: Literal["auto", "tags"] = Field(
+        "auto", description="azure: `auto` runs a rollout's waves as target conditions over shards when the group "
+        "allows it (docs/azure.md), `tags` tags every device per wave")
     module: str = Field("scoring", min_length=1, description="the IoT Edge module whose image fleet-tui manages")
     tier: Literal["S1", "S2", "S3"] = Field("S1", description="azure: IoT Hub tier, for its documented throttles")
     units: int = Field(1, ge=1, le=200, description="azure: IoT Hub units of that tier")

@@ -22,9 +22,10 @@ from azure.iot.hub.models import (
     Configuration,
     ConfigurationContent,
     ConfigurationMetrics,
+    ConfigurationQueriesTestInput,
 )
 
-from fleet_tui.errors import Conflict, FleetError
+from fleet_tui.errors import Conflict, FleetError, UsageError
 from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_agent import EDGE_AGENT, image_digest
 from fleet_tui.hub.azure_query import literal, path_name
@@ -98,6 +99,17 @@ class Deployments:
         self._ranks_cache = None
         what = f"deployment {deployment.id}"
         return self._deployment(self.caller.call("config_write", what, lambda: self.configs.create_configuration(model)))
+
+    def check_condition(self, condition: str) -> None:
+        """POST /configurations/testQueries: the hub's own parse of a target condition, before a
+        deployment uses it; its complaint becomes one line (UsageError)."""
+        test = ConfigurationQueriesTestInput(target_condition=condition, custom_metric_queries={})
+        result = self.caller.call("config_write", "test of a target condition",
+                                  lambda: self.configs.test_configuration_queries(test))
+        error = str(getattr(result, "target_condition_error", "") or "")
+        if error:
+            raise UsageError(f"IoT Hub {self.host} refuses the target condition ({len(condition):,} characters): "
+                             f"{error.splitlines()[0][:200]}")
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         what = f"deployment {deployment_id}"

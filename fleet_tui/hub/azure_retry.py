@@ -77,6 +77,7 @@ class HubLimits:
     config_writes_per_s: float = 20 / 60
     twin_updates_per_s: float = 50.0
     other_per_s: float = 10.0  # reads of single twins/configurations, job calls
+    job_device_ops_per_s: float = 10.0  # what paces a twin-update job (the hub's, not ours: for ETAs)
     burst: float = 5.0
     max_attempts: int = 6
     backoff_base: float = 1.0  # seconds; doubled per attempt when no Retry-After
@@ -92,6 +93,8 @@ class HubLimits:
 _QUERIES_PER_MIN_UNIT = {"S1": 20.0, "S2": 20.0, "S3": 1000.0}
 _CONFIG_WRITES_PER_MIN_UNIT = 20.0
 _TWIN_UPDATES_PER_S = {"S1": (50.0, 0.0), "S2": (50.0, 5.0), "S3": (0.0, 250.0)}
+# jobs device operations: 10/s on S1, the higher of 10/s or 1/s/unit on S2, 50/s/unit on S3
+_JOB_DEVICE_OPS_PER_S = {"S1": (10.0, 0.0), "S2": (10.0, 1.0), "S3": (0.0, 50.0)}
 
 
 def limits_for(
@@ -115,6 +118,7 @@ def limits_for(
         queries_per_s=(queries_per_minute or _QUERIES_PER_MIN_UNIT[tier] * units) / 60,
         config_writes_per_s=(config_writes_per_minute or _CONFIG_WRITES_PER_MIN_UNIT * units) / 60,
         twin_updates_per_s=twin_updates_per_second or max(floor, per_unit * units),
+        job_device_ops_per_s=max(_JOB_DEVICE_OPS_PER_S[tier][0], _JOB_DEVICE_OPS_PER_S[tier][1] * units),
         max_attempts=base.max_attempts if max_retries is None else max_retries + 1,
         timeout=base.timeout if timeout is None else timeout,
     )

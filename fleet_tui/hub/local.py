@@ -58,10 +58,12 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
     as offline."""
 
     def __init__(
-        self, path: str | Path, group_tag: str = "fleetGroup", module: str = "scoring", stale_after: float = 300.0
+        self, path: str | Path, group_tag: str = "fleetGroup", module: str = "scoring", stale_after: float = 300.0,
+        shard_tag: str = "fleetShard",
     ) -> None:
         self.path = Path(path)
         self.group_tag = group_tag
+        self.shard_tag = shard_tag  # set at enrollment (hub/shards.py); "" = none
         self.module = module
         self.stale_after = stale_after
         self.store = Store(self.path)
@@ -82,7 +84,8 @@ class LocalHub(DeploymentsMixin, DeviceSideMixin):
 
     @classmethod
     def from_config(cls, config: Any) -> "LocalHub":
-        return cls(config.hub_path(), group_tag=config.hub.group_tag, module=config.hub.module)
+        return cls(config.hub_path(), group_tag=config.hub.group_tag, module=config.hub.module,
+                   shard_tag=config.hub.shard_tag)
 
     def _adopt_settings(self, conn: sqlite3.Connection) -> None:
         """Recompute the mirror columns if this file was last used with another group tag

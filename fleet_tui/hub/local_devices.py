@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from fleet_tui.hub.local_desired import DesiredState
     from fleet_tui.hub.local_store import Store
 
+from fleet_tui.hub.shards import shard_of
+
 DEVICE_ID = re.compile(r"^[A-Za-z0-9\-.%_*?!(),:=@$']{1,128}$")
 _CHUNK = 5000  # ids per statement: json_each keeps it one parameter, this bounds memory
 
@@ -33,6 +35,7 @@ class DeviceSideMixin:
     store: "Store"
     desired: "DesiredState"
     group_tag: str
+    shard_tag: str
     module: str
 
     def _modules(self, seq: int | None, text: str | None) -> dict[str, Any]:
@@ -47,6 +50,8 @@ class DeviceSideMixin:
                 )
             check_tags(tags)
             clean = {k: v for k, v in tags.items() if v is not None}
+            if self.shard_tag:  # enrollment writes the stable shard (hub/shards.py), once
+                clean.setdefault(self.shard_tag, shard_of(device_id))
             rows.append((device_id, dumps(clean), group_of(clean, self.group_tag)))
         with self.store.write() as conn:
             before = conn.total_changes

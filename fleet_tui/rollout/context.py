@@ -101,12 +101,13 @@ class RolloutContext:
             definition = {**definition, "version": version}
         return {**base, module: ModuleSpec(module, image, options, definition)}
 
-    def create(self, key: str, image: str, priority: int, version: str = "") -> None:
-        self.create_deployment(key, self.modules(image, version), priority)
+    def create(self, key: str, image: str, priority: int, version: str = "", condition: str = "") -> None:
+        self.create_deployment(key, self.modules(image, version), priority, condition)
 
-    def create_deployment(self, key: str, modules: dict[str, ModuleSpec], priority: int) -> None:
+    def create_deployment(self, key: str, modules: dict[str, ModuleSpec], priority: int, condition: str = "") -> None:
+        """`condition`: what it targets ("": the devices tagged with `key`)."""
         dep = Deployment(
-            deployment_id(self.id, key), target_condition(self.spec, key), priority, modules,
+            deployment_id(self.id, key), condition or target_condition(self.spec, key), priority, modules,
             labels={"rollout": self.id, "key": key, KIND: "rollback" if key.startswith("back") else "release",
                     GROUP: self.spec["group"]},
         )

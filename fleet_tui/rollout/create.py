@@ -28,6 +28,7 @@ from fleet_tui.oci.image import DEFAULT_PLATFORM, Image, load_image
 from fleet_tui.oci.reference import parse_reference
 from fleet_tui.planning.pullplan import plan_for_blobs
 from fleet_tui.rebase.multiplatform import prepare_any
+from fleet_tui.rollout import shard_waves
 from fleet_tui.rollout.budget import Budget
 from fleet_tui.rollout.gate import tag_name
 from fleet_tui.rollout.inventory import read_group_states
@@ -185,6 +186,13 @@ def plan_rollout(
         per_state.append((variant, pinned, digest, plan_bytes(variant, pinned, st.key.platform, st.key.held)))
     per_state, sites = site_variants(config, states, per_state, variants, have,
                                      warm_caches(config, journal) if config.sites else {})
+    waves_by_reason = shard_waves.why_not(hub, policy, {v for v, *_ in per_state}, states.deployments,
+                                          [d for d, _ in order], config.hub.shard_tag,
+                                          group_condition(group_tag, group), sites, metered)
+    canary: list[str] = []
+    cuts: list[int] = []
+    if not waves_by_reason:  # waves widen one condition over shards: no device write per wave
+        order, sizes, canary, cuts = shard_waves.shard_plan(order, sizes)
     assignments, start = [], 0
     for wave, size in enumerate(sizes):
         assignments += [Assignment(d, wave, *per_state[i]) for d, i in order[start:start + size]]
@@ -215,6 +223,8 @@ def plan_rollout(
         "module": module, "tag": tag_name(rid), "policy": policy.to_dict(), "priority": priority,
         "variants": variants, "base_modules": base_modules, "rollbacks": rollbacks, "managed": managed,
         "sites": sites,
+        "waves_by": "tags" if waves_by_reason else "condition", "waves_by_reason": waves_by_reason,
+        "shard_tag": config.hub.shard_tag, "canary": canary, "shard_cuts": cuts,
         "reports_bytes": bool(getattr(hub, "reports_bytes", True)),
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
         "planned_total": sum(a.planned_bytes for a in assignments),
@@ -222,6 +232,9 @@ def plan_rollout(
         "naive_total": naive_total,
         "rollback_total": rollback_total,
     }
+    spec["used_variants"] = sorted({a.variant for a in assignments})
+    if not waves_by_reason and hasattr(hub, "check_condition"):  # the widest condition, as the hub parses it
+        hub.check_condition(shard_waves.wave_condition(spec, len(sizes) - 1))
     budget = check_budget(config, policy, wave_spend(len(sizes), assignments, variants, sites, config.cost.per_gb), group,
                           confirm_over_budget)
     spec["budget"] = budget.to_dict() if budget is not None else None

@@ -42,6 +42,8 @@ from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.operator_commands import OperatorCommands
 from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.shard_fold import fold_by_condition
+from fleet_tui.rollout.shard_waves import by_condition, wave_condition
 from fleet_tui.rollout.site_steps import SiteSteps, held_sites
 from fleet_tui.rollout.snapshot import SnapshotReader
 from fleet_tui.rollout.staging import Staging
@@ -283,6 +285,16 @@ class Engine:
 
     def _roll_back(self, waves: list[int]) -> None:
         keys = self.spec["rollbacks"]
+        if by_condition(self.spec):  # the told waves' condition, one priority up: no device write
+            told = self.ctx.told()
+            reached = max((w for w in waves if told.get(w)), default=None)
+            if reached is not None:
+                condition = wave_condition(self.spec, reached)
+                for image, key in sorted(keys.items()):
+                    self.ctx.create(key, image, self.spec["priority"] + 1, condition=condition)
+            self.log(f"rolled back {plural(sum(len(told.get(w, [])) for w in waves), 'device')} "
+                     "(a deployment of the previous image over the same condition; the hub applies it within ~5 min)")
+            return
         by_id = {a.device_id: a for a in self.ctx.assignments}
         told = self.ctx.told()
         by_key: dict[str, list[str]] = defaultdict(list)
@@ -310,4 +322,8 @@ class Engine:
         stage = self.staging.stage_images() if self.switch_wave is not None else {}
         spec = {**self.spec, "variants": {**self.spec["variants"], **self.retries.retry_keys(), **stage},
                 "keep_apart": sorted(stage)}
-        fold(self.hub, spec, self.id, tagged, deployment_id, self.log)
+        if by_condition(self.spec):
+            spec["_reached"] = any(self.ctx.told().values())  # an abort before wave 1 leaves nothing to keep
+            fold_by_condition(self.hub, spec, self.id, self.journal.rollout(self.id).state, tagged, self.log)
+        else:
+            fold(self.hub, spec, self.id, tagged, deployment_id, self.log)

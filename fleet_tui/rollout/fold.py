@@ -36,6 +36,7 @@ IMAGE_TAG = "fleetTuiImage"
 KIND = "fleet-tui.kind"
 GROUP = "fleet-tui.group"
 IMAGE = "fleet-tui.image"
+SCOPE = "fleet-tui.scope"  # "condition": a group deployment a condition-wave rollout left (shard_fold.py)
 
 
 def image_key(image: str, site_hosts: dict[str, str] | None = None) -> str:
@@ -68,8 +69,8 @@ def fold(hub: Any, spec: dict[str, Any], rollout_id: str, tagged: dict[str, str]
     images = {key: v["image"] for key, v in spec["variants"].items()}
     images.update({key: image for image, key in spec["rollbacks"].items()})
     group, group_tag, tag = spec["group"], spec["group_tag"], spec["tag"]
-    existing = {d.labels.get(IMAGE): d for d in hub.list_deployments()
-                if d.labels.get(KIND) == "group" and d.labels.get(GROUP) == group}
+    existing = {d.labels.get(IMAGE): d for d in hub.list_deployments()  # by image tag; not shard_fold's
+                if d.labels.get(KIND) == "group" and d.labels.get(GROUP) == group and not d.labels.get(SCOPE)}
     by_key: dict[str, list[str]] = defaultdict(list)
     for device_id, key in tagged.items():
         if key in images:

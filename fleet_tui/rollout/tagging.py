@@ -26,9 +26,11 @@ from typing import Any, Callable
 from fleet_tui import units, windows
 from fleet_tui.rollout import pacing
 from fleet_tui.rollout.context import RolloutContext
+from fleet_tui.rollout.create import deployment_id
 from fleet_tui.rollout.gate import GateResult, count_outcomes, read_devices
 from fleet_tui.rollout.journal import WaveRow
 from fleet_tui.rollout.retries import DeviceRetries
+from fleet_tui.rollout.shard_waves import by_condition, wave_condition
 from fleet_tui.rollout.site_steps import SiteSteps
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.units import plural
@@ -114,6 +116,9 @@ class WaveTagging:
     # --- tagging within a wave ----------------------------------------------------------
     def tag_more(self, wave: WaveRow) -> None:
         ctx = self.ctx
+        if by_condition(ctx.spec):  # the whole wave at once: one condition, no device write
+            ctx.intend("target", wave.idx, {"condition": True})
+            return
         tagged = set(self.tagged_in(wave.idx))
         held = self.sites.held_devices()  # a halted site's devices wait for the operator
         left = [a.device_id for a in ctx.by_wave[wave.idx] if a.device_id not in tagged and a.device_id not in held]
@@ -194,12 +199,29 @@ class WaveTagging:
     def tag_batch(self, wave: int, data: dict[str, Any], seq: int) -> None:
         """Carry out a target intent: tag exactly its devices (the whole wave for an intent
         journalled before batches existed); the wave runs once all of it was told."""
+        if data.get("condition"):
+            self.widen(wave)
+            self.ctx.record("target", "done", wave, {"intent": seq, "devices": len(self.ctx.by_wave[wave])},
+                            wave_set={"state": "running"})
+            return
         devices = data.get("devices")
         ids = devices if isinstance(devices, list) else [a.device_id for a in self.ctx.by_wave[wave]]
         self.tag_ids(wave, ids, int(data.get("batch", 0)) if isinstance(devices, list) else 0)
         complete = len(set(self.tagged_in(wave))) >= len(self.ctx.by_wave[wave])
         self.ctx.record("target", "done", wave, {"intent": seq, "devices": len(ids)},
                         wave_set={"state": "running"} if complete else None)
+
+    def widen(self, wave: int) -> None:
+        """Point the rollout's deployment at the waves so far (rollout/shard_waves.py); the same
+        text on a redo, so it is idempotent."""
+        ctx = self.ctx
+        condition = wave_condition(ctx.spec, wave)
+        for key in sorted({a.variant for a in ctx.assignments}):
+            ctx.hub.update_deployment(deployment_id(ctx.id, key), target_condition=condition)
+        cut = int(ctx.spec["shard_cuts"][wave])
+        shards = f"shards 00-{cut - 1:02d}" if cut else "no shard"
+        ctx.log(f"wave {wave + 1}: deployment widened to the canary and {shards} "
+                f"({plural(len(ctx.by_wave[wave]), 'device')}); the hub applies it within ~5 min")
 
     def tag_ids(self, wave: int, ids: list[str], batch: int) -> None:
         """Tag these devices of the wave. A hub that tags by job (Azure) gets the whole, fixed

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet_tui.config import Config
+from fleet_tui.hub.shards import shard_of
 from fleet_tui.oci.image import load_image
 from fleet_tui.oci.registry import RegistryClient
 from tests.support.dockerd import DockerDaemon
@@ -47,8 +48,9 @@ def _layers(release: int) -> list[list[Entry]]:
 
 class AzureBed:
     def __init__(self, root: Path, registry: Any, real: int, light: int, crash_v2: bool = False, policy: str = "",
-                 slow_jobs: bool = False, units: int = 2, tick: float = 0.3) -> None:
-        """`tick`: how often agents reconcile and the engine polls (the hub evaluates at 2/3 of it)."""
+                 slow_jobs: bool = False, units: int = 2, tick: float = 0.3, shards: bool = False) -> None:
+        """`tick`: how often agents reconcile and the engine polls (the hub evaluates at 2/3 of it);
+        `shards`: the devices were enrolled with their stable shard tag (hub/shards.py)."""
         self.tick = tick
         self.root, self.registry = root, registry
         repo = f"azure-bed/{root.name.lower()}"[:60]
@@ -67,7 +69,8 @@ class AzureBed:
         self.light_ids = [f"edge-{i:04d}" for i in range(light)]
         self.all_ids = self.real_ids + self.light_ids
         for device_id in self.all_ids:
-            self.fake.add_device(device_id, {"fleetGroup": GROUP}, connected=False)
+            tags = {"fleetGroup": GROUP, **({"fleetShard": shard_of(device_id)} if shards else {})}
+            self.fake.add_device(device_id, tags, connected=False)
         scoring = {"version": "1.0", "type": "docker", "status": "running", "restartPolicy": "on-failure",
                    "imagePullPolicy": "on-create", "startupOrder": 1, "env": {"MODE": {"value": "edge"}},
                    "settings": {"image": self.v1, **_chunks(CREATE_OPTIONS)}}
@@ -163,6 +166,12 @@ class AzureBed:
 
     def engine_pid(self, rid: str) -> int:
         return int(self.status(rid).get("engine_pid") or 0)
+
+    def rollout_jobs(self, rid: str) -> list[dict]:
+        """Every twin-update job that wrote this rollout's tag (any value)."""
+        with self.fake.lock:
+            return [j for j in self.fake.jobs.values()
+                    if f"rollout_{rid}" in ((j.get("updateTwin") or {}).get("tags") or {})]
 
     def tagging_counts(self, rid: str) -> dict[str, int]:
         """How often each device was tagged into this rollout (twin-update jobs the hub ran)."""

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from tests.support.fake_edge import EDGE_AGENT, is_edge_deployment, now_utc
-from tests.support.fake_query import run_query
+from tests.support.fake_query import _TOKEN, run_query, tokens
 
 Result = tuple[int, Any, dict[str, str]]
 
@@ -120,9 +120,54 @@ def _twins(hub: Any, method: str, parts: list[str], headers: dict[str, str], bod
     return _err(405, "MethodNotAllowed", method)
 
 
+def condition_error(condition: Any) -> str:
+    """Why the hub refuses a configuration's target condition ("" when it takes it). From the
+    automatic device management docs (a condition over `deviceId`, `tags.*` and
+    `properties.reported.*`, string literals in single quotes) and what the service answers:
+    `IN` gives 400 InvalidConfigurationTargetCondition (Azure/azure-iot-cli-extension#347);
+    other functions, double-quoted literals and other paths are refused here too (stricter
+    than unknown); the text must parse as a query's WHERE clause of at most 8 KB."""
+    if not isinstance(condition, str) or not condition.strip():
+        return "targetCondition is empty"
+    text = condition.strip()
+    if text == "*":
+        return ""
+    try:
+        toks = tokens(text)
+        run_query(f"SELECT * FROM devices WHERE {text}", [], [])
+    except ValueError as exc:
+        return f"targetCondition does not parse: {exc}"
+    for (kind, value), raw in zip(toks, _raw_tokens(text)):
+        if kind == "kw" and value in ("IN", "NIN"):
+            return f"operator {value} is not supported in a target condition"
+        if kind == "path" and not (value == "deviceId" or value.startswith(("tags.", "properties.reported."))):
+            return f"{value!r}: a target condition reads deviceId, tags.* or properties.reported.* only"
+        if kind == "lit" and raw.startswith('"'):
+            return "string literals in a target condition take single quotes"
+    return ""
+
+
+def _raw_tokens(text: str) -> list[str]:
+    out, pos = [], 0
+    while pos < len(text) and text[pos:].strip():
+        m = _TOKEN.match(text, pos)
+        pos = m.end()  # tokens() accepted the text: every token matches
+        out.append(m.group(0).strip())
+    return out
+
+
+def _test_queries(body: Any) -> Result:
+    """POST /configurations/testQueries: 200 with the errors it found (the service's swagger:
+    ConfigurationQueriesTestResponse), never a 400 for a bad condition."""
+    error = condition_error((body or {}).get("targetCondition"))
+    return 200, {"targetConditionError": error, "customMetricQueryErrors": {}}, {}
+
+
 def _configurations(hub: Any, method: str, parts: list[str], headers: dict[str, str], body: Any) -> Result:
     if len(parts) == 1:
         return 200, list(hub.configurations.values()), {}
+    if parts[1] == "testQueries" and method == "POST":
+        return _test_queries(body)
     cid = parts[1]
     current = hub.configurations.get(cid)
     if method == "GET":
@@ -130,12 +175,20 @@ def _configurations(hub: Any, method: str, parts: list[str], headers: dict[str, 
     if method == "DELETE":
         if current is None:
             return _err(404, "ConfigurationNotFound", cid)
+        if_match = headers.get("if-match")
+        if if_match is None:  # the service requires If-Match on DELETE (`*` or the quoted etag)
+            return _err(400, "BadRequest", "If-Match header is required to delete a configuration")
+        if not _etag_ok(current["etag"], if_match):
+            return _err(412, "PreconditionFailed", "Precondition failed: etag mismatch")
         del hub.configurations[cid]
         hub.schedule_evaluation()
         return 204, None, {}
     if method != "PUT":
         return _err(405, "MethodNotAllowed", method)
     if_match = headers.get("if-match")
+    error = condition_error((body or {}).get("targetCondition"))
+    if error:  # at the PUT, as the service does: 400, not a dropped connection
+        return _err(400, "InvalidConfigurationTargetCondition", error)
     if current is None:
         if len(hub.configurations) >= hub.max_configurations:
             return _err(413, "ConfigurationCountLimitExceeded",

@@ -9,6 +9,7 @@ import pytest
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError, UsageError
 from fleet_tui.hub.local import LocalHub
+from fleet_tui.hub.shards import shard_of
 from fleet_tui.hub.protocol import Deployment, ModuleReport, ModuleSpec
 
 A, B, C = ("sha256:" + c * 64 for c in "abc")
@@ -63,7 +64,7 @@ def test_paging_visits_every_match_once(hub: LocalHub) -> None:
 def test_etag_conflict_rejects_stale_write(hub: LocalHub) -> None:
     twin = hub.get_device("dev-001")
     updated = hub.update_tags("dev-001", {"site": "north"}, etag=twin.etag)
-    assert updated.tags == {"fleetGroup": "trucks", "wave": 1, "site": "north"}
+    assert updated.tags == {"fleetGroup": "trucks", "wave": 1, "site": "north", "fleetShard": shard_of("dev-001")}
     assert updated.etag != twin.etag
     with pytest.raises(Conflict, match="stale"):
         hub.update_tags("dev-001", {"site": "south"}, etag=twin.etag)

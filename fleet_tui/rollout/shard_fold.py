@@ -1,0 +1,73 @@
+"""Folding a condition-wave rollout (shard_waves.py) without a device write.
+
+Its devices carry no rollout tag (but the few a retry re-tagged), so the fold works on the
+deployments alone:
+
+- succeeded: the release deployment becomes the group's own — its condition the whole group,
+  labels `fleet-tui.kind = group` — and every other fleet-tui deployment of the group (older
+  group deployments, leftovers of aborted rollouts, this rollout's retries) is deleted: each
+  has a lower priority than the release, so no device's desired state changes;
+- aborted: the release keeps the condition of the waves it reached and becomes a group
+  deployment scoped to it (`fleet-tui.scope = condition`); the devices it never reached stay
+  under the group deployment they had. Nothing any device runs changes (ending.py);
+- rolled back: the rollback deployment (the previous image over the told waves' condition, one
+  priority above the release) becomes that scoped group deployment and the release goes;
+- retried devices lose their rollout tag (one job), as by-tag folds do for every device.
+
+Idempotent like fold.py: conditions and labels are set to fixed values and deletes ignore
+what is gone, so a fold interrupted by SIGKILL is finished from its journal intent.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fleet_tui.errors import NotFound
+from fleet_tui.hub.query_literal import group_condition
+from fleet_tui.rollout.create import deployment_id
+from fleet_tui.rollout.fold import GROUP, IMAGE, KIND, SCOPE, image_key
+
+
+def _delete(hub: Any, dep_id: str) -> None:
+    try:
+        hub.delete_deployment(dep_id)
+    except NotFound:
+        pass  # already gone: a fold finished after a restart
+
+
+def fold_by_condition(hub: Any, spec: dict[str, Any], rollout_id: str, state: str, tagged: dict[str, str],
+                      log: Callable[[str], None]) -> None:
+    """`state`: the ended rollout's; `tagged`: devices still carrying the rollout tag (retries)."""
+    group, group_tag = spec["group"], spec["group_tag"]
+    ours = {deployment_id(rollout_id, k): k for k in spec["variants"]}
+    ours.update({deployment_id(rollout_id, k): k for k in spec["rollbacks"].values()})
+    present = {d.id: d for d in hub.list_deployments()}
+    used = sorted({v for v in spec.get("used_variants") or spec["variants"]})
+    releases = [deployment_id(rollout_id, k) for k in used]
+    backs = [deployment_id(rollout_id, k) for k in spec["rollbacks"].values()]
+    keep: dict[str, str] = {}  # deployment id → image it deploys
+    image_of = {deployment_id(rollout_id, k): v["image"] for k, v in spec["variants"].items()}
+    image_of.update({deployment_id(rollout_id, k): image for image, k in spec["rollbacks"].items()})
+    reached = spec.get("_reached", True)
+    if state == "succeeded":
+        keep = {r: image_of[r] for r in releases if r in present}
+    elif state == "rolled_back":
+        keep = {b: image_of[b] for b in backs if b in present}
+    elif reached:
+        keep = {r: image_of[r] for r in releases if r in present}
+    for dep_id, image in sorted(keep.items()):
+        labels = {KIND: "group", GROUP: group, IMAGE: image_key(image), "rollout": rollout_id}
+        if state == "succeeded":
+            hub.update_deployment(dep_id, target_condition=group_condition(group_tag, group), labels=labels)
+        else:
+            hub.update_deployment(dep_id, labels={**labels, SCOPE: "condition"})
+    if tagged:
+        hub.bulk_update_tags(list(tagged), {spec["tag"]: None})
+    gone = [d for d in ours if d not in keep]
+    if state == "succeeded" and keep:  # the group's own now: everything older of the group goes
+        gone += [d.id for d in present.values() if d.labels.get(GROUP) == group and d.id not in keep
+                 and d.labels.get(KIND) in ("group", "release", "rollback") and d.id not in ours]
+    for dep_id in gone:
+        if dep_id in present:
+            _delete(hub, dep_id)
+    log(f"folded without device writes: {len(keep)} group deployment(s) kept, {len(gone)} deleted")

@@ -30,6 +30,7 @@ from typing import Any  # noqa: E402
 from fleet_tui.config import Config  # noqa: E402
 from fleet_tui.hub.azure import AzureHub  # noqa: E402
 from fleet_tui.hub.azure_retry import HubLimits  # noqa: E402
+from fleet_tui.hub.shards import shard_of  # noqa: E402
 from fleet_tui.oci.registry import RegistryClient  # noqa: E402
 from fleet_tui.rollout.create import create_rollout  # noqa: E402
 from fleet_tui.rollout.engine import Engine  # noqa: E402
@@ -55,11 +56,13 @@ def images(work: Path) -> tuple[Any, str, str]:
     return registry, refs[0], refs[1]
 
 
-def populate(fake: FakeIotHub, n: int, v1: str) -> None:
+def populate(fake: FakeIotHub, n: int, v1: str, shards: bool = False) -> None:
+    """`shards`: enrolled with their stable shard tag (fleet_tui.hub.shards), as condition waves need."""
     with fake.lock:
         for i in range(n):
-            device_id = f"van-{i:06d}"
-            fake.devices[device_id] = {"deviceId": device_id, "etag": "e", "version": 2, "tags": {"fleetGroup": "vans"},
+            device_id = f"van-{i:07d}"
+            tags = {"fleetGroup": "vans", **({"fleetShard": shard_of(device_id)} if shards else {})}
+            fake.devices[device_id] = {"deviceId": device_id, "etag": "e", "version": 2, "tags": tags,
                                        "capabilities": {"iotEdge": True}, "connectionState": "Disconnected",
                                        "properties": {"desired": {}, "reported": {}}}
             for module_id in ("$edgeAgent", "$edgeHub"):

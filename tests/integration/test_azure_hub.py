@@ -334,3 +334,23 @@ def test_azure_ad_tokens_reach_the_hub_and_a_refused_one_is_one_line(fake, monke
     with pytest.raises(UsageError, match="Azure AD credential for .* gave no token .*EnvironmentCredential") as err:
         AzureHub.from_config(config)  # azure-identity's EnvironmentCredential with nothing configured
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("condition, why", [
+    ("tags.fleetShard IN ['00', '01']", "operator IN"),
+    ('tags.fleetGroup = "vans"', "single quotes"),
+    ("properties.desired.x = 'y'", "deviceId, tags.* or properties.reported.*"),
+    ("tags.fleetGroup = 'vans' AND (", "does not parse"),
+])
+def test_an_invalid_target_condition_is_one_line_at_the_test_and_at_the_put(fake, azure, condition, why):
+    good = "tags.fleetGroup = 'vans' AND (deviceId = 'van-1' OR tags.fleetShard = '00' OR tags.fleetShard = '01')"
+    azure.check_condition(good)  # POST /configurations/testQueries: no error
+    assert fake.of("POST", "/configurations/testQueries")
+    with pytest.raises(UsageError) as refused:
+        azure.check_condition(condition)
+    assert why in str(refused.value) and "\n" not in str(refused.value)
+    release = Deployment("release-bad", condition, 5, {"scoring": ModuleSpec("scoring", NEW, "{}")})
+    with pytest.raises(FleetError) as put:
+        azure.create_deployment(release)  # the hub answers 400 at the PUT, and nothing is created
+    assert "InvalidConfigurationTargetCondition" in str(put.value) and "\n" not in str(put.value)
+    assert "release-bad" not in fake.configurations

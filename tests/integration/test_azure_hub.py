@@ -19,6 +19,7 @@ from fleet_tui.errors import Conflict, FleetError, NotFound, RemoteError, UsageE
 from fleet_tui.hub.azure import AzureHub
 from fleet_tui.hub.azure_retry import HubLimits
 from fleet_tui.hub.protocol import Deployment, ModuleSpec
+from fleet_tui.hub.shards import shard_of
 from fleet_tui.secrets import Secret
 from tests.support.edge_twins import deploy, module, report
 from tests.support.fake_iothub import API_VERSION, FakeIotHub
@@ -354,3 +355,34 @@ def test_an_invalid_target_condition_is_one_line_at_the_test_and_at_the_put(fake
         azure.create_deployment(release)  # the hub answers 400 at the PUT, and nothing is created
     assert "InvalidConfigurationTargetCondition" in str(put.value) and "\n" not in str(put.value)
     assert "release-bad" not in fake.configurations
+
+
+def test_shard_backfill_on_azure_writes_each_missing_shard_once_by_job_and_resumes(fake, tmp_path):
+    fake.devices["van-2"]["tags"]["fleetShard"] = shard_of("van-2")  # one enrolled right already
+    fake.devices["van-3"]["tags"]["fleetShard"] = "7"  # one written wrong by some other tool
+    config = tmp_path / "fleet.toml"
+    config.write_text('[hub]\nkind = "azure"\nconnection_string_env = "MY_HUB"\ntier = "S1"\n')
+    env = {**os.environ, "MY_HUB": fake.connection_string, "REQUESTS_CA_BUNDLE": str(fake.cert)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "fleet_tui.cli", "-c", str(config), "hub", "shards", *args],
+                              capture_output=True, text=True, env=env, timeout=120)
+
+    looked = cli("--json")
+    assert looked.returncode == 0, looked.stderr
+    census = json.loads(looked.stdout)
+    assert (census["devices"], census["right"], census["missing"], census["wrong"]) == (5, 1, 3, 1)
+    assert census["eta_seconds"] == 0.4  # 4 writes at S1's 10 job device operations/s
+    assert not fake.jobs  # looking writes nothing
+    done = cli("--backfill", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["written"] == 4 and "devices written" in done.stderr
+    assert all(t["tags"]["fleetShard"] == shard_of(d) for d, t in fake.devices.items())
+    targets = sorted(d for j in fake.jobs.values() for d in j["_targets"])
+    assert targets == sorted(d for d in fake.devices if d != "van-2")  # each written once, the right one never
+    jobs = len(fake.jobs)
+    again = cli("--backfill", "--json")
+    assert json.loads(again.stdout)["written"] == 0 and len(fake.jobs) == jobs  # resumed: nothing left to write
+    refused = subprocess.run([sys.executable, "-m", "fleet_tui.cli", "-c", str(config), "--read-only", "hub", "shards",
+                              "--backfill"], capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "read-only" in refused.stderr

@@ -61,7 +61,8 @@ def run(devices: int, design: str = "condition") -> dict:
     fake.throttle.rates["job_device"] = 10**9  # jobs finish at once here; their pace is modelled
     populate(fake, devices, v1, shards=design == "condition")
     fast = HubLimits(queries_per_s=1e6, config_writes_per_s=1e6, twin_updates_per_s=1e6, other_per_s=1e6,
-                     burst=1e6, job_poll_interval=0.05)
+                     burst=1e6, job_poll_interval=0.05,
+                     timeout=600.0)  # the fake re-evaluates 100k twins inside a PUT: not fleet-tui's wait
     hub = AzureHub(Secret(fake.connection_string), limits=fast, ca_bundle=str(fake.cert),
                    waves_by="auto" if design == "condition" else "tags")
     stop = threading.Event()

@@ -121,11 +121,17 @@ class Deployments:
 
     def update_deployment(self, deployment_id: str, *, target_condition: str | None = None,
                           priority: int | None = None, labels: dict[str, str] | None = None) -> Deployment:
-        """Change condition/priority/labels (content is immutable); one retry on a conflict."""
+        """Change condition/priority/labels (content is immutable); one retry on a conflict. A
+        configuration that already says what is asked is not written again: a PUT that timed out
+        but landed (its retry then meets 412) ends here, as does a redo after a restart."""
         what = f"deployment {deployment_id}"
         self._ranks_cache = None
         for attempt in (1, 2):
             current = self.caller.call("config_write", what, lambda: self.configs.get_configuration(deployment_id))
+            if ((target_condition is None or current.target_condition == target_condition)
+                    and (priority is None or current.priority == priority)
+                    and (labels is None or dict(current.labels or {}) == dict(labels))):
+                return self._deployment(current)
             if target_condition is not None:
                 current.target_condition = target_condition
             if priority is not None:

@@ -278,6 +278,18 @@ def test_update_deployment_rereads_and_retries_once_on_a_conflict(fake, azure):
         azure.update_deployment("r7", priority=9)
 
 
+def test_update_deployment_that_already_landed_writes_nothing_again(fake, azure):
+    """A PUT whose answer was lost (timeout) landed anyway; the retry's 412 re-reads and finds it
+    done. Simulated: the first PUT is applied, then its answer fails as a 412 retry would."""
+    azure.create_deployment(Deployment("r8", "tags.wave = 1", 7, {"scoring": ModuleSpec("scoring", NEW)}))
+    wide = "tags.wave = 1 OR tags.wave = 2"
+    azure.update_deployment("r8", target_condition=wide)
+    puts = len(fake.of("PUT", "/configurations/r8"))
+    fake.fail_next("PUT", "/configurations/r8", 412, times=5)  # any write now would fail
+    assert azure.update_deployment("r8", target_condition=wide).target_condition == wide
+    assert len(fake.of("PUT", "/configurations/r8")) == puts  # a redo: read, found done, not written
+
+
 def test_cli_groups_on_azure_reads_the_connection_string_from_the_env_var(fake, azure, tmp_path):
     azure.create_deployment(Deployment("fleet-tui-vans", "tags.fleetGroup = 'vans-west'", 5,
                                        {"scoring": ModuleSpec("scoring", OLD)}, {"fleet-tui.group": "vans-west"}))

@@ -49,7 +49,7 @@ def cmd_shards(args: argparse.Namespace, ctx: Any) -> int:
         found = census(current_shards(hub, tag, condition))
         if args.group and not found.devices:
             raise UsageError(f"group {args.group!r} has no devices in the hub; see fleet-tui groups")
-        todo = sum(len(v) for v in found.todo.values())
+        todo = found.to_write
         rate = _ops_rate(hub)
         eta = todo / rate if rate else 0.0
         written = 0

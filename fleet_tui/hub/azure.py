@@ -222,8 +222,7 @@ class AzureHub(Deployments):
     def tag_values(self, tag: str) -> dict[str, str]:
         """Device id → value of `tags.<tag>`, for the devices that carry it (a projection query)."""
         name = path_name(tag, "tag")
-        sql = f"SELECT deviceId, tags.{name} AS v FROM devices WHERE {EDGE_ONLY} AND tags.{name} != ''"
-        return {str(r["deviceId"]): str(r["v"]) for r in self.query.all(sql) if r.get("v") is not None}
+        return {d: str(v) for d, v in self.tag_projection(name, f"tags.{name} != ''") if v is not None}
 
     def tag_projection(self, tag: str, condition: str | None = None) -> Iterator[tuple[str, Any]]:
         """(device id, `tags.<tag>` or None) for every IoT Edge device matching `condition`: a

@@ -55,8 +55,12 @@ class ShardCensus:
     per_shard: dict[str, int] = field(default_factory=dict)  # shard → devices in it
 
     @property
+    def to_write(self) -> int:
+        return sum(len(v) for v in self.todo.values())
+
+    @property
     def missing(self) -> int:
-        return sum(len(v) for v in self.todo.values()) - self.wrong
+        return self.to_write - self.wrong
 
 
 def census(pairs: Iterable[tuple[str, Any]]) -> ShardCensus:
@@ -80,7 +84,7 @@ def backfill(hub: Any, tag: str, found: ShardCensus, ops_per_s: float,
              progress: Callable[[int, int, float], None] = lambda done, total, eta: None) -> int:
     """Write each device's shard (shard by shard); `progress(done, total, eta_seconds)` after
     each shard, with the ETA at the hub's rate for such writes. Returns devices written."""
-    total = sum(len(v) for v in found.todo.values())
+    total = found.to_write
     done, t0 = 0, time.monotonic()
     for shard, ids in found.todo.items():
         digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:10]

@@ -225,6 +225,7 @@ def plan_rollout(
         "sites": sites,
         "waves_by": "tags" if waves_by_reason else "condition", "waves_by_reason": waves_by_reason,
         "shard_tag": config.hub.shard_tag, "canary": canary, "shard_cuts": cuts,
+        "used_variants": sorted({a.variant for a in assignments}),
         "reports_bytes": bool(getattr(hub, "reports_bytes", True)),
         "rebase": "onto" if rebase else ("auto" if auto_rebase else "none"),
         "planned_total": sum(a.planned_bytes for a in assignments),
@@ -232,7 +233,6 @@ def plan_rollout(
         "naive_total": naive_total,
         "rollback_total": rollback_total,
     }
-    spec["used_variants"] = sorted({a.variant for a in assignments})
     if not waves_by_reason and hasattr(hub, "check_condition"):  # the widest condition, as the hub parses it
         hub.check_condition(shard_waves.wave_condition(spec, len(sizes) - 1))
     budget = check_budget(config, policy, wave_spend(len(sizes), assignments, variants, sites, config.cost.per_gb), group,

@@ -285,8 +285,8 @@ class Engine:
 
     def _roll_back(self, waves: list[int]) -> None:
         keys = self.spec["rollbacks"]
+        told = self.ctx.told()
         if by_condition(self.spec):  # the told waves' condition, one priority up: no device write
-            told = self.ctx.told()
             reached = max((w for w in waves if told.get(w)), default=None)
             if reached is not None:
                 condition = wave_condition(self.spec, reached)
@@ -296,7 +296,6 @@ class Engine:
                      "(a deployment of the previous image over the same condition; the hub applies it within ~5 min)")
             return
         by_id = {a.device_id: a for a in self.ctx.assignments}
-        told = self.ctx.told()
         by_key: dict[str, list[str]] = defaultdict(list)
         for device_id in dict.fromkeys(d for wave in waves for d in told.get(wave, [])):  # never an untold device
             by_key[keys.get(by_id[device_id].prev_image, "")].append(device_id)
@@ -323,7 +322,7 @@ class Engine:
         spec = {**self.spec, "variants": {**self.spec["variants"], **self.retries.retry_keys(), **stage},
                 "keep_apart": sorted(stage)}
         if by_condition(self.spec):
-            spec["_reached"] = any(self.ctx.told().values())  # an abort before wave 1 leaves nothing to keep
-            fold_by_condition(self.hub, spec, self.id, self.journal.rollout(self.id).state, tagged, self.log)
+            fold_by_condition(self.hub, spec, self.id, self.journal.rollout(self.id).state,
+                              any(self.ctx.told().values()), tagged, self.log)
         else:
             fold(self.hub, spec, self.id, tagged, deployment_id, self.log)

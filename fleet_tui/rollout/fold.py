@@ -91,15 +91,15 @@ def fold(hub: Any, spec: dict[str, Any], rollout_id: str, tagged: dict[str, str]
     for key in sorted(images):
         own = deployment_id(rollout_id, key)
         if own not in kept and own not in {d.id for d in existing.values()}:
-            _delete(hub, own)
+            delete_if_present(hub, own)
     in_use = hub.count_by_tag(group_condition(group_tag, group), IMAGE_TAG)
     for dkey, dep in sorted(existing.items()):
         if not in_use.get(dkey):
-            _delete(hub, dep.id)
+            delete_if_present(hub, dep.id)
     log(f"folded into {len([k for k in existing if in_use.get(k)])} group deployment(s); rollout tags removed")
 
 
-def _delete(hub: Any, deployment_id: str) -> None:
+def delete_if_present(hub: Any, deployment_id: str) -> None:
     try:
         hub.delete_deployment(deployment_id)
     except NotFound:

@@ -22,39 +22,24 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from fleet_tui.errors import NotFound
 from fleet_tui.hub.query_literal import group_condition
 from fleet_tui.rollout.create import deployment_id
-from fleet_tui.rollout.fold import GROUP, IMAGE, KIND, SCOPE, image_key
+from fleet_tui.rollout.fold import GROUP, IMAGE, KIND, SCOPE, delete_if_present, image_key
 
 
-def _delete(hub: Any, dep_id: str) -> None:
-    try:
-        hub.delete_deployment(dep_id)
-    except NotFound:
-        pass  # already gone: a fold finished after a restart
-
-
-def fold_by_condition(hub: Any, spec: dict[str, Any], rollout_id: str, state: str, tagged: dict[str, str],
-                      log: Callable[[str], None]) -> None:
-    """`state`: the ended rollout's; `tagged`: devices still carrying the rollout tag (retries)."""
+def fold_by_condition(hub: Any, spec: dict[str, Any], rollout_id: str, state: str, reached: bool,
+                      tagged: dict[str, str], log: Callable[[str], None]) -> None:
+    """`state`: the ended rollout's; `reached`: some device was told (an abort before wave 1
+    leaves nothing to keep); `tagged`: devices still carrying the rollout tag (retries)."""
     group, group_tag = spec["group"], spec["group_tag"]
-    ours = {deployment_id(rollout_id, k): k for k in spec["variants"]}
-    ours.update({deployment_id(rollout_id, k): k for k in spec["rollbacks"].values()})
-    present = {d.id: d for d in hub.list_deployments()}
-    used = sorted({v for v in spec.get("used_variants") or spec["variants"]})
-    releases = [deployment_id(rollout_id, k) for k in used]
-    backs = [deployment_id(rollout_id, k) for k in spec["rollbacks"].values()]
-    keep: dict[str, str] = {}  # deployment id → image it deploys
-    image_of = {deployment_id(rollout_id, k): v["image"] for k, v in spec["variants"].items()}
+    image_of = {deployment_id(rollout_id, k): v["image"] for k, v in spec["variants"].items()}  # all of ours
     image_of.update({deployment_id(rollout_id, k): image for image, k in spec["rollbacks"].items()})
-    reached = spec.get("_reached", True)
-    if state == "succeeded":
-        keep = {r: image_of[r] for r in releases if r in present}
-    elif state == "rolled_back":
-        keep = {b: image_of[b] for b in backs if b in present}
-    elif reached:
-        keep = {r: image_of[r] for r in releases if r in present}
+    present = {d.id: d for d in hub.list_deployments()}
+    if state == "rolled_back":
+        chosen = [deployment_id(rollout_id, k) for k in spec["rollbacks"].values()]
+    else:
+        chosen = [deployment_id(rollout_id, k) for k in spec["used_variants"]] if state == "succeeded" or reached else []
+    keep = {d: image_of[d] for d in chosen if d in present}  # deployment id → image it deploys
     for dep_id, image in sorted(keep.items()):
         labels = {KIND: "group", GROUP: group, IMAGE: image_key(image), "rollout": rollout_id}
         if state == "succeeded":
@@ -63,11 +48,11 @@ def fold_by_condition(hub: Any, spec: dict[str, Any], rollout_id: str, state: st
             hub.update_deployment(dep_id, labels={**labels, SCOPE: "condition"})
     if tagged:
         hub.bulk_update_tags(list(tagged), {spec["tag"]: None})
-    gone = [d for d in ours if d not in keep]
+    gone = [d for d in image_of if d not in keep]
     if state == "succeeded" and keep:  # the group's own now: everything older of the group goes
-        gone += [d.id for d in present.values() if d.labels.get(GROUP) == group and d.id not in keep
-                 and d.labels.get(KIND) in ("group", "release", "rollback") and d.id not in ours]
+        gone += [d.id for d in present.values() if d.labels.get(GROUP) == group and d.id not in image_of
+                 and d.labels.get(KIND) in ("group", "release", "rollback")]
     for dep_id in gone:
         if dep_id in present:
-            _delete(hub, dep_id)
+            delete_if_present(hub, dep_id)
     log(f"folded without device writes: {len(keep)} group deployment(s) kept, {len(gone)} deleted")

@@ -21,6 +21,7 @@ devices, so a rollout costs configuration calls per wave, not device writes per 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any, Sequence
 
 from fleet_tui.hub.query_literal import group_condition, quote
@@ -46,10 +47,7 @@ def why_not(hub: Any, policy: Any, variants_used: set[str], deployments: dict[st
         if failed:
             return reason
     counts = hub.count_by_tag(group_condition_text, shard_tag)
-    expected: dict[str, int] = {}
-    for device_id in device_ids:
-        shard = shard_of(device_id)
-        expected[shard] = expected.get(shard, 0) + 1
+    expected = Counter(shard_of(d) for d in device_ids)
     if counts != expected:
         lacking = len(device_ids) - sum(min(counts.get(s, 0), n) for s, n in expected.items())
         return (f"{lacking:,} device(s) lack their shard tag (tags.{shard_tag}); write them once with "

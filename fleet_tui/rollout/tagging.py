@@ -48,11 +48,8 @@ class WaveTagging:
         self._metered_waiting = False
 
     # --- facts from the journal ---------------------------------------------------------
-    def told(self) -> dict[int, list[str]]:
-        return self.ctx.told()
-
     def tagged_in(self, wave: int) -> list[str]:
-        return self.told().get(wave, [])
+        return self.ctx.told().get(wave, [])
 
     def tag_times(self, since: float) -> list[float]:
         events = self.ctx.journal.events(self.ctx.id, "target")
@@ -92,7 +89,7 @@ class WaveTagging:
 
     def spent_bytes(self) -> int:
         """Per device of no site told to update: the larger of its plan and what it reported."""
-        tagged = {d for ids in self.told().values() for d in ids}
+        tagged = {d for ids in self.ctx.told().values() for d in ids}
         if not tagged:
             return 0
         ctx = self.ctx
@@ -216,7 +213,7 @@ class WaveTagging:
         text on a redo, so it is idempotent."""
         ctx = self.ctx
         condition = wave_condition(ctx.spec, wave)
-        for key in sorted({a.variant for a in ctx.assignments}):
+        for key in ctx.spec["used_variants"]:
             ctx.hub.update_deployment(deployment_id(ctx.id, key), target_condition=condition)
         cut = int(ctx.spec["shard_cuts"][wave])
         shards = f"shards 00-{cut - 1:02d}" if cut else "no shard"

@@ -12,7 +12,9 @@ import time
 
 import pytest
 
+from fleet_tui.config import Config
 from fleet_tui.hub.shards import shard_of
+from fleet_tui.oci.image import load_image
 from tests.support.azure_bed import GROUP, AzureBed
 
 pytestmark = [pytest.mark.integration, pytest.mark.azure_e2e]
@@ -47,7 +49,7 @@ def test_condition_waves_roll_out_and_fold_without_a_device_write(registry, tmp_
                 assert d["wave"] > 0 and d["state"] == "running"
         cuts = sorted({int(shard_of(d)) for d, v in status["devices"].items() if v["wave"] == 1})
         later = sorted({int(shard_of(d)) for d, v in status["devices"].items() if v["wave"] >= 2 and d != canary})
-        assert not cuts or not later or max(cuts) < min(later)
+        assert cuts and later and max(cuts) < min(later)  # wave 2's shards all below the later waves' ones
         with bed.fake.lock:
             configs = {cid: dict(c) for cid, c in bed.fake.configurations.items()}
         ours = [c for c in configs.values() if (c.get("labels") or {}).get("fleet-tui.kind") == "group"]
@@ -65,9 +67,6 @@ def test_condition_waves_roll_out_and_fold_without_a_device_write(registry, tmp_
 
 
 def load_v2(bed: AzureBed) -> str:
-    from fleet_tui.config import Config
-    from fleet_tui.oci.image import load_image
-
     return load_image(bed.v2_tag, Config()).deploy_ref
 
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from tests.support.fake_edge import EDGE_AGENT, is_edge_deployment, now_utc
-from tests.support.fake_query import _TOKEN, run_query, tokens
+from tests.support.fake_query import _KEYWORDS, _TOKEN, run_query
 
 Result = tuple[int, Any, dict[str, str]]
 
@@ -133,27 +133,22 @@ def condition_error(condition: Any) -> str:
     if text == "*":
         return ""
     try:
-        toks = tokens(text)
         run_query(f"SELECT * FROM devices WHERE {text}", [], [])
     except ValueError as exc:
         return f"targetCondition does not parse: {exc}"
-    for (kind, value), raw in zip(toks, _raw_tokens(text)):
-        if kind == "kw" and value in ("IN", "NIN"):
-            return f"operator {value} is not supported in a target condition"
-        if kind == "path" and not (value == "deviceId" or value.startswith(("tags.", "properties.reported."))):
-            return f"{value!r}: a target condition reads deviceId, tags.* or properties.reported.* only"
-        if kind == "lit" and raw.startswith('"'):
+    pos = 0
+    while pos < len(text) and text[pos:].strip():  # it parsed, so every token matches
+        m = _TOKEN.match(text, pos)
+        pos = m.end()
+        word = m.group("path") or ""
+        if word.upper() in ("IN", "NIN"):
+            return f"operator {word.upper()} is not supported in a target condition"
+        if word and word.upper() not in _KEYWORDS and not (
+                word == "deviceId" or word.startswith(("tags.", "properties.reported."))):
+            return f"{word!r}: a target condition reads deviceId, tags.* or properties.reported.* only"
+        if (m.group("str") or "").startswith('"'):
             return "string literals in a target condition take single quotes"
     return ""
-
-
-def _raw_tokens(text: str) -> list[str]:
-    out, pos = [], 0
-    while pos < len(text) and text[pos:].strip():
-        m = _TOKEN.match(text, pos)
-        pos = m.end()  # tokens() accepted the text: every token matches
-        out.append(m.group(0).strip())
-    return out
 
 
 def _test_queries(body: Any) -> Result:

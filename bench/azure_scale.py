@@ -8,7 +8,8 @@ Keys: `devices`, `waves`, `calls` by class (`queries`, `configurations`, `jobs`,
 documented quotas (calls of a class / its rate, job device operations at the tier's job rate)
 excluding the hub's apply cadence, `apply_cadence_seconds` (the hub's own evaluation waits a
 design based on target conditions adds: 0 for tag-based waves, which the hub applies at once),
-`wall_seconds` (fleet-tui's own time, from `rollout start` to the fold) and `design`.
+`wall_seconds` (fleet-tui's own time, from `rollout start` to the fold), `design`, and
+`planning_calls` (the part of `calls` that creating the rollout made: reading the group).
 
 `--design both` (the default) runs the same rollout twice in one process, on fresh fakes:
 `tags` (each wave re-tags its devices with twin-update jobs: the design before issue 22) and
@@ -73,6 +74,7 @@ def run(devices: int, design: str = "condition") -> dict:
     t0 = time.monotonic()
     policy = Policy(waves=WAVES, poll=0.5, gate_timeout=3600, min_finished=1)
     rid = create_rollout(config, hub, journal, v2, "vans", policy)
+    planning = classes(fake, mark)  # what creating the rollout cost (reading the group, checks)
     engine = Engine(journal, hub, rid, log=lambda line: None)
     while not engine.step():
         time.sleep(policy.poll)
@@ -96,6 +98,7 @@ def run(devices: int, design: str = "condition") -> dict:
                   "twin_reads": counts["twin_read"], "twin_updates": counts["twin_update"]},
         "modelled_seconds": {"S1x1": round(modelled(counts, device_ops, "S1", 1), 1),
                              "S3x1": round(modelled(counts, device_ops, "S3", 1), 1)},
+        "planning_calls": {"queries": planning["query"], "configurations": planning["config"]},
         "apply_cadence_seconds": changes * APPLY_CYCLE_S,
         "wall_seconds": round(wall, 1),
     }

@@ -44,6 +44,7 @@ from tests.support.fake_throttle import PER_MINUTE, rates  # noqa: E402
 from tests.support.images import Entry, push_layers  # noqa: E402
 from tests.support.registry import RegistryServer  # noqa: E402
 
+
 def images(work: Path) -> tuple[Any, str, str]:
     """A real registry holding two tiny releases; their pinned refs."""
     registry = RegistryServer(work / "registry").start()

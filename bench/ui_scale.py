@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fleet_tui.ui.app import FleetApp
 from fleet_tui.demo.fake_console import FakeConsoleData
+from fleet_tui.ui.app import FleetApp
 
 
 async def wait(pred, timeout: float = 60.0) -> None:

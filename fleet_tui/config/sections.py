@@ -77,6 +77,9 @@ class HubConfig(Section):
     liveness_window: Duration = Field(
         600.0, gt=0, description="azure: an Edge device whose `$edgeAgent` reported this recently counts as online even "
         "if `$edgeHub` reads Disconnected (the hub updates connection state with up to 5 minutes of delay)")
+    metrics_poll: Duration = Field(
+        30.0, gt=0, description="azure: seconds between reads of a condition wave's deployment metrics and failing "
+        "devices (the hub recomputes metrics about every 5 minutes; each read is one configuration call and one query)")
     max_configurations: int = Field(100, ge=1, le=1000, description="azure: configurations the hub holds at most "
                                     "(100 on basic and standard hubs, 10 on free ones; layered deployments included)")
     base_manifest: str = Field("", description="azure: the operator's deployment manifest (JSON with `modulesContent`) "

@@ -36,6 +36,7 @@ from fleet_tui.errors import NotFound, UsageError
 from fleet_tui.hub import azure_agent as agent_state
 from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_deploy import Deployments
+from fleet_tui.hub.azure_health import HealthReader
 from fleet_tui.hub.azure_jobs import run_tag_jobs
 from fleet_tui.hub.azure_query import RawQuery, in_chunks, in_list, literal, path_name
 from fleet_tui.hub.azure_retry import (
@@ -121,6 +122,7 @@ class AzureHub(Deployments):
         edge_version: str = edge.EDGE_VERSION,
         link_property: str = "",
         waves_by: str = "auto",
+        metrics_ttl: float = 30.0,
     ) -> None:
         self.group_tag = path_name(group_tag, "group tag")
         self.module = module
@@ -138,6 +140,7 @@ class AzureHub(Deployments):
             if ca_bundle:
                 manager.protocol.config.connection.verify = ca_bundle
         self.query = RawQuery(self.registry, self.caller)
+        self.health = HealthReader(self, metrics_ttl)  # deployment metrics + failing devices (gates)
         self._ranks_cache: tuple[float, dict[str, tuple[int, float]]] | None = None
 
     @classmethod
@@ -157,7 +160,7 @@ class AzureHub(Deployments):
             limits=limits_from_config(hub), source=source, liveness_window=hub.liveness_window,
             max_configurations=hub.max_configurations, base_manifest=base_manifest(hub),
             registry_credentials=hub.registry_credentials, edge_version=hub.edge_version,
-            link_property=hub.link_property, waves_by=hub.waves_by,
+            link_property=hub.link_property, waves_by=hub.waves_by, metrics_ttl=hub.metrics_poll,
         )
 
     def __repr__(self) -> str:

@@ -216,7 +216,8 @@ def plan_rollout(
     room = getattr(hub, "room", None)
     if room is not None:  # Azure: configurations are limited; refuse before creating any
         stages = len({(a.prev_image, a.variant) for a in assignments}) if policy.pre_stage else 0
-        room(len(variants) + len(rollbacks_of(prev)) + stages)
+        per_wave = 0 if waves_by_reason else (len(sizes) - 1) * len({a.variant for a in assignments})
+        room(len(variants) + len(rollbacks_of(prev)) + stages + per_wave)
     rollbacks = rollbacks_of(prev)
     spec = {
         "target": target_ref, "target_digest": target.deploy_digest, "group": group, "group_tag": group_tag,
@@ -233,8 +234,10 @@ def plan_rollout(
         "naive_total": naive_total,
         "rollback_total": rollback_total,
     }
-    if not waves_by_reason and hasattr(hub, "check_condition"):  # the widest condition, as the hub parses it
+    if not waves_by_reason and hasattr(hub, "check_condition"):  # the longest conditions, as the hub parses them
         hub.check_condition(shard_waves.wave_condition(spec, len(sizes) - 1))
+        if len(sizes) > 1:
+            hub.check_condition(shard_waves.only_wave_condition(spec, len(sizes) - 1))
     budget = check_budget(config, policy, wave_spend(len(sizes), assignments, variants, sites, config.cost.per_gb), group,
                           confirm_over_budget)
     spec["budget"] = budget.to_dict() if budget is not None else None

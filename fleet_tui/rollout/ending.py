@@ -10,7 +10,8 @@ journal (`finals`) because the tags the status reads are about to go. Rules:
 - a rolled-back rollout is folded only once its rolled-back devices *settled* — each runs
   the image it ran before, failed, went offline, or the gate timeout passed since the
   rollback — so its finals say where the devices are (`rolled_back`), not where they were
-  when the command arrived;
+  when the command arrived (a condition-wave rollback: when the rollback deployment's metrics
+  count them running or failed; offline ones wait for the timeout);
 - after an abort nothing the engine writes changes what a device runs: devices already told
   carry on, the fold keeps each on what it was told, no wave starts and no device is
   retried. Only a rollback (by the operator) moves devices again: back to what they ran.
@@ -23,6 +24,7 @@ from typing import Any
 
 from fleet_tui.rollout.gate import read_devices
 from fleet_tui.rollout.journal import Assignment, Journal
+from fleet_tui.rollout.shard_waves import by_condition
 
 
 def _last(journal: Journal, rollout_id: str, kind: str, phase: str) -> Any:
@@ -55,6 +57,11 @@ def rollback_settled(journal: Journal, hub: Any, rollout_id: str, module: str, a
     waves = set(intent.data.get("waves") or [])
     by_id = {a.device_id: a for a in assignments}
     moved = {d: by_id[d] for w in waves for d in told.get(w, []) if by_id[d].prev_digest}
+    spec = journal.rollout(rollout_id).spec
+    if by_condition(spec) and getattr(hub, "health", None) is not None:  # the back deployment's metrics
+        ids = [f"rollout-{rollout_id}-{key}" for key in spec["rollbacks"].values()]
+        health = hub.health.read(ids, module, spec["tag"], lambda dep_id: dep_id.rsplit("-", 1)[1])
+        return health.measured and health.running + len(health.failing) >= len(moved)
     views = read_devices(hub, rollout_id, module, sorted(moved))
     for device_id, a in moved.items():
         view = views.get(device_id)

@@ -38,6 +38,7 @@ from fleet_tui.rollout.fold import GROUP, KIND, fold
 from fleet_tui.rollout.gate import gate_opened, judge, read_devices
 from fleet_tui.rollout.journal import TERMINAL, Journal, WaveRow
 from fleet_tui.rollout.lease import Superseded
+from fleet_tui.rollout.metric_gate import judge_by_metrics, reads_metrics, wave_views
 from fleet_tui.rollout.notify import EVENTS as NOTIFY_EVENTS
 from fleet_tui.rollout.notify import Notifier
 from fleet_tui.rollout.operator_commands import OperatorCommands
@@ -250,15 +251,23 @@ class Engine:
         held = self.sites.held_devices()  # a halted site's devices count in no gate
         devices = [a.device_id for a in self.by_wave[wave.idx] if a.device_id not in held]
         module, ok_state = self.staging.gate_module(wave.idx)
-        views = read_devices(self.hub, self.id, module, devices)
+        metrics = reads_metrics(self.hub, self.spec)  # the hub's figures, not the wave's twins
+        _, since = self.retries.retries_done()
+        if metrics:
+            health, views = wave_views(self.ctx, wave.idx, module, set(since))
+        else:
+            views = read_devices(self.hub, self.id, module, devices)
         due, waiting = self.retries.retry_plan(wave, views) if not self.staging.is_stage_wave(wave.idx) else ([], [])
         if due:
             self.retries.retry(wave.idx, due, "automatic")
             return
-        _, since = self.retries.retries_done()
-        deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
-        result = judge(self.policy, devices, self.ctx.expected, views, wave.started or 0.0, time.time(), deployments,
-                       gate_opened(self.journal, self.id, wave.idx), since, waiting, ok_state)
+        opened = gate_opened(self.journal, self.id, wave.idx)
+        if metrics:
+            result = judge_by_metrics(self.ctx, wave, health, views, since, set(waiting), time.time(), opened)
+        else:
+            deployments = {a.device_id: deployment_id(self.id, a.variant) for a in self.by_wave[wave.idx]}
+            result = judge(self.policy, devices, self.ctx.expected, views, wave.started or 0.0, time.time(),
+                           deployments, opened, since, waiting, ok_state)
         if result is None:
             return
         now = time.time()
@@ -323,6 +332,6 @@ class Engine:
                 "keep_apart": sorted(stage)}
         if by_condition(self.spec):
             fold_by_condition(self.hub, spec, self.id, self.journal.rollout(self.id).state,
-                              any(self.ctx.told().values()), tagged, self.log)
+                              max((w for w, ids in self.ctx.told().items() if ids), default=None), tagged, self.log)
         else:
             fold(self.hub, spec, self.id, tagged, deployment_id, self.log)

@@ -65,6 +65,11 @@ def read_devices(hub: Any, rollout_id: str, module: str, device_ids: Iterable[st
     reader = getattr(hub, "rollout_twins", None)
     twins = reader(tag, list(device_ids)) if reader is not None and device_ids is not None \
         else hub.iter_devices(f"tags.{tag} != ''")
+    return views_of(twins, tag, module)
+
+
+def views_of(twins: Iterable[Any], tag: str, module: str) -> dict[str, DeviceView]:
+    """The `DeviceView`s of the twins that carry the rollout tag `tag`, by device id."""
     out: dict[str, DeviceView] = {}
     for twin in twins:
         if not twin.tags.get(tag):

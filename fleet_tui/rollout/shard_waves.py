@@ -3,7 +3,11 @@ one deployment's `targetCondition` over stable shards (hub/shards.py) instead of
 devices, so a rollout costs configuration calls per wave, not device writes per device.
 
 - The canary is named by `deviceId` (at most `MAX_CANARY_IDS`; a larger first wave is shards
-  too); every later wave is cumulative: "the canary, or a shard below cut k". Cuts come from
+  too); each later wave is one more deployment of the same content and priority over its own
+  shards (from the previous cut to its own, canary devices excepted), so the hub's metrics of
+  a wave's deployment are that wave's (gates read them: rollout/metric_gate.py); together
+  they cover "the canary, or a shard below cut k" (`wave_condition`, what a rollback and an
+  aborted fold scope to). Cuts come from
   the policy's cumulative wave sizes as a fraction of the group, rounded up to whole shards, so
   wave sizes are what the hash gives (±) and the plan lists each device's wave exactly.
 - A condition uses only what a target condition accepts (IoT Hub automatic device management:
@@ -86,6 +90,32 @@ def wave_condition(spec: dict[str, Any], wave: int) -> str:
     terms = [f"deviceId = {quote(d)}" for d in spec["canary"]]
     terms += [f"tags.{tag} = '{s:02d}'" for s in range(int(spec["shard_cuts"][wave]))]
     return f"{group_condition(spec['group_tag'], spec['group'])} AND ({' OR '.join(terms)})"
+
+
+def wave_key(variant: str, wave: int) -> str:
+    """The deployment key of a variant's wave: the variant's own for wave 1 (the release the
+    fold keeps), `<variant>-w<k>` after it — one deployment per wave, so the hub's metrics of
+    each are that wave's alone."""
+    return variant if wave == 0 else f"{variant}-w{wave}"
+
+
+def wave_keys(spec: dict[str, Any], waves: Sequence[int] | None = None) -> list[str]:
+    """Every per-wave deployment key of the rollout (of `waves` only, when given)."""
+    count = len(spec.get("shard_cuts") or [])
+    return [wave_key(v, k) for k in (range(count) if waves is None else waves) for v in spec["used_variants"]]
+
+
+def only_wave_condition(spec: dict[str, Any], wave: int) -> str:
+    """The devices of wave `wave` alone: the canary by deviceId (wave 1), or the shards from the
+    previous cut up to this one, canary devices excepted (they are wave 1's)."""
+    tag, cuts = spec["shard_tag"], [int(c) for c in spec["shard_cuts"]]
+    low = cuts[wave - 1] if wave > 0 else 0
+    group = group_condition(spec["group_tag"], spec["group"])
+    if wave == 0 and spec["canary"]:
+        return f"{group} AND ({' OR '.join(f'deviceId = {quote(d)}' for d in spec['canary'])})"
+    shards = " OR ".join(f"tags.{tag} = '{s:02d}'" for s in range(low, cuts[wave]))
+    spared = "".join(f" AND deviceId != {quote(d)}" for d in spec["canary"])
+    return f"{group} AND ({shards}){spared}"
 
 
 def by_condition(spec: dict[str, Any]) -> bool:

@@ -20,6 +20,11 @@ each device that runs its image, and say so (`bytes_source = "planned"`), never 
 measured-looking 0. Once the rollout is folded (fold.py) its devices no longer carry its tag:
 their last states and bytes come from the journal (`finals`).
 
+A condition-wave rollout on Azure (rollout/metric_gate.py) reads no told twin: each started
+wave's deployment metrics and its failing devices; the other devices read `running` once the
+hub counts the whole wave running (`applying` before), and the wave's running count is the
+hub's.
+
 Gate progress per wave (no extra query): `needed` from the policy, `deadline` = the wave's
 recorded start + gate timeout while its gate is open; `approvable` says an `approve` would
 pre-approve a wave still to start (the engine accepts it while running or paused).
@@ -33,10 +38,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_tui.hub.protocol import stage_module
-from fleet_tui.rollout.ending import folded
+from fleet_tui.rollout.ending import needs_fold
 from fleet_tui.rollout.event_text import EventText
 from fleet_tui.rollout.gate import DeviceView, gate_opened, read_devices
 from fleet_tui.rollout.journal import NEEDS_ENGINE, Assignment, Journal
+from fleet_tui.rollout.metric_gate import reads_metrics, snapshot_fill
 from fleet_tui.rollout.policy import Policy
 from fleet_tui.rollout.site_progress import SiteProgress, cost_with_sites, site_progress
 from fleet_tui.units import span as span_text
@@ -203,11 +209,18 @@ class SnapshotReader:
         now = time.time()
         row = self.journal.rollout(self.id)
         waves = self.journal.waves(self.id)
-        # a folded rollout: its tags are gone, its end is kept (a rollback after the fold re-tags: live again)
-        finals = self.journal.finals(self.id) if folded(self.journal, self.id) else {}
+        # a folding or folded rollout: its tags and wave deployments go, its end was kept before the
+        # fold began (a rollback after the fold re-tags: live again)
+        finals = self.journal.finals(self.id) if not needs_fold(self.journal, self.id) else {}
         started = {w.idx: w.started for w in waves}
         live = [a.device_id for a in self.assignments if started.get(a.wave) is not None]
-        views = {} if finals or not live else read_devices(self.hub, self.id, self.spec["module"], live)
+        fill: dict[int, tuple[str, int]] = {}  # a condition-wave rollout: per wave, from the hub's metrics
+        if finals or not live:
+            views = {}
+        elif reads_metrics(self.hub, self.spec):
+            views, fill = snapshot_fill(self.hub, self.spec, self.id, waves, row.state, self.spec["module"])
+        else:
+            views = read_devices(self.hub, self.id, self.spec["module"], live)
         switch = self.spec.get("switch_wave")
         switched = switch is not None and started.get(switch) is not None
         stage_views = {} if finals or not live or switch is None or switched else \
@@ -223,6 +236,8 @@ class SnapshotReader:
             else:
                 since = started.get(switch) if switched else started.get(a.wave)
                 state, nbytes = device_state(a, views.get(a.device_id), since, self.expected[a.device_id])
+                if a.wave in fill and a.device_id not in views:
+                    state = fill[a.wave][0]
                 nbytes += staged.get(a.device_id, 0)
                 if not self.reports_bytes:  # Azure: edgeAgent reports no bytes; a settled device pulled its plan
                     nbytes = a.planned_bytes if state in ("running", "rolled_back") else 0
@@ -236,6 +251,8 @@ class SnapshotReader:
             counts[1] += state == "failed"
             if switched and a.device_id in staged:
                 per_wave[a.wave][0] += 1  # staged before the switch (the journal kept its stage bytes)
+        for w, (_, running) in fill.items():  # the hub counts a wave's devices, not which ones
+            per_wave[w][0] = max(per_wave[w][0], running)
         gate, timeout = gate_text(self.policy), self.policy.gate_timeout
         opened = {w.idx: gate_opened(self.journal, self.id, w.idx) or w.started
                   for w in waves if w.state in JUDGING and w.started is not None}  # as the engine times it

@@ -30,7 +30,7 @@ from fleet_tui.rollout.create import deployment_id
 from fleet_tui.rollout.gate import GateResult, count_outcomes, read_devices
 from fleet_tui.rollout.journal import WaveRow
 from fleet_tui.rollout.retries import DeviceRetries
-from fleet_tui.rollout.shard_waves import by_condition, wave_condition
+from fleet_tui.rollout.shard_waves import by_condition, only_wave_condition, wave_key
 from fleet_tui.rollout.site_steps import SiteSteps
 from fleet_tui.rollout.staging import Staging
 from fleet_tui.units import plural
@@ -209,16 +209,22 @@ class WaveTagging:
                         wave_set={"state": "running"} if complete else None)
 
     def widen(self, wave: int) -> None:
-        """Point the rollout's deployment at the waves so far (rollout/shard_waves.py); the same
-        text on a redo, so it is idempotent."""
+        """Give wave `wave` its deployment (rollout/shard_waves.py): wave 1 points the release at
+        the canary (or its shards), each later wave creates one more deployment of the same
+        content and priority over its own shards. Fixed ids and texts: a redo is a no-op."""
         ctx = self.ctx
-        condition = wave_condition(ctx.spec, wave)
-        for key in ctx.spec["used_variants"]:
-            ctx.hub.update_deployment(deployment_id(ctx.id, key), target_condition=condition)
-        cut = int(ctx.spec["shard_cuts"][wave])
-        shards = f"shards 00-{cut - 1:02d}" if cut else "no shard"
-        ctx.log(f"wave {wave + 1}: deployment widened to the canary and {shards} "
-                f"({plural(len(ctx.by_wave[wave]), 'device')}); the hub applies it within ~5 min")
+        condition = only_wave_condition(ctx.spec, wave)
+        for variant in ctx.spec["used_variants"]:
+            if wave == 0:
+                ctx.hub.update_deployment(deployment_id(ctx.id, variant), target_condition=condition)
+            else:
+                ctx.create(wave_key(variant, wave), ctx.spec["variants"][variant]["image"], ctx.spec["priority"],
+                           condition=condition)
+        cuts = [int(c) for c in ctx.spec["shard_cuts"]]
+        low = cuts[wave - 1] if wave else 0
+        shards = f"shards {low:02d}-{cuts[wave] - 1:02d}" if cuts[wave] > low else "the canary"
+        ctx.log(f"wave {wave + 1}: deployment for {shards} ({plural(len(ctx.by_wave[wave]), 'device')}); "
+                "the hub applies it within ~5 min")
 
     def tag_ids(self, wave: int, ids: list[str], batch: int) -> None:
         """Tag these devices of the wave. A hub that tags by job (Azure) gets the whole, fixed

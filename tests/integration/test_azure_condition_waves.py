@@ -105,3 +105,36 @@ def test_condition_waves_abort_then_rollback_move_only_the_told_devices(registry
     with capsys.disabled():
         print(f"\n[azure-e2e] condition waves abort+rollback: devices={len(bed.all_ids)} told={len(told)} "
               "device_writes=0")
+
+
+def _twin_list_queries(bed: AzureBed, since: int) -> int:
+    """Queries that list runtime twins by device id (what tag-mode gates page every poll)."""
+    with bed.fake.lock:
+        return sum(1 for r in bed.fake.requests[since:] if r.path.startswith("/devices/query")
+                   and "deviceId IN" in str((r.body or {}).get("query", "")))
+
+
+def test_a_failing_canary_fails_its_gate_from_the_hub_metrics_and_rolls_back(registry, tmp_path, capsys):
+    bed = AzureBed(tmp_path, registry, real=0, light=30, shards=True, crash_v2=True,
+                   policy='on_failure = "rollback"').start()
+    try:
+        bed.wait_all_running(bed.v1, 240)
+        before = _etags(bed)
+        rid = bed.start_rollout(bed.v2_tag, "--waves", "1,50%,100%")
+        with bed.fake.lock:
+            mark = len(bed.fake.requests)  # after creation: what the engine reads from here on
+        status = bed.wait_terminal(rid, 300)
+        assert status["state"] == "rolled_back", status
+        assert "hub metrics" in status["waves"][0]["result"] and "failed" in status["waves"][0]["result"], status
+        assert [w["state"] for w in status["waves"][1:]] == ["pending", "pending"], status
+        touched = {d: v["state"] for d, v in status["devices"].items() if v["state"] != "pending"}
+        assert list(touched.values()) == ["rolled_back"], touched
+        bed.wait_all_running(bed.v1, 120)
+        listing = _twin_list_queries(bed, mark)
+        assert listing == 0, listing  # the gate read metrics and the failing devices, not the wave's twins
+        assert bed.rollout_jobs(rid) == [] and _etags(bed) == before
+    finally:
+        bed.stop()
+    with capsys.disabled():
+        print(f"\n[azure-e2e] condition waves: failing canary judged from hub metrics, rolled back; "
+              f"devices=30 twin_list_queries={listing} device_writes=0")

@@ -80,7 +80,7 @@ class AzureBed:
         self.config = root / "fleet.toml"
         self.config.write_text(
             f'state_dir = "{root / "state"}"\n[hub]\nkind = "azure"\nconnection_string_env = "FLEET_TEST_HUB"\n'
-            f'tier = "S3"\nunits = {units}\nmodule = "scoring"\ngroup_tag = "fleetGroup"\n'
+            f'tier = "S3"\nunits = {units}\nmodule = "scoring"\ngroup_tag = "fleetGroup"\nmetrics_poll = {tick}\n'
             f'[rollout]\npoll = {tick}\ngate_timeout = 180\nmin_finished = 1\n{policy}\n')
         self.env = {**os.environ, "FLEET_TEST_HUB": "", "REQUESTS_CA_BUNDLE": ""}
         self.daemons: list[DockerDaemon] = []

@@ -9,8 +9,8 @@ import pytest
 
 from fleet_tui.errors import Conflict, NotFound, RemoteError, UsageError
 from fleet_tui.hub.local import LocalHub
-from fleet_tui.hub.shards import shard_of
 from fleet_tui.hub.protocol import Deployment, ModuleReport, ModuleSpec
+from fleet_tui.hub.shards import shard_of
 
 A, B, C = ("sha256:" + c * 64 for c in "abc")
 

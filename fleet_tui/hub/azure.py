@@ -6,6 +6,8 @@
 - devices: IoT Edge devices only (`capabilities.iotEdge = true`); twin queries (raw, paged,
   see azure_query) joined per page with the `$edgeAgent` and `$edgeHub` module twins (state,
   liveness, platform: see azure_agent); `update_twin` with a quoted If-Match (412 → Conflict);
+- planning facts of a group: fewer queries than that join, and equal deployments as one
+  state (see azure_facts); gates of condition waves: deployment metrics (see azure_health);
 - many devices at once: scheduled `scheduleUpdateTwin` jobs (see azure_jobs);
 - groups: one `GROUP BY` query for the counts plus the configurations' metrics for what runs
   (see azure_deploy.group_summaries) — never a page of every twin;

@@ -8,6 +8,8 @@
 - every fleet-tui deployment carries labels `fleet-tui.kind`, `fleet-tui.group` and a custom
   metric `running` (devices the hub applied it to that report its image running), which is
   how the groups view learns what runs without paging twins (`images_by_group`).
+- content is checked against the hub's deployment limits first (azure_limits: 50 modules,
+  32 KB of desired properties per module twin, 4 KB per value);
 - content is immutable: `update_deployment` changes condition, priority and labels only,
   re-sending the etag *quoted* (the SDK sends it bare, and the hub answers 409 to that —
   azure-iot-hub-python#2), with one re-read and retry on a conflict.
@@ -28,6 +30,7 @@ from azure.iot.hub.models import (
 from fleet_tui.errors import Conflict, FleetError, UsageError
 from fleet_tui.hub import azure_edge as edge
 from fleet_tui.hub.azure_agent import EDGE_AGENT, image_digest
+from fleet_tui.hub.azure_limits import check_content
 from fleet_tui.hub.azure_query import literal, path_name
 from fleet_tui.hub.protocol import Deployment
 
@@ -91,6 +94,7 @@ class Deployments:
 
             credentials = resolved_credentials(deployment, self.registry_auth)
         content = edge.modules_content(deployment, self.module, self.base_manifest, credentials, self.edge_version)
+        check_content(deployment.id, content)  # one line naming the limit, before the PUT
         model = Configuration(
             id=deployment.id, schema_version="1.0", labels=dict(deployment.labels),
             content=ConfigurationContent(modules_content=content), target_condition=deployment.target_condition,

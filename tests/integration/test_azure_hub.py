@@ -398,3 +398,43 @@ def test_shard_backfill_on_azure_writes_each_missing_shard_once_by_job_and_resum
     refused = subprocess.run([sys.executable, "-m", "fleet_tui.cli", "-c", str(config), "--read-only", "hub", "shards",
                               "--backfill"], capture_output=True, text=True, env=env, timeout=60)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "read-only" in refused.stderr
+
+
+def _manifest_with(tmp_path, modules: int):
+    from fleet_tui.config import HubConfig
+    from fleet_tui.hub.azure_auth import base_manifest
+
+    path = tmp_path / f"manifest-{modules}.json"
+    path.write_text(json.dumps({"modulesContent": {"$edgeAgent": {"properties.desired": {
+        "schemaVersion": "1.1", "runtime": {"type": "docker", "settings": {}},
+        "modules": {f"side{i}": {"type": "docker", "settings": {"image": f"acr.io/s{i}@sha256:{'c' * 64}"}}
+                    for i in range(modules)}}}}}))
+    return base_manifest(HubConfig(base_manifest=str(path)))
+
+
+def test_an_over_limit_deployment_is_one_line_before_the_put_and_the_hub_refuses_it_too(fake, azure, tmp_path,
+                                                                                         monkeypatch):
+    base = Deployment("base-big", "tags.x = 'y'", 1, {"scoring": ModuleSpec("scoring", OLD)}, {"fleet-tui.kind": "base"})
+    azure.base_manifest = _manifest_with(tmp_path, 49)  # + scoring = 50: the limit, accepted
+    azure.create_deployment(base)
+    azure.base_manifest = _manifest_with(tmp_path, 50)  # + scoring = 51
+    puts = len(fake.of("PUT", "/configurations/"))
+    with pytest.raises(UsageError) as err:
+        azure.create_deployment(Deployment("base-over", "tags.x = 'z'", 1, base.modules, {"fleet-tui.kind": "base"}))
+    assert "51 modules" in str(err.value) and "at most 50" in str(err.value) and "\n" not in str(err.value)
+    assert len(fake.of("PUT", "/configurations/")) == puts  # nothing sent
+    monkeypatch.setattr("fleet_tui.hub.azure_deploy.check_content", lambda *a: None)  # the fake on its own
+    with pytest.raises(FleetError) as hub_err:
+        azure.create_deployment(Deployment("base-over", "tags.x = 'z'", 1, base.modules, {"fleet-tui.kind": "base"}))
+    assert "at most 50 modules" in str(hub_err.value) and "\n" not in str(hub_err.value)
+    assert "base-over" not in fake.configurations
+
+
+def test_tags_are_limited_as_the_service_measures_them(fake, azure):
+    with pytest.raises(FleetError) as err:
+        azure.update_tags("van-0", {"note": "n" * 4097})
+    assert "4096 bytes" in str(err.value)
+    azure.update_tags("van-0", {"a": "é" * 1500, "b": "x" * 4000})  # 3,000 + 4,000 bytes: under 8 KB
+    with pytest.raises(FleetError) as err:
+        azure.update_tags("van-0", {"c": "y" * 2000})  # now over 8 KB, though no value is too long
+    assert "8192" in str(err.value) and "c" not in fake.devices["van-0"]["tags"]  # refused whole

@@ -85,6 +85,7 @@ class FakeIotHub:
     def __init__(self, directory: Path, key: bytes = b"fleet-tui-loopback-test-key-0001", tier: str = "S3",
                  units: int = 1, evaluation_delay: float = 0.0, throttle: bool = True) -> None:
         self.key_b64 = base64.b64encode(key).decode()
+        self.tier = tier
         self.throttle = Throttle(tier, units)
         self.throttle.enabled = throttle
         self.evaluation_delay = evaluation_delay

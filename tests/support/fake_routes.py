@@ -18,6 +18,7 @@ from typing import Any
 
 from tests.support.fake_edge import EDGE_AGENT, is_edge_deployment, now_utc
 from tests.support.fake_query import _KEYWORDS, _TOKEN, run_query
+from tests.support.twin_limits import PROPERTIES_LIMIT, TAGS_LIMIT, deployment_error, section_error
 
 Result = tuple[int, Any, dict[str, str]]
 
@@ -72,6 +73,11 @@ def _query(hub: Any, headers: dict[str, str], body: Any) -> Result:
 def _reported(hub: Any, twin: dict, patch: dict) -> Result:
     props = twin.setdefault("properties", {})
     reported = props.setdefault("reported", {"$version": 1})
+    merged = copy.deepcopy(reported)
+    _merge(merged, patch)
+    complaint = section_error(merged, PROPERTIES_LIMIT, "Properties.Reported")
+    if complaint:  # the device's update is refused whole (errorCode 403100, Azure/iotedge#7035)
+        return _err(403 if "size" in complaint else 400, "403100" if "size" in complaint else "ArgumentInvalid", complaint)
     _merge(reported, patch)
     reported["$version"] = int(reported.get("$version", 1)) + 1
     reported["$metadata"] = {"$lastUpdated": now_utc()}
@@ -110,9 +116,12 @@ def _twins(hub: Any, method: str, parts: list[str], headers: dict[str, str], bod
         if not _etag_ok(device["etag"], headers.get("if-match")):
             return _err(412, "PreconditionFailed", "Precondition failed: etag mismatch")
         tags = device.setdefault("tags", {})
+        before = copy.deepcopy(tags)
         _merge(tags, (body or {}).get("tags") or {})
-        if len(str(tags)) > 8192:  # tags are capped at 8 KB per twin
-            return _err(400, "TwinTagsTooLarge", "tags exceed 8 KB")
+        complaint = section_error(tags, TAGS_LIMIT, "Tags")  # 8 KB as the service measures it
+        if complaint:
+            device["tags"] = before
+            return _err(400, "ArgumentInvalid", complaint)
         device["etag"] = hub.next_etag()
         device["version"] += 1
         hub.schedule_evaluation({parts[1]})
@@ -185,6 +194,9 @@ def _configurations(hub: Any, method: str, parts: list[str], headers: dict[str, 
     if error:  # at the PUT, as the service does: 400, not a dropped connection
         return _err(400, "InvalidConfigurationTargetCondition", error)
     if current is None:
+        complaint = deployment_error((body or {}).get("content"))
+        if complaint:
+            return _err(400, "ArgumentInvalid", complaint)
         if len(hub.configurations) >= hub.max_configurations:
             return _err(413, "ConfigurationCountLimitExceeded",
                         f"Number of deployments exceed the maximum quota {hub.max_configurations} for this IotHub.")
@@ -239,13 +251,17 @@ def _public(job: dict) -> dict:
     return {k: v for k, v in job.items() if not k.startswith("_")}
 
 
+# iot-hub-devguide-quotas-throttling, "Other limits": jobs running at once, per tier
+CONCURRENT_JOBS = {"F1": 1, "S1": 1, "S2": 5, "S3": 10}
+
+
 def _jobs(hub: Any, method: str, parts: list[str], body: Any) -> Result:
     job_id = parts[2]
     if method == "PUT":
         if job_id in hub.jobs:
             return _err(409, "JobAlreadyExists", job_id)
-        if any(j["status"] == "running" for j in hub.jobs.values()) and hub.throttle.rates["jobs"] < 5000:
-            return _err(429, "ThrottlingException", "Maximum number of concurrent jobs exceeded")  # 1 on S1
+        if sum(j["status"] == "running" for j in hub.jobs.values()) >= CONCURRENT_JOBS.get(hub.tier, 1):
+            return _err(429, "ThrottlingException", "Maximum number of concurrent jobs exceeded")
         try:
             sql = f"SELECT * FROM devices WHERE {body['queryCondition']}"
             targets = run_query(sql, _candidates(hub, sql)[0], [])

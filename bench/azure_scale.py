@@ -4,7 +4,8 @@ fake hub (bench/azure_calls.py holds the set-up: populated twins, emulated agent
 throttling off so the run is quick, every request classed as the hub classes it).
 
 Keys: `devices`, `waves`, `calls` by class (`queries`, `configurations`, `jobs`, `job_device_ops`,
-`twin_reads`, `twin_updates`, plus `job_polls`), `modelled_seconds` at `S1x1` and `S3x1` by the
+`twin_reads`, `twin_updates`, plus `job_polls`; beyond the gates' metric polls, counted in
+`metric_polls`), `modelled_seconds` at `S1x1` and `S3x1` by the
 documented quotas (calls of a class / its rate, job device operations at the tier's job rate)
 excluding the hub's apply cadence, `apply_cadence_seconds` (the hub's own evaluation waits a
 design based on target conditions adds: 0 for tag-based waves, which the hub applies at once),
@@ -19,12 +20,22 @@ run's. `apply_cadence_seconds` for `condition`: the hub applies a changed config
 shortly after the change and then on its ~5-minute cycle, so each condition change (one per
 wave, one for the fold) is counted at up to 300 s — shown apart, as the operator sees it.
 
+Gates of condition waves read the hub's deployment metrics (fleet_tui/hub/azure_health.py):
+each poll is one configuration GET and one failing-devices query. Their number depends only on
+how long the hub takes, not on devices, so they are counted apart in `metric_polls` and left
+out of `modelled_seconds`: `measured` is this run's (the fake recomputes metrics every
+`FAKE_METRICS_S` and fleet-tui re-reads them every `POLL_S`, a compressed clock so the run takes
+minutes), `at_cadence` what the documented cadence gives (one poll per `[hub] metrics_poll`,
+30 s, through each of the `apply_cadence_seconds`), with the share of the S1 class budget
+they take while they run.
+
 Run: python bench/azure_scale.py --devices 100000 --json
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import sys
 import tempfile
@@ -45,12 +56,22 @@ from fleet_tui.rollout.engine import Engine  # noqa: E402
 from fleet_tui.rollout.journal import Journal  # noqa: E402
 from fleet_tui.rollout.policy import Policy  # noqa: E402
 from fleet_tui.secrets import Secret  # noqa: E402
-from tests.support.fake_iothub import FakeIotHub  # noqa: E402
+from tests.support.fake_iothub import FakeIotHub, throttle_class  # noqa: E402
 
 WAVES = ("1", "10%", "50%", "100%")
 
 
 APPLY_CYCLE_S = 300.0  # automatic device management re-evaluates configurations about every 5 minutes
+METRICS_POLL_S = 30.0  # [hub] metrics_poll's default
+FAKE_METRICS_S, POLL_S = 5.0, 1.0  # this run's compressed cadence (metrics at 100k take the fake ~1 s)
+
+
+def metric_poll(r) -> bool:
+    """A gate's read of deployment health: a configuration GET of one id, or the failing/lagging query."""
+    if r.method == "GET" and r.path.startswith("/configurations/") and r.path.count("/") == 2:
+        return True
+    query = (r.body or {}).get("query", "") if r.path == "/devices/query" and isinstance(r.body, dict) else ""
+    return "lastDesiredStatus.code != 200" in query or "NOT IS_DEFINED(" in query
 
 
 def run(devices: int, design: str = "condition") -> dict:
@@ -58,14 +79,14 @@ def run(devices: int, design: str = "condition") -> dict:
     registry, v1, v2 = images(work)
     fake = FakeIotHub(work, throttle=False).start()
     fake.evaluation_delay = 0.0
-    fake.metrics_interval = 300.0
+    fake.metrics_interval = FAKE_METRICS_S if design == "condition" else 300.0
     fake.throttle.rates["job_device"] = 10**9  # jobs finish at once here; their pace is modelled
     populate(fake, devices, v1, shards=design == "condition")
     fast = HubLimits(queries_per_s=1e6, config_writes_per_s=1e6, twin_updates_per_s=1e6, other_per_s=1e6,
                      burst=1e6, job_poll_interval=0.05,
                      timeout=600.0)  # the fake re-evaluates 100k twins inside a PUT: not fleet-tui's wait
     hub = AzureHub(Secret(fake.connection_string), limits=fast, ca_bundle=str(fake.cert),
-                   waves_by="auto" if design == "condition" else "tags")
+                   waves_by="auto" if design == "condition" else "tags", metrics_ttl=POLL_S)
     stop = threading.Event()
     threading.Thread(target=emulate_agents, args=(fake, stop), daemon=True).start()
     journal = Journal(work / "rollouts.sqlite")
@@ -80,7 +101,10 @@ def run(devices: int, design: str = "condition") -> dict:
         time.sleep(policy.poll)
     wall = time.monotonic() - t0
     stop.set()
+    polls = [r for r in fake.requests[mark:] if metric_poll(r)]
     counts = classes(fake, mark)
+    poll_classes = collections.Counter(throttle_class(r.method, r.path) for r in polls)
+    counts.subtract(poll_classes)
     device_ops = sum(len(j["_targets"]) for j in fake.jobs.values())
     state = journal.rollout(rid).state
     spec = journal.rollout(rid).spec
@@ -100,6 +124,11 @@ def run(devices: int, design: str = "condition") -> dict:
                              "S3x1": round(modelled(counts, device_ops, "S3", 1), 1)},
         "planning_calls": {"queries": planning["query"], "configurations": planning["config"]},
         "apply_cadence_seconds": changes * APPLY_CYCLE_S,
+        "metric_polls": {
+            "measured": {"queries": poll_classes["query"], "configurations": poll_classes["config"]},
+            "at_cadence": {"every_seconds": METRICS_POLL_S,
+                           "polls": int(changes * APPLY_CYCLE_S / METRICS_POLL_S) if changes else 0,
+                           "S1_budget_share": round(60 / METRICS_POLL_S / 20, 2) if changes else 0.0}},
         "wall_seconds": round(wall, 1),
     }
 

@@ -99,26 +99,29 @@ def test_facts_equal_the_twin_join_for_every_kind_of_device(fake):
     assert seen["van-0"][7] == "lte" and seen["van-6"][4] == "linux/arm64" and seen["van-0"][9] == "depot-0"
 
 
-def _enroll(fake: FakeIotHub, group: str, n: int, image: str) -> None:
-    for i in range(n):
-        fake.add_device(f"{group}-device-{i:06d}", {"fleetGroup": group})
-    fake.settle()
-    for i in range(n):
-        report(fake, f"{group}-device-{i:06d}", {"scoring": image})
+def _counted(fake: FakeIotHub, read) -> tuple:
+    """What `read()` returns, and the query texts it sent."""
+    mark = len(fake.requests)
+    return read(), _queries(fake, mark)
+
+
+def _fleet(fake: FakeIotHub, vans: int, trucks: int, vans_run: str) -> AzureHub:
+    """Vans and trucks on one base deployment, every agent reporting; the hub to read them."""
+    deploy(fake, "base", "tags.fleetGroup = 'vans' OR tags.fleetGroup = 'trucks'", 1, {"scoring": module(OLD)})
+    for group, n, image in (("vans", vans, vans_run), ("trucks", trucks, OLD)):
+        for i in range(n):
+            fake.add_device(f"{group}-device-{i:06d}", {"fleetGroup": group})
+        fake.settle()
+        for i in range(n):
+            report(fake, f"{group}-device-{i:06d}", {"scoring": image})
+    return _hub(fake)
 
 
 def test_a_group_that_is_most_of_the_hub_is_read_by_pages_not_in_lists(fake):
-    deploy(fake, "base", "tags.fleetGroup = 'vans' OR tags.fleetGroup = 'trucks'", 1, {"scoring": module(OLD)})
-    _enroll(fake, "vans", 2100, OLD)
-    _enroll(fake, "trucks", 10, OLD)
-    azure = _hub(fake)
+    azure = _fleet(fake, 2100, 10, OLD)
     try:
-        mark = len(fake.requests)
-        fast = azure.fact_groups(VANS, "scoring")
-        queries = _queries(fake, mark)
-        mark = len(fake.requests)
-        slow = group_facts(facts_of(t, "scoring") for t in azure.iter_devices(VANS))
-        joined = _queries(fake, mark)
+        fast, queries = _counted(fake, lambda: azure.fact_groups(VANS, "scoring"))
+        slow, joined = _counted(fake, lambda: group_facts(facts_of(t, "scoring") for t in azure.iter_devices(VANS)))
     finally:
         azure.close()
     assert _by_device(fast) == _by_device(slow) and len(_by_device(fast)) == 2100
@@ -130,14 +133,9 @@ def test_a_group_that_is_most_of_the_hub_is_read_by_pages_not_in_lists(fake):
 
 
 def test_a_small_group_of_a_big_hub_is_read_by_in_lists(fake):
-    deploy(fake, "base", "tags.fleetGroup = 'vans' OR tags.fleetGroup = 'trucks'", 1, {"scoring": module(OLD)})
-    _enroll(fake, "vans", 600, NEW)
-    _enroll(fake, "trucks", 3000, OLD)
-    azure = _hub(fake)
+    azure = _fleet(fake, 600, 3000, NEW)
     try:
-        mark = len(fake.requests)
-        groups = azure.fact_groups(VANS, "scoring")
-        queries = _queries(fake, mark)
+        groups, queries = _counted(fake, lambda: azure.fact_groups(VANS, "scoring"))
     finally:
         azure.close()
     assert len(_by_device(groups)) == 600 and {g.facts.image for g in groups} == {NEW}

@@ -16,8 +16,12 @@ query size limit (azure_query.MAX_QUERY_CHARS: ~450 device ids a query). So:
   `[hub] liveness_window` is online whatever `$edgeHub` says (azure_agent.is_online), so only
   the others are looked up, again by `IN` lists or by one scan of the Connected `$edgeHub`s.
 
+Each twin is built once, with one clock reading, and kept only as its facts (memory holds a
+small row per device, never module twins); a device a scan did not return (no agent twin, or
+paged past while twins changed) is looked up by `IN` list before it counts as having none.
+
 Invariant: each device's facts are exactly `facts_of` of the twin `AzureHub.query_devices`
-would build (tests/integration/test_azure_facts.py compares both paths on the fake hub); devices keep
+would build (a device the hub lists twice counts once) (tests/integration/test_azure_facts.py compares both paths on the fake hub); devices keep
 the order the hub listed them in. Equal desired modules are interned (one `ModuleSpec` object
 per distinct content), so devices that one deployment configures fall into one state rather
 than one state each.
@@ -28,7 +32,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import time
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from fleet_tui.hub import azure_agent as agent_state
@@ -43,6 +46,11 @@ PAGE = 1000  # rows per query page (x-ms-max-item-count)
 CONNECTED = "connectionState = 'Connected'"
 
 
+def scans(chunks: Sequence[Sequence[str]], hub_edge_devices: Callable[[], int]) -> bool:
+    """Whether one scan of the hub's module twins costs fewer queries than these `IN` lists."""
+    return len(chunks) > 1 and math.ceil(hub_edge_devices() / PAGE) < len(chunks)
+
+
 def module_rows(hub: "AzureHub", module_id: str, ids: Sequence[str], hub_edge_devices: Callable[[], int],
                 extra: str = "") -> Iterator[tuple[str, dict]]:
     """(device id, row) of the `module_id` twins of `ids` (and matching `extra`), by whichever
@@ -52,7 +60,7 @@ def module_rows(hub: "AzureHub", module_id: str, ids: Sequence[str], hub_edge_de
         return
     where = f"moduleId = {literal(module_id)}" + (f" AND {extra}" if extra else "")
     chunks = list(in_chunks(ids))
-    if len(chunks) > 1 and math.ceil(hub_edge_devices() / PAGE) < len(chunks):
+    if scans(chunks, hub_edge_devices):
         wanted = set(ids)
         for row in hub.query.all(f"SELECT * FROM devices.modules WHERE {where}", PAGE):
             device_id = str(row.get("deviceId"))
@@ -98,21 +106,22 @@ def azure_fact_groups(hub: "AzureHub", condition: str, module: str, site_tag: st
     if not devices:
         return []
     edge_devices = functools.cache(lambda: sum(hub.group_counts().values()))  # ≥ its $edgeAgent twins
-    intern, now = _Interned(), time.time()
+    intern = _Interned()
     facts: dict[str, DeviceFacts] = {}
-    stale: dict[str, dict | None] = {}  # agent row (None: no $edgeAgent twin) where $edgeHub decides
-    for device_id, agent in module_rows(hub, agent_state.EDGE_AGENT, list(devices), edge_devices):
-        if agent_state.is_online(agent, None, now, hub.liveness_window):
+    ids = list(devices)
+    scanned = scans(list(in_chunks(ids)), edge_devices)
+    for device_id, agent in module_rows(hub, agent_state.EDGE_AGENT, ids, edge_devices):
+        facts[device_id] = intern(facts_of(hub._twin(devices[device_id], agent, None), module, site_tag))
+    unseen = [d for d in devices if d not in facts]  # no agent twin — or, after a scan, paged past
+    if scanned:
+        for device_id, agent in module_rows(hub, agent_state.EDGE_AGENT, unseen, lambda: 10**12):  # IN lists
             facts[device_id] = intern(facts_of(hub._twin(devices[device_id], agent, None), module, site_tag))
-        else:
-            stale[device_id] = agent
-    stale.update((d, None) for d in devices if d not in facts and d not in stale)
-    if stale:
-        edge_hubs = dict(module_rows(hub, agent_state.EDGE_HUB, [d for d in devices if d in stale], edge_devices,
-                                     CONNECTED))
-        for device_id, agent in stale.items():
-            twin = hub._twin(devices[device_id], agent, edge_hubs.get(device_id))
-            facts[device_id] = intern(facts_of(twin, module, site_tag))
+    for device_id in unseen:
+        facts.setdefault(device_id, intern(facts_of(hub._twin(devices[device_id], None, None), module, site_tag)))
+    # $edgeHub can only make an offline device online (azure_agent.is_online): ask for those alone
+    offline = [d for d in devices if not facts[d].connected]
+    for device_id, _row in module_rows(hub, agent_state.EDGE_HUB, offline, edge_devices, CONNECTED):
+        facts[device_id] = facts[device_id]._replace(connected=True)
     return group_facts(_in_order(devices, facts))
 
 

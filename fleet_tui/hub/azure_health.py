@@ -76,12 +76,13 @@ class HealthReader:
 
     def read(self, deployment_ids: Sequence[str], module: str, tag: str,
              key_of: Callable[[str], str], lagging: bool = False,
-             clock: Callable[[], float] = time.monotonic) -> DeploymentHealth:
+             clock: Callable[[], float] = time.monotonic, every_lagging: bool = False) -> DeploymentHealth:
         """`tag`/`key_of`: the failing twins carry `{tag: key_of(deployment id)}` so a reader
         that keys devices by rollout tag value (gate.views_of) sees which deployment they are on.
         `lagging`: also list (one page) the devices not running the deployment's image yet —
-        what a status needs to name every device, once the wave is nearly done."""
-        cache_key = (tuple(deployment_ids), module, lagging)
+        what a status needs to name every device, once the wave is nearly done; `every_lagging`:
+        every page of them (what a rollout's final states need, read once)."""
+        cache_key = (tuple(deployment_ids), module, lagging, every_lagging)
         now = clock()
         hit = self._cache.get(cache_key)
         if hit is not None and now - hit.read_at < self.ttl:
@@ -111,7 +112,11 @@ class HealthReader:
                     failing.append(twin)
             spec = deployment.modules.get(module)
             if lagging and spec is not None:
-                rows, token = self.hub.query.page(lagging_query(dep_id, module, spec.image), FAILING_PAGE)
+                sql = lagging_query(dep_id, module, spec.image)
+                if every_lagging:
+                    rows, token = list(self.hub.query.all(sql, FAILING_PAGE)), None
+                else:
+                    rows, token = self.hub.query.page(sql, FAILING_PAGE)
                 complete &= token is None
                 behind += [self.hub._twin({"deviceId": str(r.get("deviceId", "")), "tags": {tag: key_of(dep_id)}}, r, None)
                            for r in rows]

@@ -50,7 +50,9 @@ def twin_size(value: Any) -> int:
     return 0 if value is None else text_size(str(value))
 
 
-def _shape_error(value: Any, depth: int = 1) -> str:
+def _shape_error(value: Any, depth: int = 0) -> str:
+    """The document's root is depth 0; an object deeper than MAX_DEPTH is refused (edgeHub's
+    ReportedPropertiesValidator, whose limits are the hub's)."""
     if isinstance(value, Mapping):
         if depth > MAX_DEPTH:
             return f"objects nested more than {MAX_DEPTH} deep"

@@ -236,8 +236,8 @@ def plan_rollout(
     }
     if not waves_by_reason and hasattr(hub, "check_condition"):  # the longest conditions, as the hub parses them
         hub.check_condition(shard_waves.wave_condition(spec, len(sizes) - 1))
-        if len(sizes) > 1:
-            hub.check_condition(shard_waves.only_wave_condition(spec, len(sizes) - 1))
+        if len(sizes) > 1:  # each later wave's own deployment: the longest of their conditions
+            hub.check_condition(max((shard_waves.only_wave_condition(spec, k) for k in range(1, len(sizes))), key=len))
     budget = check_budget(config, policy, wave_spend(len(sizes), assignments, variants, sites, config.cost.per_gb), group,
                           confirm_over_budget)
     spec["budget"] = budget.to_dict() if budget is not None else None

@@ -59,6 +59,8 @@ def rollback_settled(journal: Journal, hub: Any, rollout_id: str, module: str, a
     moved = {d: by_id[d] for w in waves for d in told.get(w, []) if by_id[d].prev_digest}
     spec = journal.rollout(rollout_id).spec
     if by_condition(spec) and getattr(hub, "health", None) is not None:  # the back deployment's metrics
+        if not moved:
+            return True  # nothing was told, so no back deployment exists to wait for
         ids = [f"rollout-{rollout_id}-{key}" for key in spec["rollbacks"].values()]
         health = hub.health.read(ids, module, spec["tag"], lambda dep_id: dep_id.rsplit("-", 1)[1])
         return health.measured and health.running + len(health.failing) >= len(moved)

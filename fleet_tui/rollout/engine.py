@@ -319,7 +319,7 @@ class Engine:
     def keep_finals(self) -> None:
         """Each device's last state and bytes, read while its tag still says which rollout it is
         in (the fold removes it); before the fold's intent, so a redone fold keeps these."""
-        snapshot = SnapshotReader(self.journal, self.hub, self.id).take()
+        snapshot = SnapshotReader(self.journal, self.hub, self.id, exact=True).take()
         self.journal.set_finals(self.id, {d.id: (d.state, d.bytes) for d in snapshot.devices})
 
     def _fold(self) -> None:

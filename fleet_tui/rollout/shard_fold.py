@@ -46,9 +46,11 @@ def fold_by_condition(hub: Any, spec: dict[str, Any], rollout_id: str, state: st
         reached_any = state == "succeeded" or reached is not None
         chosen = [deployment_id(rollout_id, k) for k in spec["used_variants"]] if reached_any else []
     keep = {d: image_of[d] for d in chosen if d in present}  # deployment id → image it deploys
+    # a partial rollout succeeds short of the group: the devices it never told keep what they run
+    whole = state == "succeeded" and not (spec.get("policy") or {}).get("partial")
     for dep_id, image in sorted(keep.items()):
         labels = {KIND: "group", GROUP: group, IMAGE: image_key(image), "rollout": rollout_id}
-        if state == "succeeded":
+        if whole:
             hub.update_deployment(dep_id, target_condition=group_condition(group_tag, group), labels=labels)
         elif reached is not None:  # the release (wave 1's) now covers every wave told, the later ones go
             hub.update_deployment(dep_id, target_condition=wave_condition(spec, reached),
@@ -56,7 +58,7 @@ def fold_by_condition(hub: Any, spec: dict[str, Any], rollout_id: str, state: st
     if tagged:
         hub.bulk_update_tags(list(tagged), {spec["tag"]: None})
     gone = [d for d in image_of if d not in keep]
-    if state == "succeeded" and keep:  # the group's own now: everything older of the group goes
+    if whole and keep:  # the group's own now: everything older of the group goes
         gone += [d.id for d in present.values() if d.labels.get(GROUP) == group and d.id not in image_of
                  and d.labels.get(KIND) in ("group", "release", "rollback")]
     for dep_id in gone:

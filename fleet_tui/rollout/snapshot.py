@@ -192,8 +192,10 @@ def pacing_text(policy: Policy, state: str, waves: list[Any], views: dict[str, D
 
 
 class SnapshotReader:
-    def __init__(self, journal: Journal, hub: Any, rollout_id: str, per_gb: float = 0.0) -> None:
-        self.journal, self.hub, self.id, self.per_gb = journal, hub, rollout_id, per_gb
+    def __init__(self, journal: Journal, hub: Any, rollout_id: str, per_gb: float = 0.0, exact: bool = False) -> None:
+        """`exact`: name every device's state even where the hub's metrics only count them (a
+        condition-wave rollout: all pages of the devices not running yet) — what finals need."""
+        self.journal, self.hub, self.id, self.per_gb, self.exact = journal, hub, rollout_id, per_gb, exact
         self.spec = journal.rollout(rollout_id).spec
         self.policy = Policy.from_dict(self.spec["policy"])
         self.assignments = journal.assignments(rollout_id)
@@ -218,7 +220,9 @@ class SnapshotReader:
         if finals or not live:
             views = {}
         elif reads_metrics(self.hub, self.spec):
-            views, fill = snapshot_fill(self.hub, self.spec, self.id, waves, row.state, self.spec["module"])
+            going_back = sum(1 for a in self.assignments if started.get(a.wave) is not None and a.prev_digest)
+            views, fill = snapshot_fill(self.hub, self.spec, self.id, waves, row.state, self.spec["module"],
+                                        self.exact, going_back)
         else:
             views = read_devices(self.hub, self.id, self.spec["module"], live)
         switch = self.spec.get("switch_wave")

@@ -67,7 +67,7 @@ def _walk(doc: Any, depth: int) -> str:
 
 
 def section_error(doc: dict, limit: int, name: str) -> str:
-    shape = _walk(doc, 1)
+    shape = _walk(doc, 0)  # the root is depth 0: ten nested objects below it are fine
     if shape:
         return shape
     size = measured(doc)

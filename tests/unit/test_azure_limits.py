@@ -56,8 +56,29 @@ def test_desired_properties_over_32_kb_are_refused_with_their_measured_size():
 def test_a_value_over_4_kb_or_nesting_past_10_is_refused():
     with pytest.raises(UsageError, match="4,096 per value"):
         check_content("l1", {"$edgeAgent": {"properties.desired.modules.scoring": _module(0, note="n" * 5000)}})
-    deep: dict = {"v": "x"}
-    for _ in range(11):
-        deep = {"d": deep}
+    def nested(levels: int) -> dict:
+        deep: dict = {"v": "x"}
+        for _ in range(levels - 1):
+            deep = {"d": deep}
+        return deep
+
+    # a layer's module sits at desired.modules.scoring (depth 2 below the root at 0): 9 levels fit
+    check_content("l2", {"$edgeAgent": {"properties.desired.modules.scoring": nested(9)}})
     with pytest.raises(UsageError, match="nested more than 10"):
-        check_content("l2", {"$edgeAgent": {"properties.desired.modules.scoring": deep}})
+        check_content("l2", {"$edgeAgent": {"properties.desired.modules.scoring": nested(10)}})
+
+
+@pytest.mark.parametrize("levels", [9, 10])
+def test_the_fake_hub_draws_the_depth_line_where_fleet_tui_does(levels):
+    from tests.support.twin_limits import deployment_error
+
+    deep: dict = {"v": "x"}
+    for _ in range(levels - 1):
+        deep = {"d": deep}
+    content = {"$edgeAgent": {"properties.desired.modules.scoring": deep}}
+    try:
+        check_content("l3", content)
+        ours = ""
+    except UsageError as exc:
+        ours = str(exc)
+    assert bool(ours) == bool(deployment_error({"modulesContent": content})) == (levels == 10)

@@ -37,7 +37,7 @@ FAST = HubLimits(
 def fake(tmp_path):
     """Five IoT Edge devices, a base deployment running OLD in each, agents that applied it;
     van-4's runtime is down."""
-    hub = FakeIotHub(tmp_path).start()
+    hub = FakeIotHub(tmp_path, tier="S3").start()  # S3's rates: the tests' calls in seconds, still throttled
     for i in range(5):
         group = "vans-west" if i < 3 else "trucks"
         hub.add_device(f"van-{i}", {"fleetGroup": group}, connected=i != 4)
@@ -438,3 +438,17 @@ def test_tags_are_limited_as_the_service_measures_them(fake, azure):
     with pytest.raises(FleetError) as err:
         azure.update_tags("van-0", {"c": "y" * 2000})  # now over 8 KB, though no value is too long
     assert "8192" in str(err.value) and "c" not in fake.devices["van-0"]["tags"]  # refused whole
+
+
+@pytest.mark.parametrize("tier, at_once", [("S1", 1), ("S2", 5), ("S3", 10)])
+def test_the_hub_runs_as_many_jobs_at_once_as_its_tier_allows(tmp_path, tier, at_once):
+    """iot-hub-devguide-quotas-throttling, "Other limits": concurrent jobs 1 (S1), 5 (S2), 10 (S3)."""
+    from tests.support.fake_routes import route
+
+    hub = FakeIotHub(tmp_path, tier=tier) if tier != "S1" else FakeIotHub(tmp_path)  # S1: the fake's default
+    hub.add_device("van-0", {"fleetGroup": "vans"})
+    hub.throttle.rates["job_device"] = 1e-9  # jobs stay running
+    job = {"type": "scheduleUpdateTwin", "queryCondition": "deviceId = 'van-0'", "updateTwin": {"tags": {"x": "1"}}}
+    with hub.lock:
+        statuses = [route(hub, "PUT", f"/jobs/v2/job-{i}", {}, dict(job, jobId=f"job-{i}"))[0] for i in range(at_once + 1)]
+    assert statuses == [200] * at_once + [429]

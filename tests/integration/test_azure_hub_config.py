@@ -34,7 +34,7 @@ FAST = HubLimits(queries_per_s=1000, config_writes_per_s=1000, twin_updates_per_
 
 @pytest.fixture
 def fake(tmp_path):
-    hub = FakeIotHub(tmp_path).start()
+    hub = FakeIotHub(tmp_path, tier="S3").start()  # S3's rates: the tests' calls in seconds, still throttled
     for device_id, group in (("van-0", "vans"), ("van-1", "vans"), ("obr-0", QUOTED), ("obr-1", "o'brien")):  # obr-1: a near miss
         hub.add_device(device_id, {"fleetGroup": group})
     deploy(hub, "base", "tags.fleetGroup = 'vans'", 10, {"scoring": module(OLD)})

@@ -7,7 +7,9 @@ certificate for 127.0.0.1 (made with `cryptography`); the hub under test is told
 It checks the SAS token's HMAC against its key, or a bearer token it issued (Azure AD), 401
 otherwise; answers every body with `Content-Type: application/json` (the SDK cannot
 deserialize without it); pages queries with `x-ms-continuation`; enforces If-Match etags
-(412); throttles at the tier's documented rates (`fake_throttle`); applies IoT Edge
+(412); throttles at the tier's documented rates (`fake_throttle`; S1, the smallest paid
+tier, unless told) and runs 1/5/10 jobs at once on S1/S2/S3; enforces twin and deployment
+limits as measured by the service (`twin_limits`); applies IoT Edge
 deployments to `$edgeAgent`/`$edgeHub` desired properties (`fake_edge`) after
 `evaluation_delay` seconds; refuses a 101st configuration (413); runs twin-update jobs at the
 tier's device-operation rate; answers the `$edgeAgent` `ping` method only for a device whose
@@ -82,7 +84,7 @@ def make_cert(directory: Path) -> tuple[Path, Path]:
 class FakeIotHub:
     """Start with `FakeIotHub(tmp_path).start()`; `stop()` when done."""
 
-    def __init__(self, directory: Path, key: bytes = b"fleet-tui-loopback-test-key-0001", tier: str = "S3",
+    def __init__(self, directory: Path, key: bytes = b"fleet-tui-loopback-test-key-0001", tier: str = "S1",
                  units: int = 1, evaluation_delay: float = 0.0, throttle: bool = True) -> None:
         self.key_b64 = base64.b64encode(key).decode()
         self.tier = tier

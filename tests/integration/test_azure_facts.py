@@ -68,10 +68,12 @@ def test_facts_equal_the_twin_join_for_every_kind_of_device(fake):
     for i in range(12):
         kind = ("recent", "stale-up", "stale-down", "silent", "no-runtime-twins", "early")[i % 6]
         tags = {"fleetGroup": "vans", "site": f"depot-{i % 2}", **({"ring": "early"} if kind == "early" else {})}
-        fake.add_device(f"van-{i}", tags, connected=kind != "stale-down")
+        with fake.lock:  # the fake's own evaluation thread reads its twins meanwhile
+            fake.add_device(f"van-{i}", tags, connected=kind != "stale-down")
         kinds[f"van-{i}"] = kind
-    fake.add_device("truck-1", {"fleetGroup": "trucks"})
-    fake.add_device("sensor-1", {"fleetGroup": "vans"}, edge=False)
+    with fake.lock:
+        fake.add_device("truck-1", {"fleetGroup": "trucks"})
+        fake.add_device("sensor-1", {"fleetGroup": "vans"}, edge=False)
     fake.settle()
     for device_id, kind in kinds.items():
         if kind in ("recent", "stale-up", "stale-down"):
@@ -109,8 +111,9 @@ def _fleet(fake: FakeIotHub, vans: int, trucks: int, vans_run: str) -> AzureHub:
     """Vans and trucks on one base deployment, every agent reporting; the hub to read them."""
     deploy(fake, "base", "tags.fleetGroup = 'vans' OR tags.fleetGroup = 'trucks'", 1, {"scoring": module(OLD)})
     for group, n, image in (("vans", vans, vans_run), ("trucks", trucks, OLD)):
-        for i in range(n):
-            fake.add_device(f"{group}-device-{i:06d}", {"fleetGroup": group})
+        with fake.lock:  # the fake's own evaluation thread reads its twins meanwhile
+            for i in range(n):
+                fake.add_device(f"{group}-device-{i:06d}", {"fleetGroup": group})
         fake.settle()
         for i in range(n):
             report(fake, f"{group}-device-{i:06d}", {"scoring": image})
